@@ -1,0 +1,31 @@
+# The two commands a new user types: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench install browsers clean-db
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m angel_rescue.launcher
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 --dist loadgroup -q $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	DEBUG=true $(PY) manage.py makemigrations --check --dry-run
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+clean-db:
+	rm -rf var/pgdata var/run

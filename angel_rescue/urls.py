@@ -1,0 +1,26 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from core import views as core_views
+
+urlpatterns = [
+    path("", core_views.home, name="home"),
+    path("account/login/", core_views.LoginView.as_view(), name="login"),
+    path("account/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/2fa/", core_views.two_factor, name="two_factor"),
+    path("account/keepalive/", core_views.keepalive, name="keepalive"),
+    path("account/unlock/", core_views.unlock, name="unlock"),
+    path("healthz", core_views.healthz, name="healthz"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+    path("screening/", include("eligibility.urls")),
+    path("randomization/", include("randomization.urls")),
+    path("subjects/", include("followup.urls")),
+    path("data/", include("datamanagement.urls")),
+    path("exports/", include("exports.urls")),
+]
+
+handler403 = "core.views.error_403"
+handler404 = "core.views.error_404"
+handler500 = "core.views.error_500"

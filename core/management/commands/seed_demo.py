@@ -1,0 +1,93 @@
+"""Demo data (SPEC §10): sites 001–003 and one account per role. Idempotent.
+
+Later issues extend it with `--subjects N`, which creates synthetic subjects through the
+real services (screen → confirm → randomize → visits).
+"""
+
+import secrets
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from core.models import Membership, Site, User
+from core.roles import Role
+
+SITES = [
+    ("001", "Beijing Tiantan Hospital", "Asia/Shanghai", 120),
+    ("002", "Xuanwu Hospital", "Asia/Shanghai", 100),
+    ("003", "West China Hospital", "Asia/Shanghai", 92),
+]
+
+# username, first name, last name, role, site code (None = all sites)
+ACCOUNTS = [
+    ("coord001", "Li", "Na", Role.COORDINATOR, "001"),
+    ("inv001", "Wang", "Wei", Role.INVESTIGATOR, "001"),
+    ("assessor001", "Zhang", "Min", Role.ASSESSOR, "001"),
+    ("coord002", "Liu", "Yang", Role.COORDINATOR, "002"),
+    ("inv002", "Chen", "Jie", Role.INVESTIGATOR, "002"),
+    ("monitor", "Zhao", "Lei", Role.MONITOR, None),
+    ("datamanager", "Sun", "Hui", Role.DATA_MANAGER, None),
+    ("statistician", "Zhou", "Qiang", Role.STATISTICIAN, None),
+    ("admin", "Wu", "Fang", Role.ADMIN, None),
+]
+
+
+def demo_password() -> tuple[str, bool]:
+    import os
+
+    value = os.environ.get("DEMO_PASSWORD")
+    if value:
+        return value, False
+    return "Demo-" + secrets.token_urlsafe(9), True
+
+
+class Command(BaseCommand):
+    help = "Create the demo sites and one user per role (idempotent)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--subjects", type=int, default=0,
+                            help="Also create N synthetic subjects through the real services.")
+
+    def handle(self, *args, **options):
+        password, generated = demo_password()
+        created_users = self.seed_people(password)
+        if options["subjects"]:
+            self.seed_subjects(options["subjects"])
+        if created_users:
+            self.stdout.write("Demo accounts: " + ", ".join(created_users))
+            if generated:
+                self.stdout.write(f"Demo password (generated): {password}")
+            else:
+                self.stdout.write("Demo password: the value of DEMO_PASSWORD")
+        else:
+            self.stdout.write("Demo accounts already exist; passwords unchanged.")
+
+    @transaction.atomic
+    def seed_people(self, password: str) -> list[str]:
+        sites = {}
+        for code, name, tz, target in SITES:
+            site, _ = Site.objects.get_or_create(
+                code=code, defaults={"name": name, "time_zone": tz, "enrollment_target": target}
+            )
+            sites[code] = site
+        created = []
+        for username, first, last, role, site_code in ACCOUNTS:
+            user, was_created = User.objects.get_or_create(
+                username=username,
+                defaults={"first_name": first, "last_name": last,
+                          "email": f"{username}@example.org", "is_staff": role == Role.ADMIN},
+            )
+            if was_created:
+                user.set_password(password)
+                user.save(update_fields=["password"])
+                created.append(username)
+            site = sites[site_code] if site_code else None
+            Membership.objects.get_or_create(user=user, role=role, site=site)
+        return created
+
+    def seed_subjects(self, count: int) -> None:
+        from randomization.seeding import seed_subjects
+
+        seed_subjects(count, stdout=self.stdout)
+
+

@@ -1,0 +1,86 @@
+import time
+import zoneinfo
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from core.access import needs_two_factor, primary_site
+
+_LAST_SEEN = "edc_last_seen"
+# Requests that must not count as activity (the idle-warning script polls nothing, but
+# static files and the keep-alive itself are excluded to be safe).
+_PASSIVE_PREFIXES = ("/static/",)
+
+
+class IdleTimeoutMiddleware:
+    """Sign a user out after EDC_IDLE_TIMEOUT_SECONDS without a request (30 min by default).
+
+    The base template shows a warning shortly before, with a button that pings the
+    keep-alive URL; the server side is authoritative.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and not request.path.startswith(_PASSIVE_PREFIXES):
+            now = time.time()
+            last = request.session.get(_LAST_SEEN)
+            if last is not None and now - last > settings.EDC_IDLE_TIMEOUT_SECONDS:
+                from audit.models import AuditAction
+                from audit.services import audit_event_record
+
+                audit_event_record(action=AuditAction.IDLE_TIMEOUT, actor=user)
+                logout(request)
+                messages.info(request, _("You were signed out after 30 minutes without activity."))
+                return redirect(f"{reverse('login')}?next={request.path}")
+            request.session[_LAST_SEEN] = now
+        return self.get_response(request)
+
+
+class TwoFactorRequiredMiddleware:
+    """Administrators, data managers and the statistician must pass TOTP in every session."""
+
+    ALLOWED = ("/account/2fa/", "/account/logout/", "/static/", "/i18n/")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if (
+            user is not None
+            and user.is_authenticated
+            and not request.path.startswith(self.ALLOWED)
+            and needs_two_factor(user)
+            and not user.is_verified()
+        ):
+            return redirect(f"{reverse('two_factor')}?next={request.path}")
+        return self.get_response(request)
+
+
+class SiteTimezoneMiddleware:
+    """Show times in the user's site zone (SPEC §3: store UTC, show the site's zone)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        tz_name = settings.EDC_DEFAULT_SITE_TIME_ZONE
+        if user is not None and user.is_authenticated:
+            site = primary_site(user)
+            if site is not None:
+                tz_name = site.time_zone
+        timezone.activate(zoneinfo.ZoneInfo(tz_name))
+        request.edc_time_zone = tz_name
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

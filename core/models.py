@@ -1,0 +1,121 @@
+import zoneinfo
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from audit.tracking import track
+from core.roles import Role
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(_("%(value)s is not an IANA time zone name."), params={"value": value})
+
+
+class User(AbstractUser):
+    """A person who signs in. Roles and sites come from Membership rows, never from flags."""
+
+    preferred_language = models.CharField(
+        _("preferred language"), max_length=10, choices=settings.LANGUAGES, default="en"
+    )
+
+    class Meta:
+        ordering = ["username"]
+
+    def __str__(self) -> str:
+        return self.get_full_name() or self.username
+
+
+@track()
+class Site(models.Model):
+    code = models.CharField(
+        _("site code"), max_length=3, unique=True,
+        validators=[RegexValidator(r"^\d{3}$", _("A site code is 3 digits, e.g. 001."))],
+    )
+    name = models.CharField(_("name"), max_length=200)
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, default="Asia/Shanghai", validators=[validate_time_zone]
+    )
+    enrollment_target = models.PositiveIntegerField(_("enrollment target"), default=0)
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+
+@track()
+class Membership(models.Model):
+    """A (user, role, site) grant. site NULL means all sites (for the all-site roles)."""
+
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="memberships")
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices)
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, null=True, blank=True,
+                             related_name="memberships", help_text=_("Empty means all sites."))
+    active = models.BooleanField(_("active"), default=True)
+    granted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["user__username", "role"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "role", "site"], name="membership_unique"),
+            models.UniqueConstraint(fields=["user", "role"], condition=models.Q(site__isnull=True),
+                                    name="membership_unique_all_sites"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.get_role_display()} · {self.site.code if self.site else _('all sites')}"
+
+
+class SubjectStatus(models.TextChoices):
+    ON_STUDY = "on_study", _("On study")
+    COMPLETED = "completed", _("Completed")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+    LOST = "lost", _("Lost to follow-up")
+    DEAD = "dead", _("Died")
+
+
+@track()
+class Subject(models.Model):
+    """A randomized participant. The arm is NOT here: it lives on randomization.Allocation,
+    reachable only through selectors that apply the blinding matrix."""
+
+    number = models.CharField(_("subject number"), max_length=8, unique=True)
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="subjects")
+    randomized_at = models.DateTimeField(_("randomized at"))
+    status = models.CharField(max_length=12, choices=SubjectStatus.choices, default=SubjectStatus.ON_STUDY)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["number"]
+        indexes = [models.Index(fields=["site", "randomized_at"])]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class SiteCounter(models.Model):
+    """Per-site sequences for screening and subject numbers (SPEC §3).
+
+    A row per (site, kind) is locked with SELECT … FOR UPDATE while the next number is taken,
+    so two coordinators of one site can never get the same number, and numbers are never
+    reused because the counter only moves forward inside the creating transaction.
+    """
+
+    site = models.ForeignKey(Site, on_delete=models.PROTECT)
+    kind = models.CharField(max_length=20)
+    value = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["site", "kind"], name="site_counter_unique")]

@@ -1,0 +1,135 @@
+import base64
+import io
+
+import segno
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+from django_otp import login as otp_login
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from audit.models import AuditAction
+from audit.services import audit_event_record
+from core import access
+from core.roles import Action
+from core.services import account_unlock
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "registration/login.html"
+    redirect_authenticated_user = True
+
+
+@login_required
+def home(request):
+    """One home page; its panels follow the user's roles (later issues fill them)."""
+    user = request.user
+    panels = []
+    for action, title, url_name in HOME_PANELS:
+        if access.can(user, action):
+            panels.append({"title": title, "url_name": url_name})
+    return render(request, "core/home.html", {"panels": panels})
+
+
+HOME_PANELS = [
+    (Action.SCREEN, _("Screening"), "eligibility:list"),
+    (Action.RANDOMIZE, _("Randomize"), "randomization:home"),
+    (Action.ENTER_CRF, _("Subjects and visits"), "followup:subjects"),
+    (Action.ENTER_DAY90, _("Day-90 assessments"), "followup:subjects"),
+    (Action.VIEW_CRF, _("Casebooks"), "followup:subjects"),
+    (Action.RAISE_QUERY, _("Queries"), "datamanagement:queries"),
+    (Action.ANSWER_QUERY, _("My queries"), "datamanagement:queries"),
+    (Action.SCREENING_LOG, _("Screening log"), "eligibility:log"),
+    (Action.ALLOCATION_LIST, _("Allocation lists"), "randomization:lists"),
+    (Action.EXPORT_BLINDED, _("Exports"), "exports:center"),
+    (Action.REPORTS, _("Reports"), "exports:reports"),
+    (Action.AUDIT_TRAIL, _("Audit trail"), "datamanagement:audit"),
+    (Action.ADMINISTER, _("Users, sites, roles"), "admin:index"),
+    (Action.ADMINISTER, _("Locked accounts"), "unlock"),
+]
+
+
+@login_required
+def two_factor(request):
+    """TOTP enrollment (QR code) on first use, verification on every later sign-in."""
+    user = request.user
+    next_url = request.GET.get("next") or request.POST.get("next") or "/"
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+        next_url = "/"
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    enrolling = device is None
+    if enrolling:
+        device = TOTPDevice.objects.filter(user=user, confirmed=False).first() or TOTPDevice.objects.create(
+            user=user, name="authenticator", confirmed=False
+        )
+    error = None
+    if request.method == "POST":
+        token = (request.POST.get("token") or "").strip().replace(" ", "")
+        if token.isdigit() and device.verify_token(token):
+            if enrolling:
+                device.confirmed = True
+                device.save(update_fields=["confirmed"])
+                audit_event_record(action=AuditAction.TWO_FACTOR_ENROLLED, actor=user)
+            otp_login(request, device)
+            return redirect(next_url)
+        error = _("The 6-digit code is not valid. Check the time on your phone and try again.")
+    qr_svg = None
+    if enrolling:
+        buffer = io.BytesIO()
+        segno.make(device.config_url, error="m").save(buffer, kind="svg", scale=5)
+        qr_svg = "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return render(request, "registration/two_factor.html", {
+        "enrolling": enrolling, "qr_svg": qr_svg, "error": error, "next": next_url,
+        "secret": base64.b32encode(device.bin_key).decode() if enrolling else None,
+    })
+
+
+@login_required
+@require_POST
+def keepalive(request):
+    return JsonResponse({"ok": True})
+
+
+@login_required
+def unlock(request):
+    """Administrators lift account lockouts; each unlock is audited with its reason."""
+    from axes.models import AccessAttempt
+
+    if not access.can(request.user, Action.ADMINISTER):
+        raise PermissionDenied
+    if request.method == "POST":
+        username = request.POST.get("username", "")
+        reason = request.POST.get("reason", "").strip()
+        if not reason:
+            messages.error(request, _("Reason: a reason is required to unlock an account."))
+        else:
+            account_unlock(username=username, by=request.user, reason=reason)
+            messages.success(request, _("The account %(u)s is unlocked.") % {"u": username})
+            return redirect("unlock")
+    attempts = AccessAttempt.objects.order_by("-attempt_time")
+    return render(request, "core/unlock.html", {"attempts": attempts})
+
+
+def error_403(request, exception=None):
+    return render(request, "403.html", status=403)
+
+
+def error_404(request, exception=None):
+    return render(request, "404.html", status=404)
+
+
+def error_500(request):
+    # No request context: the page must render even when the database is what failed.
+    from django.template import loader
+
+    return HttpResponse(loader.get_template("500.html").render({}), status=500)
+
+
+def healthz(request):
+    return HttpResponse("ok", content_type="text/plain")

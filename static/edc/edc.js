@@ -1,0 +1,28 @@
+// Idle-session warning: the server signs the user out after the idle timeout; this shows a
+// countdown shortly before and lets the user stay signed in with one tap.
+(function () {
+  const el = document.getElementById("idle-warning");
+  if (!el || !window.bootstrap) return;
+  const timeout = parseInt(el.dataset.timeout, 10) * 1000;
+  const warning = parseInt(el.dataset.warning, 10) * 1000;
+  const modal = new bootstrap.Modal(el, { backdrop: "static", keyboard: false });
+  let last = Date.now();
+  let shown = false;
+  function csrf() { const m = document.cookie.match(/csrftoken=([^;]+)/); return m ? m[1] : ""; }
+  function touch() { last = Date.now(); }
+  ["keydown", "click", "touchstart"].forEach(e => document.addEventListener(e, () => { if (!shown) touch(); }, { passive: true }));
+  document.body.addEventListener("htmx:afterRequest", touch);
+  document.getElementById("idle-stay").addEventListener("click", () => {
+    fetch(el.dataset.keepalive, { method: "POST", headers: { "X-CSRFToken": csrf() }, credentials: "same-origin" })
+      .then(() => { touch(); shown = false; modal.hide(); });
+  });
+  setInterval(() => {
+    const idle = Date.now() - last;
+    const left = Math.max(0, Math.round((timeout - idle) / 1000));
+    if (idle >= timeout) { window.location = el.dataset.login + "?next=" + encodeURIComponent(location.pathname); return; }
+    if (idle >= timeout - warning) {
+      document.getElementById("idle-countdown").textContent = left;
+      if (!shown) { shown = true; modal.show(); }
+    }
+  }, 1000);
+})();

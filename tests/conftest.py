@@ -1,0 +1,84 @@
+"""Fixed personas (STYLE.md), built through the real services, and client helpers."""
+
+import os
+
+import pytest
+from django.test import Client
+
+# Playwright's sync API runs an event loop in the test thread; the ORM calls that the tests
+# make around it are still synchronous and safe.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+PASSWORD = "Correct-Horse-42"
+
+
+@pytest.fixture
+def sites(db):
+    from core.models import Site
+
+    return {
+        "001": Site.objects.create(code="001", name="Beijing Tiantan Hospital", time_zone="Asia/Shanghai",
+                                   enrollment_target=120),
+        "002": Site.objects.create(code="002", name="Xuanwu Hospital", time_zone="Asia/Shanghai",
+                                   enrollment_target=100),
+        "003": Site.objects.create(code="003", name="Charité Berlin", time_zone="Europe/Berlin",
+                                   enrollment_target=10),
+    }
+
+
+def make_user(username, role, site, **extra):
+    from core.models import User
+    from core.services import membership_grant
+
+    user = User.objects.filter(username=username).first()
+    if user is None:
+        user = User.objects.create_user(username=username, password=PASSWORD,
+                                        email=f"{username}@example.org", **extra)
+    membership_grant(user=user, role=role, site=site)
+    return user
+
+
+@pytest.fixture
+def personas(sites):
+    """alice & bob at site 001, carol at 002, the blinded assessor, the monitor of site 001,
+    the data manager, the statistician and the administrator."""
+    from core.roles import Role
+
+    return {
+        "coord001": make_user("coord001", Role.COORDINATOR, sites["001"]),
+        "inv001": make_user("inv001", Role.INVESTIGATOR, sites["001"]),
+        "assessor001": make_user("assessor001", Role.ASSESSOR, sites["001"]),
+        "coord002": make_user("coord002", Role.COORDINATOR, sites["002"]),
+        "inv002": make_user("inv002", Role.INVESTIGATOR, sites["002"]),
+        "monitor": make_user("monitor", Role.MONITOR, sites["001"]),
+        "datamanager": make_user("datamanager", Role.DATA_MANAGER, None),
+        "statistician": make_user("statistician", Role.STATISTICIAN, None),
+        "admin": make_user("admin", Role.ADMIN, None, is_staff=True),
+    }
+
+
+def verify_two_factor(client: Client, user) -> None:
+    """Pass TOTP for a privileged user in this client's session, as the real flow would."""
+    from django_otp.oath import TOTP
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device, _ = TOTPDevice.objects.get_or_create(user=user, name="authenticator", defaults={"confirmed": True})
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    response = client.post("/account/2fa/", {"token": f"{totp.token():06d}", "next": "/"})
+    assert response.status_code == 302, response.content[:500]
+
+
+@pytest.fixture
+def client_for(personas):
+    """client_for("coord001") → a logged-in Client (2FA passed for privileged roles)."""
+    from core.access import needs_two_factor
+
+    def _make(username: str) -> Client:
+        user = personas[username]
+        client = Client()
+        client.force_login(user)
+        if needs_two_factor(user):
+            verify_two_factor(client, user)
+        return client
+
+    return _make
