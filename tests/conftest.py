@@ -82,3 +82,58 @@ def client_for(personas):
         return client
 
     return _make
+
+
+# --- Browser tests (Playwright on Debian's Chromium) ----------------------------------------
+
+
+@pytest.fixture
+def browser():
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        pytest.fail("Chromium is not installed: apt-get install chromium (.ci/run does it)")
+    with sync_playwright() as p:
+        instance = p.chromium.launch(
+            executable_path=executable,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def login_page(browser, live_server, personas):
+    """login_page("coord001") → a Playwright page signed in through the real login form
+    (tablet-sized viewport). Privileged roles pass TOTP with a code computed here."""
+    pages = []
+
+    def _login(username: str, viewport=(1024, 768)):
+        context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+        page = context.new_page()
+        page.set_default_timeout(15000)
+        page.goto(f"{live_server.url}/account/login/")
+        page.fill("#id_username", username)
+        page.fill("#id_password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_load_state("networkidle")
+        if "/account/2fa/" in page.url:
+            from django_otp.oath import TOTP
+            from django_otp.plugins.otp_totp.models import TOTPDevice
+
+            device = TOTPDevice.objects.filter(user__username=username).first()
+            totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+            page.fill("#id_token", f"{totp.token():06d}")
+            page.click("button:has-text('Verify')")
+            page.wait_for_load_state("networkidle")
+        page.live_url = live_server.url
+        pages.append(context)
+        return page
+
+    yield _login
+    for context in pages:
+        context.close()
