@@ -10,8 +10,8 @@ errors (exceptions, entries used twice, skipped entries, screenings with ≠ 1 a
 
 from __future__ import annotations
 
+import os
 import statistics
-import threading
 import time
 from collections import Counter
 
@@ -44,65 +44,93 @@ def _setup():
     return screenings
 
 
-def _run_threads(tasks, fn, finish=None):
-    """Run `fn(task)` for every task on WORKERS threads; `finish()` runs at the end of each
-    thread (to close that thread's connection). Returns wall time, latencies, errors."""
-    import queue
+# --- Worker processes (as gunicorn runs Django: one connection per process, no shared GIL) ---
 
-    latencies: list[float] = []
-    errors: list[str] = []
-    lock = threading.Lock()
-    todo: queue.Queue = queue.Queue()
-    for task in tasks:
-        todo.put(task)
-    ready = threading.Barrier(WORKERS + 1)
+_BASELINE_CONN = None
 
-    def worker():
-        fn(None)  # warm up: open this thread's connection before the clock starts
-        ready.wait()
-        while True:
-            try:
-                task = todo.get_nowait()
-            except queue.Empty:
-                break
-            start = time.perf_counter()
-            try:
-                fn(task)
-            except Exception as exc:  # counted as integrity errors
-                with lock:
-                    errors.append(repr(exc)[:200])
-            else:
-                with lock:
-                    latencies.append(time.perf_counter() - start)
-        if finish is not None:
-            finish()
 
-    threads = [threading.Thread(target=worker) for _ in range(WORKERS)]
-    for t in threads:
-        t.start()
-    ready.wait()
-    started = time.perf_counter()
-    for t in threads:
-        t.join()
-    return time.perf_counter() - started, latencies, errors
+def _init_worker():
+    from django.db import connection
+
+    connection.ensure_connection()
+
+
+def _django_task(task):
+    from core.models import User
+    from eligibility.models import Screening
+    from randomization.services import subject_randomize
+
+    screening_id, user_id = task
+    screening, user = Screening.objects.get(pk=screening_id), User.objects.get(pk=user_id)
+    start = time.perf_counter()
+    try:
+        subject_randomize(screening=screening, user=user, notify=False)
+    except Exception as exc:  # counted as integrity errors
+        return None, repr(exc)[:200]
+    return time.perf_counter() - start, None
+
+
+def _baseline_task(task):
+    global _BASELINE_CONN
+    import psycopg
+
+    if _BASELINE_CONN is None:
+        from django.db import connection
+
+        params = connection.get_connection_params()
+        for key in ("cursor_factory", "context", "prepare_threshold"):
+            params.pop(key, None)
+        _BASELINE_CONN = psycopg.connect(**params)
+    if task is None:
+        return 0.0, None
+    screening_id, stratum = task
+    conn = _BASELINE_CONN
+    start = time.perf_counter()
+    try:
+        with conn.transaction():
+            row = conn.execute("SELECT id, arm FROM bench_entry WHERE stratum = %s AND NOT used ORDER BY sequence "
+                               "LIMIT 1 FOR NO KEY UPDATE", (stratum,)).fetchone()
+            conn.execute("UPDATE bench_entry SET used = true, used_at = now() WHERE id = %s", (row[0],))
+            conn.execute("INSERT INTO bench_allocation (screening_id, entry_id, arm, randomized_at) "
+                         "VALUES (%s, %s, %s, now())", (screening_id, row[0], row[1]))
+    except Exception as exc:
+        return None, repr(exc)[:200]
+    return time.perf_counter() - start, None
+
+
+def _baseline_warm(_):
+    return _baseline_task(None)
+
+
+def _warm(_):
+    time.sleep(0.2)  # every worker process starts and connects before the clock starts
+    return os.getpid()
+
+
+def _run_processes(tasks, fn, warm=None):
+    import multiprocessing
+
+    from django.db import connections
+
+    connections.close_all()  # children must not share the parent's socket
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(WORKERS, initializer=_init_worker) as pool:
+        pool.map(warm or _warm, range(WORKERS * 2), chunksize=1)
+        if warm is not None:
+            pool.map(_warm, range(WORKERS * 2), chunksize=1)
+        started = time.perf_counter()
+        results = pool.map(fn, tasks, chunksize=1)
+        wall = time.perf_counter() - started
+    latencies = [r[0] for r in results if r[0] is not None]
+    errors = [r[1] for r in results if r[1] is not None]
+    return wall, latencies, errors
 
 
 def _django_side(screenings):
-    from django.db import connections
-
     from randomization.models import Allocation, AllocationEntry
-    from randomization.services import subject_randomize
 
-    def fn(task):
-        if task is None:
-            from django.db import connection
-
-            connection.ensure_connection()
-            return
-        screening, user = task
-        subject_randomize(screening=screening, user=user, notify=False)
-
-    wall, latencies, errors = _run_threads(screenings, fn, finish=connections.close_all)
+    tasks = [(s.pk, u.pk) for s, u in screenings]
+    wall, latencies, errors = _run_processes(tasks, _django_task)
     allocations = list(Allocation.objects.values_list("screening_id", "entry_id", "stratum"))
     problems = len(errors)
     problems += len(allocations) - len({a[1] for a in allocations})  # entry used twice
@@ -118,9 +146,8 @@ def _baseline_side(strata: list[str]):
     from django.db import connection
 
     params = connection.get_connection_params()
-    params.pop("cursor_factory", None)
-    params.pop("context", None)
-    params.pop("prepare_threshold", None)
+    for key in ("cursor_factory", "context", "prepare_threshold"):
+        params.pop(key, None)
     with psycopg.connect(**params, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS bench_allocation; DROP TABLE IF EXISTS bench_entry")
         conn.execute("CREATE TABLE bench_entry (id bigserial PRIMARY KEY, stratum text NOT NULL, sequence int NOT NULL,"
@@ -134,28 +161,7 @@ def _baseline_side(strata: list[str]):
             conn.execute("INSERT INTO bench_entry (stratum, sequence, arm) SELECT %s, g, "
                          "CASE WHEN g %% 2 = 0 THEN 'STENTING' ELSE 'CONTINUED_MT' END FROM generate_series(1, 80) g",
                          (stratum,))
-    local = threading.local()
-    opened = []
-
-    def fn(task):
-        conn = getattr(local, "conn", None)
-        if conn is None:
-            conn = local.conn = psycopg.connect(**params)
-            opened.append(conn)
-        if task is None:
-            return
-        screening_id, stratum = task
-        with conn.transaction():
-            row = conn.execute("SELECT id, arm FROM bench_entry WHERE stratum = %s AND NOT used ORDER BY sequence "
-                               "LIMIT 1 FOR NO KEY UPDATE", (stratum,)).fetchone()
-            conn.execute("UPDATE bench_entry SET used = true, used_at = now() WHERE id = %s", (row[0],))
-            conn.execute("INSERT INTO bench_allocation (screening_id, entry_id, arm, randomized_at) VALUES (%s, %s, %s, now())",
-                         (screening_id, row[0], row[1]))
-
-    tasks = list(enumerate(strata))
-    wall, latencies, errors = _run_threads(tasks, fn)
-    for conn in opened:
-        conn.close()
+    wall, latencies, errors = _run_processes(list(enumerate(strata)), _baseline_task, warm=_baseline_warm)
     with psycopg.connect(**params, autocommit=True) as conn:
         dup = conn.execute("SELECT count(*) - count(DISTINCT entry_id) FROM bench_allocation").fetchone()[0]
         n = conn.execute("SELECT count(*) FROM bench_allocation").fetchone()[0]
@@ -175,7 +181,7 @@ def run() -> list[str]:
 
     ratio = p95(lat) / p95(base_lat)
     out = [
-        f"{N} randomizations submitted at once to {WORKERS} threads (own connections), 6 strata",
+        f"{N} randomizations submitted at once to {WORKERS} worker processes (one connection each), 6 strata",
         line("baseline: bare psycopg", base_wall, base_lat),
         line("subject_randomize (Django)", wall, lat),
         f"p95 ratio Django/baseline: {ratio:.2f}× (target ≤ 3×: {'met' if ratio <= 3 else 'NOT met'}); "
