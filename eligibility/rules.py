@@ -23,11 +23,11 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _l
 
 from eligibility import derive
 from eligibility import protocol as P
+from eligibility.lazytext import lazy_text as _
 
 MET, NOT_MET, MISSING = "met", "not_met", "missing"
 ELIGIBLE, INELIGIBLE, INCOMPLETE = "eligible", "ineligible", "incomplete"
@@ -36,9 +36,9 @@ ELIGIBLE, INELIGIBLE, INCOMPLETE = "eligible", "ineligible", "incomplete"
 @dataclass(frozen=True)
 class CriterionResult:
     code: str
-    title: str
+    title: Any  # lazy: translated when shown
     state: str  # MET / NOT_MET / MISSING
-    reason: str
+    reason: Any  # LazyText: translated and formatted when shown (str(reason))
     missing: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
 
@@ -96,7 +96,7 @@ def criterion(code: str, title: str):
             state, reason, *rest = fn(f)
             missing = tuple(rest[0]) if rest else ()
             warnings = tuple(rest[1]) if len(rest) > 1 else ()
-            return CriterionResult(code, str(title), state, reason, missing, warnings)
+            return CriterionResult(code, title, state, reason, missing, warnings)
 
         CRITERIA.append((code, title, run))
         return fn
@@ -302,7 +302,7 @@ def _lab_check(f: Facts, name: str, breached: Callable[[Decimal], str | None], p
 
 def _lab_result(problems, missing, warnings, ok_reason):
     if problems:
-        return NOT_MET, "; ".join(problems) + ".", (), warnings
+        return NOT_MET, "; ".join(str(p) for p in problems) + ".", (), warnings
     if missing:
         pend = [m for m in missing if m in P.PENDABLE_LABS]
         reason = _("Not entered or pending without attestation: %(f)s.") % {"f": _names(missing)} \
@@ -422,7 +422,7 @@ def evaluate(data: Mapping[str, Any]) -> Verdict:
     warnings: list[str] = []
     for r in results:
         missing.extend(m for m in r.missing if m not in missing)
-        warnings.extend(w for w in r.warnings if w not in warnings)
+        warnings.extend(str(w) for w in r.warnings if str(w) not in warnings)
     warnings.extend(unusual_values(data))
     status = INELIGIBLE if failed else INCOMPLETE if any(r.state == MISSING for r in results) else ELIGIBLE
     return Verdict(status=status, failed=failed, missing=missing, warnings=warnings, criteria=results,
