@@ -178,12 +178,17 @@ def _changed_fields(before: dict[str, Any], after: dict[str, Any]) -> tuple[list
         if name in P.PENDABLE_LABS and old is not None and new is not None and old != P.PENDING \
                 and new != P.PENDING and derive.to_decimal(old) == derive.to_decimal(new):
             continue
-        if old != new and not (old in (None, "", False) and new in (None, "", False)):
+        if old != new and not (_blank(old) and _blank(new)):
             changed.append(name)
             # Filling a blank (or replacing "pending" by the result) is not a change of data.
-            if old not in (None, "", [], {}, P.PENDING) and not (name == "passes" and _extends(old, new)):
+            if not _blank(old) and old != P.PENDING and not (name == "passes" and _extends(old, new)):
                 overwritten.append(name)
     return changed, overwritten
+
+
+def _blank(value: Any) -> bool:
+    # Identity checks on purpose: 0 and False are answers, not blanks (0 == False in Python).
+    return value is None or (isinstance(value, str | list | dict) and not value)
 
 
 def _extends(old: list, new: list) -> bool:

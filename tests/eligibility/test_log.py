@@ -106,3 +106,11 @@ def test_log_and_list_query_count_does_not_grow_with_screenings(client_for, site
     r = c.get("/screening/log/")
     assert r.context["counts"].screened == 303
     assert r.context["counts"].by_failed_criterion == [("IN1", 303), ("EX3", 303)]
+
+
+def test_log_per_site_lines_for_all_site_roles(client_for, log_data):
+    r = client_for("datamanager").get("/screening/log/")
+    per_site = {row["site__code"]: row for row in r.context["per_site"]}
+    assert per_site["001"]["screened"] == 3 and per_site["001"]["closed"] == 2 and per_site["001"]["open"] == 1
+    assert per_site["002"]["screened"] == 1 and per_site["002"]["closed"] == 0
+    assert 'data-testid="per-site"' in r.content.decode()

@@ -77,3 +77,12 @@ def test_changing_a_saved_value_needs_reason_filling_blank_does_not(personas, si
     assert s.age_years == 51
     event = s.events.order_by("-pgh_id").first()
     assert event.pgh_context.metadata["reason"] == "transcription error"
+
+
+def test_zero_and_no_are_answers_not_blanks(personas, sites):
+    s = screening_create(site=sites["001"], user=personas["coord001"], data={"age_years": 50})
+    s = screening_update(screening=s, user=personas["coord001"], version=1,
+                         data={"prestroke_mrs": 0, "ich_on_imaging": False})
+    assert s.version == 2 and s.prestroke_mrs == 0 and s.ich_on_imaging is False
+    with pytest.raises(ReasonForChangeRequired):
+        screening_update(screening=s, user=personas["coord001"], version=2, data={"ich_on_imaging": True})
