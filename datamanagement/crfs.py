@@ -1,0 +1,189 @@
+"""Generic helpers over the CRF registry (core.crf): which form an instance belongs to, its
+subject and site, which of its fields are clinical data, and its values as plain JSON.
+
+Nothing here names a particular form, so a CRF registered by any app gets queries, SDV,
+signatures, locks, edit checks and the audit trail without further code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from django.db import models
+
+from core import crf as registry
+
+# Bookkeeping columns that are not clinical data (not queried, not source-verified, and a
+# change in them alone needs no reason). A form may add its own derived/workflow fields with
+# CRF(extra={"non_data_fields": (...)}).
+BOOKKEEPING = frozenset({"id", "version", "created_at", "updated_at", "created_by", "site", "number"})
+# The screening CRF stores the derived verdict and its workflow beside the raw values.
+DERIVED_BY_FORM = {
+    "SCREENING": frozenset({
+        "verdict_status", "verdict_failed", "verdict_missing", "verdict_warnings", "confirmed_by",
+        "confirmed_at", "outcome", "closed_reason_codes", "closed_reason_text", "closed_at",
+        "lab_pending_attested_by",
+    }),
+}
+
+
+class NotACRF(LookupError):
+    pass
+
+
+def crf_of(instance_or_model) -> registry.CRF:
+    model = instance_or_model if isinstance(instance_or_model, type) else type(instance_or_model)
+    model = model._meta.concrete_model
+    for crf in registry.all_crfs():
+        if crf.model._meta.concrete_model is model:
+            return crf
+    raise NotACRF(f"{model._meta.label} is not a registered CRF (core.crf).")
+
+
+def is_crf(instance) -> bool:
+    try:
+        crf_of(instance)
+    except NotACRF:
+        return False
+    return True
+
+
+def data_fields(crf: registry.CRF) -> list[models.Field]:
+    """The clinical fields of a form, in declaration order."""
+    skip = set(BOOKKEEPING) | set(DERIVED_BY_FORM.get(crf.code, ())) | set(crf.extra.get("non_data_fields", ()))
+    if crf.subject_field:
+        skip.add(crf.subject_field)
+    out = []
+    for f in crf.model._meta.concrete_fields:
+        if f.primary_key or f.name in skip or not f.editable:
+            continue
+        if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
+            continue
+        out.append(f)
+    return out
+
+
+def field_names(crf: registry.CRF) -> list[str]:
+    return [f.name for f in data_fields(crf)]
+
+
+def field_label(crf: registry.CRF, name: str) -> str:
+    try:
+        return str(crf.model._meta.get_field(name).verbose_name)
+    except Exception:  # a field removed since the record was written
+        return name
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, models.Model):
+        return value.pk
+    return value
+
+
+def values_of(instance, crf: registry.CRF | None = None) -> dict[str, Any]:
+    """Python values of the data fields (foreign keys as ids)."""
+    crf = crf or crf_of(instance)
+    return {f.name: getattr(instance, f.attname) for f in data_fields(crf)}
+
+
+def display(value: Any) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M %Z").strip()
+    return str(value)
+
+
+def subject_of(instance):
+    """The randomized subject a CRF instance belongs to, or None (a screening not randomized)."""
+    crf = crf_of(instance)
+    if crf.subject_field:
+        return getattr(instance, crf.subject_field, None)
+    # Forms keyed otherwise (the screening CRF) may expose their subject through a property or
+    # a reverse one-to-one (e.g. the randomization Allocation); use it when present.
+    for attr in crf.extra.get("subject_path", ("subject", "allocation.subject")):
+        obj = instance
+        try:
+            for part in attr.split("."):
+                obj = getattr(obj, part)
+        except Exception:  # noqa: BLE001 - missing relation means "no subject yet"
+            obj = None
+        if obj is not None and obj.__class__.__name__ == "Subject":
+            return obj
+    return None
+
+
+def site_of(instance):
+    crf = crf_of(instance)
+    if crf.subject_field:
+        subject = getattr(instance, crf.subject_field)
+        return subject.site
+    return instance.site
+
+
+def site_id_of(instance) -> int:
+    crf = crf_of(instance)
+    if crf.subject_field:
+        subject = getattr(instance, crf.subject_field)
+        return subject.site_id
+    return instance.site_id
+
+
+def label_of(instance) -> str:
+    subject = subject_of(instance)
+    if subject is not None:
+        return subject.number
+    return str(getattr(instance, "number", instance.pk))
+
+
+def instances_of_subject(subject) -> list[tuple[registry.CRF, list[models.Model]]]:
+    """Every CRF instance of a subject, form by form (one query per registered form)."""
+    out = []
+    for crf in registry.all_crfs():
+        if crf.subject_field:
+            rows = list(crf.model.objects.filter(**{crf.subject_field: subject}).order_by("pk"))
+        else:
+            rows = [r for r in _unkeyed_rows_of_subject(crf, subject)]
+        out.append((crf, rows))
+    return out
+
+
+def _unkeyed_rows_of_subject(crf, subject):
+    path = crf.extra.get("subject_lookup")
+    if path:
+        return list(crf.model.objects.filter(**{path: subject}))
+    # The screening CRF: the randomization app links screening and subject; find the link by
+    # its field rather than by name, so it works whichever side holds it.
+    for f in crf.model._meta.get_fields():
+        rel = getattr(f, "related_model", None)
+        if rel is None or f.name.startswith("pgh") or f.name == "events":
+            continue
+        if rel._meta.label == "core.Subject" and f.concrete:
+            return list(crf.model.objects.filter(**{f.name: subject}))
+        if f.one_to_one and f.auto_created and any(
+            getattr(g, "related_model", None) is not None and g.related_model._meta.label == "core.Subject"
+            for g in rel._meta.concrete_fields
+        ):
+            sub_field = next(g.name for g in rel._meta.concrete_fields
+                             if getattr(g, "related_model", None) is not None
+                             and g.related_model._meta.label == "core.Subject")
+            return list(crf.model.objects.filter(**{f"{f.name}__{sub_field}": subject}))
+    return []
+
+
+def get_instance(code: str, pk: int):
+    crf = registry.get(code)
+    qs = crf.model.objects.all()
+    if crf.subject_field:
+        qs = qs.select_related(f"{crf.subject_field}__site")
+    else:
+        qs = qs.select_related("site")
+    return crf, qs.get(pk=pk)
