@@ -107,17 +107,34 @@ def subject_of(instance):
     crf = crf_of(instance)
     if crf.subject_field:
         return getattr(instance, crf.subject_field, None)
-    # Forms keyed otherwise (the screening CRF) may expose their subject through a property or
-    # a reverse one-to-one (e.g. the randomization Allocation); use it when present.
-    for attr in crf.extra.get("subject_path", ("subject", "allocation.subject")):
-        obj = instance
-        try:
-            for part in attr.split("."):
-                obj = getattr(obj, part)
-        except Exception:  # noqa: BLE001 - missing relation means "no subject yet"
-            obj = None
-        if obj is not None and obj.__class__.__name__ == "Subject":
-            return obj
+    if instance.pk is None:
+        return None
+    link = _subject_link(crf.model)
+    if link is None:
+        return None
+    link_model, to_crf, to_subject = link
+    from core.models import Subject
+
+    subject_id = (link_model.objects.filter(**{to_crf: instance.pk})
+                  .values_list(to_subject, flat=True).first())
+    return Subject.objects.select_related("site").filter(pk=subject_id).first() if subject_id else None
+
+
+def _subject_link(model):
+    """For a form not keyed by subject (the screening CRF): the model that links it to its
+    subject (randomization.Allocation: one screening → one subject), found by its foreign
+    keys so no app is named here. Only the two key columns are ever read from it, never the arm."""
+    for rel in model._meta.get_fields(include_hidden=True):
+        if not (rel.auto_created and not rel.concrete and getattr(rel, "field", None) is not None):
+            continue
+        link_model = rel.related_model
+        if link_model._meta.label.endswith("Event") or link_model._meta.app_label == "pghistory":
+            continue
+        for f in link_model._meta.concrete_fields:
+            target = getattr(f, "related_model", None)
+            if target is not None and target._meta.label == "core.Subject" and (f.one_to_one or f.unique):
+                if rel.field.one_to_one or rel.field.unique:
+                    return link_model, rel.field.attname, f.attname
     return None
 
 
@@ -157,26 +174,12 @@ def instances_of_subject(subject) -> list[tuple[registry.CRF, list[models.Model]
 
 
 def _unkeyed_rows_of_subject(crf, subject):
-    path = crf.extra.get("subject_lookup")
-    if path:
-        return list(crf.model.objects.filter(**{path: subject}))
-    # The screening CRF: the randomization app links screening and subject; find the link by
-    # its field rather than by name, so it works whichever side holds it.
-    for f in crf.model._meta.get_fields():
-        rel = getattr(f, "related_model", None)
-        if rel is None or f.name.startswith("pgh") or f.name == "events":
-            continue
-        if rel._meta.label == "core.Subject" and f.concrete:
-            return list(crf.model.objects.filter(**{f.name: subject}))
-        if f.one_to_one and f.auto_created and any(
-            getattr(g, "related_model", None) is not None and g.related_model._meta.label == "core.Subject"
-            for g in rel._meta.concrete_fields
-        ):
-            sub_field = next(g.name for g in rel._meta.concrete_fields
-                             if getattr(g, "related_model", None) is not None
-                             and g.related_model._meta.label == "core.Subject")
-            return list(crf.model.objects.filter(**{f"{f.name}__{sub_field}": subject}))
-    return []
+    link = _subject_link(crf.model)
+    if link is None:
+        return []
+    link_model, to_crf, to_subject = link
+    ids = link_model.objects.filter(**{to_subject: subject.pk}).values_list(to_crf, flat=True)
+    return list(crf.model.objects.filter(pk__in=list(ids)))
 
 
 def get_instance(code: str, pk: int):

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
+
 
 class DataManagementError(Exception):
     """Base class: views show str(exc) to the user in plain words."""
 
 
-class DataLocked(DataManagementError):
+class DataLocked(DataManagementError, PermissionDenied):
+    """Also a PermissionDenied, so a view that does not catch it answers 403, never 500."""
+
     def __init__(self, lock):
         self.lock = lock
         if lock.level == "database":
