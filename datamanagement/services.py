@@ -420,7 +420,7 @@ def crf_field_correct(*, user, instance, field_name: str, value: Any, reason: st
     if cleaned is None and not model_field.null:
         cleaned = "" if model_field.get_internal_type() in ("CharField", "TextField") else model_field.get_default()
     old = getattr(instance, model_field.attname)
-    update_service = crf.extra.get("update_service")
+    update_service = crf.extra.get("update_service") or UPDATE_ADAPTERS.get(crf.code)
     if update_service is not None:
         instance = update_service(instance=instance, user=user, data={field_name: cleaned}, reason=reason)
     else:
@@ -430,6 +430,28 @@ def crf_field_correct(*, user, instance, field_name: str, value: Any, reason: st
         _note_correction(query=query, user=user, crf=crf, field_name=field_name, old=old,
                          new=cleaned, reason=reason)
     return instance
+
+
+def _screening_update(*, instance, user, data, reason):
+    """The screening CRF's own update service (re-derives the verdict); its refusals become
+    QueryError so the query page shows them beside the input."""
+    from eligibility.data import screening_data
+    from eligibility.exceptions import ScreeningError
+    from eligibility.services import screening_update
+
+    instance.refresh_from_db()
+    try:
+        return screening_update(screening=instance, user=user, data={**screening_data(instance), **data},
+                                version=instance.version, reason=reason)
+    except PermissionDenied:
+        raise
+    except ScreeningError as exc:
+        raise QueryError(str(exc)) from exc
+
+
+# Forms whose owning app has its own update service (derived values to recompute). A form may
+# instead declare CRF(extra={"update_service": callable}).
+UPDATE_ADAPTERS = {"SCREENING": _screening_update}
 
 
 @transaction.atomic(durable=True)

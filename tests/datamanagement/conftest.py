@@ -1,33 +1,16 @@
-"""Fixtures for data-management tests: CRF instances made the way the owning apps make them.
-
-The screening CRF is the first client; subject-keyed forms come from the follow-up app.
-"""
-
-import datetime as dt
+"""Fixtures for data-management tests: CRF instances made through the owning apps' real
+services (eligibility, randomization; follow-up forms once merged)."""
 
 import pytest
 from django.db import transaction
-from django.utils import timezone
 
 
 @pytest.fixture
 def make_screening(personas, sites):
-    from eligibility.models import Screening
+    from tests.factories import make_screening as factory
 
-    counter = {"n": 0}
-
-    def _make(site="001", **values):
-        counter["n"] += 1
-        defaults = dict(
-            age_years=67, sex="male", prestroke_mrs=0, nihss_baseline=14,
-            last_known_well=timezone.now() - dt.timedelta(hours=5),
-            arterial_puncture_at=timezone.now() - dt.timedelta(hours=2),
-            occlusion_site="MCA_M1", circulation="anterior", aspects=8, platelets=210,
-            nihss_items={"1a": 1, "5a": 3},
-        )
-        defaults.update(values)
-        return Screening.objects.create(site=sites[site], number=f"{site}-S{counter['n']:04d}",
-                                        created_by=personas["coord001"], **defaults)
+    def _make(site="001", **overrides):
+        return factory(site=sites[site], coordinator=personas[f"coord{site}"], **overrides)
 
     return _make
 
@@ -35,6 +18,29 @@ def make_screening(personas, sites):
 @pytest.fixture
 def screening(make_screening):
     return make_screening()
+
+
+@pytest.fixture
+def allocation_list(personas, sites):
+    from randomization.services import allocation_list_generate
+
+    return allocation_list_generate(user=personas["statistician"], seed="dm-seed", entries_per_stratum=10)
+
+
+@pytest.fixture
+def randomized(personas, sites, allocation_list):
+    """randomized("001", **overrides) → (screening, subject) through the real services."""
+    from randomization.services import subject_randomize
+    from tests.factories import make_confirmed_screening
+
+    def _make(code="001", **overrides):
+        screening = make_confirmed_screening(site=sites[code], coordinator=personas[f"coord{code}"],
+                                             investigator=personas[f"inv{code}"], **overrides)
+        allocation = subject_randomize(screening=screening, user=personas[f"coord{code}"])
+        screening.refresh_from_db()
+        return screening, allocation.subject
+
+    return _make
 
 
 def save_crf(instance, *, user, reason="", **changes):
@@ -45,7 +51,17 @@ def save_crf(instance, *, user, reason="", **changes):
         fresh = type(instance).objects.get(pk=instance.pk)
         for k, v in changes.items():
             setattr(fresh, k, v)
-        with crf_write(instance=fresh, user=user, reason=reason, expected_version=instance.version) as w:
+        with crf_write(instance=fresh, user=user, reason=reason, expected_version=fresh.version) as w:
             fresh.version += 1
             fresh.save()
     return fresh, w
+
+
+def update_screening(screening, *, user, reason="", **data):
+    """A change through eligibility.services.screening_update (the real form path)."""
+    from eligibility.data import screening_data
+    from eligibility.services import screening_update
+
+    screening.refresh_from_db()
+    return screening_update(screening=screening, user=user, data={**screening_data(screening), **data},
+                            version=screening.version, reason=reason)
