@@ -120,9 +120,10 @@ def audit_entries(*, user, form: str | None = None, field: str | None = None, su
             from datamanagement.models import Query
 
             arm_queries = list(Query.objects.filter(crf_code__in=arm_codes).values_list("pk", flat=True))
-            qs = qs.exclude(pgh_data__crf_code__in=arm_codes)
+            # (a missing key is NULL in SQL: "NOT IN" alone would drop every other model's rows)
+            qs = qs.filter(Q(pgh_data__crf_code__isnull=True) | ~Q(pgh_data__crf_code__in=arm_codes))
             if arm_queries:
-                qs = qs.exclude(pgh_model="datamanagement.QueryMessageEvent", pgh_data__query_id__in=arm_queries)
+                qs = qs.filter(Q(pgh_data__query_id__isnull=True) | ~Q(pgh_data__query_id__in=arm_queries))
         qs = qs.order_by("-pgh_created_at", "-pgh_id")
         if limit:
             qs = qs[:limit]

@@ -18,7 +18,7 @@ from core import crf as registry
 # Bookkeeping columns that are not clinical data (not queried, not source-verified, and a
 # change in them alone needs no reason). A form may add its own derived/workflow fields with
 # CRF(extra={"non_data_fields": (...)}).
-BOOKKEEPING = frozenset({"id", "version", "created_at", "updated_at", "created_by", "site", "number"})
+BOOKKEEPING = frozenset({"id", "version", "created_at", "updated_at", "created_by", "updated_by", "site", "number"})
 # The screening CRF stores the derived verdict and its workflow beside the raw values.
 DERIVED_BY_FORM = {
     "SCREENING": frozenset({
@@ -54,7 +54,7 @@ def data_fields(crf: registry.CRF) -> list[models.Field]:
     """The clinical fields of a form, in declaration order."""
     skip = set(BOOKKEEPING) | set(DERIVED_BY_FORM.get(crf.code, ())) | set(crf.extra.get("non_data_fields", ()))
     if crf.subject_field:
-        skip.add(crf.subject_field)
+        skip.add(crf.subject_field.split("__")[0])
     out = []
     for f in crf.model._meta.concrete_fields:
         if f.primary_key or f.name in skip or not f.editable:
@@ -102,11 +102,22 @@ def display(value: Any) -> str:
     return str(value)
 
 
+def follow(instance, path: str):
+    """instance.a.b for the ORM path "a__b" (CRF.subject_field may be a path, e.g. the
+    procedure's passes: "procedure__subject")."""
+    obj = instance
+    for part in path.split("__"):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj
+
+
 def subject_of(instance):
     """The randomized subject a CRF instance belongs to, or None (a screening not randomized)."""
     crf = crf_of(instance)
     if crf.subject_field:
-        return getattr(instance, crf.subject_field, None)
+        return follow(instance, crf.subject_field)
     if instance.pk is None:
         return None
     link = _subject_link(crf.model)
@@ -141,16 +152,14 @@ def _subject_link(model):
 def site_of(instance):
     crf = crf_of(instance)
     if crf.subject_field:
-        subject = getattr(instance, crf.subject_field)
-        return subject.site
+        return follow(instance, crf.subject_field).site
     return instance.site
 
 
 def site_id_of(instance) -> int:
     crf = crf_of(instance)
     if crf.subject_field:
-        subject = getattr(instance, crf.subject_field)
-        return subject.site_id
+        return follow(instance, crf.subject_field).site_id
     return instance.site_id
 
 

@@ -135,12 +135,31 @@ def nihss_item_ranges(items_field: str):
     return test
 
 
+def nihss_item_fields(prefix: str):
+    """Forms that store each NIHSS item in its own field ("{prefix}_i1a" … "{prefix}_i11"; UN
+    is a separate yes/no field there, so a score field holds a number or nothing)."""
+
+    def test(data, ctx):
+        out = []
+        for item, (high, _un) in NIHSS_ITEMS.items():
+            name = f"{prefix}_i{item}"
+            value = data.get(name)
+            if value is None or value == "":
+                continue
+            score = _dec(value)
+            if score is None or score != int(score) or not 0 <= score <= high:
+                out.append((name, f"NIHSS item {item}: allowed 0–{high}, found {value}."))
+        return out
+
+    return test
+
+
 # The chain of SPEC §8: last known well ≤ arterial puncture ≤ randomization ≤ reperfusion.
 TIME_CHAIN = (
     ("last_known_well", "last known well"),
     ("arterial_puncture_at", "arterial puncture"),
     ("randomized_at", "randomization"),
-    ("reperfusion_at", "reperfusion"),
+    ("first_reperfusion_at", "reperfusion"),
 )
 
 
@@ -266,19 +285,20 @@ CHECKS: dict[str, list[Check]] = {
           for lab in ("platelets", "aptt", "inr", "gfr", "creatinine")],
     ],
     "V1_PROCEDURE": [
-        hard("TIME_ORDER", "reperfusion_at", _ORDER_RULE, time_order()),
+        hard("TIME_ORDER", "first_reperfusion_at", _ORDER_RULE, time_order()),
     ],
     "V2_24H": [
-        hard("NIHSS_ITEM_RANGE", "nihss_items", _NIHSS_RULE, nihss_item_ranges("nihss_items")),
+        hard("NIHSS_ITEM_RANGE", "nihss_i1a", _NIHSS_RULE, nihss_item_fields("nihss")),
     ],
     "V3_48H": [
-        hard("NIHSS_ITEM_RANGE", "nihss_items", _NIHSS_RULE, nihss_item_ranges("nihss_items")),
+        hard("NIHSS_ITEM_RANGE", "before_i1a", _NIHSS_RULE, nihss_item_fields("before")),
+        hard("NIHSS_ITEM_RANGE_WORSE", "worse_i1a", _NIHSS_RULE, nihss_item_fields("worse")),
     ],
-    "V4_DISCHARGE": [
-        hard("NIHSS_ITEM_RANGE", "nihss_items", _NIHSS_RULE, nihss_item_ranges("nihss_items")),
-        hard("MRS_RANGE", "mrs", "mRS 0–6", in_range("mrs", 0, 6)),
-        soft("DISCHARGE_MRS_BETTER", "mrs", "mRS at discharge not better than pre-stroke mRS",
-             discharge_mrs_not_better("mrs")),
+    "V4_DAY7": [
+        hard("NIHSS_ITEM_RANGE", "nihss_i1a", _NIHSS_RULE, nihss_item_fields("nihss")),
+        hard("MRS_RANGE", "mrs_discharge", "mRS 0–6", in_range("mrs_discharge", 0, 6)),
+        soft("DISCHARGE_MRS_BETTER", "mrs_discharge", "mRS at discharge not better than pre-stroke mRS",
+             discharge_mrs_not_better("mrs_discharge")),
     ],
     "V5_DAY90": [
         hard("MRS_RANGE", "mrs", "mRS 0–6", in_range("mrs", 0, 6)),

@@ -13,6 +13,11 @@ class DataLocked(DataManagementError, PermissionDenied):
     """Also a PermissionDenied, so a view that does not catch it answers 403, never 500."""
 
     def __init__(self, lock):
+        if isinstance(lock, str):
+            # Mixed into another app's exception (e.g. followup's FormLocked) whose __init__
+            # has already built the message and set .lock.
+            Exception.__init__(self, lock)
+            return
         self.lock = lock
         if lock.level == "database":
             what = "The database is locked"

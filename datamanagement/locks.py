@@ -107,7 +107,7 @@ def install_lock_triggers(using=None, **kwargs) -> list[str]:
             if table not in existing:
                 continue
             subject_column = ""
-            if crf.subject_field:
+            if crf.subject_field and "__" not in crf.subject_field:
                 subject_column = crf.model._meta.get_field(crf.subject_field).column
             cursor.execute(f'DROP TRIGGER IF EXISTS {TRIGGER_NAME} ON "{table}"')
             cursor.execute(

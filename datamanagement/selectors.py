@@ -216,7 +216,7 @@ def sdv_progress(*, user, site_code: str | None = None) -> tuple[list[Progress],
         codes.append(crf.code)
         n_fields = len(data_fields(crf))
         if crf.subject_field:
-            site_path, subj_path = f"{crf.subject_field}__site_id", f"{crf.subject_field}_id"
+            site_path, subj_path = f"{crf.subject_field}__site_id", crf.subject_field
             counts = (crf.model.objects.filter(**{f"{site_path}__in": list(site_rows)})
                       .values(site_path, subj_path).annotate(n=Count("pk")).order_by())
             for row in counts:

@@ -30,6 +30,7 @@ from datamanagement.crfs import (
     instances_of_subject,
     label_of,
     site_id_of,
+    subject_of,
     values_of,
 )
 from datamanagement.exceptions import DataManagementError
@@ -188,7 +189,7 @@ def crf_review(request, code: str, pk: int):
         "can_lock": access.can(user, Action.LOCK), "can_enter": can_enter(user, crf, site_id),
         "open_form": QueryOpenForm(field_choices=[(f["name"], f["label"]) for f in fields]),
         "sdv_done": len(sdv), "sdv_total": len(fields),
-        "subject": getattr(instance, crf.subject_field) if crf.subject_field else None,
+        "subject": subject_of(instance),
     })
 
 

@@ -59,7 +59,7 @@ def _dm_write(row: Screening, user, reason: str):
     signature upkeep. Its errors are turned into this app's exceptions, which the views show."""
     import contextlib
 
-    from datamanagement.exceptions import EditCheckFailed, ReasonRequired
+    from datamanagement.exceptions import DataLocked, EditCheckFailed, ReasonRequired
     from datamanagement.services import crf_write
 
     @contextlib.contextmanager
@@ -71,8 +71,22 @@ def _dm_write(row: Screening, user, reason: str):
             raise ScreeningInvalid({f: " ".join(m) for f, m in exc.by_field().items()}) from exc
         except ReasonRequired as exc:
             raise ReasonForChangeRequired(exc.fields) from exc
+        except DataLocked as exc:
+            raise _screening_locked(exc) from exc
 
     return guard()
+
+
+def _screening_locked(locked):
+    """Locked data shown on the form like a hard check, and still a DataLocked."""
+    from datamanagement.exceptions import DataLocked
+
+    class ScreeningLocked(ScreeningInvalid, DataLocked):
+        def __init__(self, exc):
+            self.lock = exc.lock
+            ScreeningInvalid.__init__(self, {"lock": str(exc)})
+
+    return ScreeningLocked(locked)
 
 
 def _who(user):

@@ -29,8 +29,16 @@ def test_nihss_item_above_its_range_is_refused_naming_item_and_rule(item, value,
 
 
 def test_nihss_untestable_refused_for_an_item_that_does_not_allow_it():
-    [failure] = ec.run("V2_24H", {"nihss_items": {"1a": "UN"}}).hard
+    [failure] = ec.run("SCREENING", {"nihss_items": {"1a": "UN"}}).hard
     assert "'UN' is not allowed" in failure.message
+
+
+@pytest.mark.parametrize("code,prefix", [("V2_24H", "nihss"), ("V3_48H", "before"), ("V3_48H", "worse"),
+                                         ("V4_DAY7", "nihss")])
+def test_nihss_item_fields_of_follow_up_forms_are_range_checked(code, prefix):
+    assert ec.run(code, {f"{prefix}_i1a": 3, f"{prefix}_i5a": 4}).hard == []
+    [failure] = ec.run(code, {f"{prefix}_i1a": 4}).hard
+    assert failure.field == f"{prefix}_i1a" and "allowed 0–3, found 4" in failure.message
 
 
 # --- Date order: last known well ≤ puncture ≤ randomization ≤ reperfusion (hard) -------------
@@ -50,9 +58,9 @@ def test_equal_times_respect_the_order():
 def test_reperfusion_before_randomization_is_refused_on_the_procedure_form():
     ctx = ec.Context(randomized_at=T0, baseline={"last_known_well": T0 - dt.timedelta(hours=5),
                                                  "arterial_puncture_at": T0 - dt.timedelta(hours=1)})
-    [failure] = ec.run("V1_PROCEDURE", {"reperfusion_at": T0 - dt.timedelta(minutes=5)}, ctx).hard
-    assert failure.field == "reperfusion_at" and "before randomization" in failure.message
-    assert ec.run("V1_PROCEDURE", {"reperfusion_at": T0}, ctx).hard == []
+    [failure] = ec.run("V1_PROCEDURE", {"first_reperfusion_at": T0 - dt.timedelta(minutes=5)}, ctx).hard
+    assert failure.field == "first_reperfusion_at" and "before randomization" in failure.message
+    assert ec.run("V1_PROCEDURE", {"first_reperfusion_at": T0}, ctx).hard == []
 
 
 def test_randomization_before_puncture_is_reported_on_the_screening_puncture():
@@ -80,9 +88,9 @@ def test_day90_window_is_day_83_to_97_in_the_site_zone(day, fails):
 
 def test_discharge_mrs_better_than_prestroke_opens_a_soft_query():
     ctx = ec.Context(baseline={"prestroke_mrs": 1})
-    [failure] = ec.run("V4_DISCHARGE", {"mrs": 0}, ctx).soft
-    assert failure.field == "mrs" and "better than the pre-stroke mRS" in failure.message
-    assert ec.run("V4_DISCHARGE", {"mrs": 1}, ctx).soft == []
+    [failure] = ec.run("V4_DAY7", {"mrs_discharge": 0}, ctx).soft
+    assert failure.field == "mrs_discharge" and "better than the pre-stroke mRS" in failure.message
+    assert ec.run("V4_DAY7", {"mrs_discharge": 1}, ctx).soft == []
 
 
 def test_mrs_outside_0_6_is_hard():
