@@ -353,47 +353,45 @@ def _transition(query: Query, *, user, kind: str, status: str, text: str) -> Que
     return query
 
 
-def _recipients(query: Query) -> list[str]:
-    from core.models import Membership
+def _recipients(query: Query) -> list:
+    """Active users of the query's site whose role enters the form (the day-90 form: the
+    blinded assessors; other forms: coordinators and investigators)."""
+    from core.models import User
 
     crf = registry.get(query.crf_code)
-    emails = Membership.objects.filter(
-        active=True, site_id=query.site_id, role__in=list(crf.entered_by), user__is_active=True,
-    ).exclude(user__email="").values_list("user__email", flat=True).distinct()
-    return sorted(set(emails))
+    return list(User.objects.filter(
+        is_active=True, memberships__active=True, memberships__site_id=query.site_id,
+        memberships__role__in=list(crf.entered_by),
+    ).distinct().order_by("pk"))
 
 
 def _notify_query_opened(query: Query) -> None:
-    """Tell the site after the transaction commits: e-mail, and the in-app notification
-    centre when the follow-up app provides one."""
-    query_id = query.pk
+    """Tell the site: an in-app notification (follow-up's notification centre) written in this
+    transaction, and its e-mail sent after commit — nothing is sent for a rolled-back query."""
+    from django.urls import reverse
 
-    def send():
-        q = Query.objects.select_related("site").get(pk=query_id)
-        crf = registry.get(q.crf_code)
-        subject_line = f"[ANGEL-RESCUE] Query on {q.object_label} · {crf.label} · {field_label(crf, q.field_name)}"
-        body = (f"A query was opened at site {q.site.code} on {q.object_label}, form {crf.label}, "
-                f"field {field_label(crf, q.field_name)}:\n\n{q.text}\n\n"
-                "Please answer it in the EDC (Queries).")
-        recipients = _recipients(q)
-        if recipients:
-            send_mail(subject_line, body, settings.DEFAULT_FROM_EMAIL, recipients, fail_silently=True)
-        _notify_in_app(q, subject_line)
-
-    transaction.on_commit(send)
-
-
-def _notify_in_app(query: Query, title: str) -> None:
+    crf = registry.get(query.crf_code)
+    title = f"Query on {query.object_label} · {crf.label} · {field_label(crf, query.field_name)}"
+    body = (f"A query was opened at site {query.site.code} on {query.object_label}, form {crf.label}, "
+            f"field {field_label(crf, query.field_name)}:\n\n{query.text}\n\nPlease answer it in the EDC (Queries).")
+    url = reverse("datamanagement:query", args=[query.pk])
+    users = _recipients(query)
     try:
-        from followup import notifications  # type: ignore[attr-defined]
-    except ImportError:
+        from followup.models import EmailState, Notification
+        from followup.reminders import send_emails
+    except ImportError:  # without the notification centre: e-mail only
+        emails = [u.email for u in users if u.email]
+        if emails:
+            transaction.on_commit(lambda: send_mail(f"[ANGEL-RESCUE] {title}", f"{body}\n\n{url}",
+                                                    settings.DEFAULT_FROM_EMAIL, emails, fail_silently=True))
         return
-    notify = getattr(notifications, "notify_site", None)
-    if notify is not None:
-        from django.urls import reverse
-
-        notify(site=query.site, roles=list(registry.get(query.crf_code).entered_by), title=title,
-               url=reverse("datamanagement:query", args=[query.pk]))
+    notes = Notification.objects.bulk_create([
+        Notification(user=u, subject=query.subject, title=title[:200], body=body, url=url,
+                     email_state=EmailState.QUEUED if u.email else EmailState.NONE)
+        for u in users])
+    ids = [n.pk for n in notes if n.email_state == EmailState.QUEUED]
+    if ids:
+        transaction.on_commit(lambda: send_emails(ids))
 
 
 # --- Correcting a value (from a query) ------------------------------------------------------

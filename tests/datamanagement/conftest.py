@@ -65,3 +65,20 @@ def update_screening(screening, *, user, reason="", **data):
     screening.refresh_from_db()
     return screening_update(screening=screening, user=user, data={**screening_data(screening), **data},
                             version=screening.version, reason=reason)
+
+
+@pytest.fixture
+def make_subject(sites):
+    """make_subject(randomized_at, site="001") → a core.Subject without screening (as in the
+    follow-up tests), for forms whose checks only need T0."""
+    import itertools
+
+    from core.models import Subject
+
+    numbers = itertools.count(500)
+
+    def _make(randomized_at, site="001"):
+        return Subject.objects.create(number=f"{site}-{next(numbers):04d}", site=sites[site],
+                                      randomized_at=randomized_at)
+
+    return _make

@@ -119,9 +119,14 @@ def test_site_is_notified_by_email_after_commit(screening, personas, django_capt
     with django_capture_on_commit_callbacks(execute=True):
         q = services.query_open(user=personas["monitor"], instance=screening, field_name="aspects",
                                 text="ASPECTS 8 or 7?")
-    [message] = mail.outbox
-    assert set(message.to) == {"coord001@example.org", "inv001@example.org"}
-    assert q.object_label in message.subject and "ASPECTS" in message.body
+    assert sorted(m.to[0] for m in mail.outbox) == ["coord001@example.org", "inv001@example.org"]
+    assert all(q.object_label in m.subject and "ASPECTS 8 or 7?" in m.body for m in mail.outbox)
+    # and in the app's notification centre, linking to the query
+    from followup.models import Notification
+
+    notes = Notification.objects.filter(url=f"/data/queries/{q.pk}/")
+    assert sorted(n.user.username for n in notes) == ["coord001", "inv001"]
+    assert all(n.email_state == "sent" for n in notes)
 
 
 def test_no_notification_when_the_transaction_rolls_back(screening, personas, django_capture_on_commit_callbacks):
