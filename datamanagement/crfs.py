@@ -92,14 +92,26 @@ def values_of(instance, crf: registry.CRF | None = None) -> dict[str, Any]:
     return {f.name: getattr(instance, f.attname) for f in data_fields(crf)}
 
 
-def display(value: Any) -> str:
-    if value is None or value == "":
+def display(value: Any, tz=None) -> str:
+    """A value as a person reads it; instants in the site's zone with the zone named (SPEC §3)."""
+    if value is None or value == "" or value == {}:
         return "—"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, dt.datetime):
+        if tz is not None:
+            from django.utils import timezone
+
+            return f"{timezone.localtime(value, tz):%Y-%m-%d %H:%M} {tz.key}"
         return value.strftime("%Y-%m-%d %H:%M %Z").strip()
+    if isinstance(value, dict):
+        return " · ".join(f"{k}: {v}" for k, v in sorted(value.items(), key=lambda kv: _item_order(kv[0])))
     return str(value)
+
+
+def _item_order(key: str):
+    digits = "".join(c for c in str(key) if c.isdigit())
+    return (int(digits) if digits else 999, str(key))
 
 
 def follow(instance, path: str):

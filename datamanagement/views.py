@@ -30,6 +30,7 @@ from datamanagement.crfs import (
     instances_of_subject,
     label_of,
     site_id_of,
+    site_of,
     subject_of,
     values_of,
 )
@@ -120,7 +121,8 @@ def query_detail(request, pk: int):
         query = selectors.query_detail(user=user, pk=pk)
         perms = selectors.query_permissions(user, query)
     instance = crf.model.objects.filter(pk=query.object_id).first()
-    value = display(getattr(instance, crf.model._meta.get_field(query.field_name).attname)) if instance else "—"
+    value = (display(getattr(instance, crf.model._meta.get_field(query.field_name).attname), query.site.tz)
+             if instance else "—")
     now = timezone.now()
     return render(request, "datamanagement/query_detail.html", {
         "query": query, "crf": crf, "field_label": field_label(crf, query.field_name),
@@ -174,10 +176,11 @@ def crf_review(request, code: str, pk: int):
     sdv = selectors.sdv_status_for(user=user, instance=instance)
     cleared = selectors.sdv_cleared_for(user=user, instance=instance)
     values = values_of(instance, crf)
+    tz = site_of(instance).tz
     fields = []
     for f in data_fields(crf):
         fc = counts.by_field.get(f.name) if counts else None
-        fields.append({"name": f.name, "label": str(f.verbose_name), "value": display(values[f.name]),
+        fields.append({"name": f.name, "label": str(f.verbose_name), "value": display(values[f.name], tz),
                        "help": str(f.help_text or ""), "sdv": sdv.get(f.name),
                        "cleared": cleared.get(f.name) if f.name not in sdv else None,
                        "open": (fc or {}).get("open", 0), "answered": (fc or {}).get("answered", 0)})
