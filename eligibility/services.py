@@ -53,6 +53,42 @@ def _require(user, action: str, site_id: int) -> None:
             _("Your roles do not allow '%(a)s' at this site.") % {"a": Action(action).label})
 
 
+def _dm_write(row: Screening, user, reason: str):
+    """Data-management guard around a screening save (datamanagement.services.crf_write):
+    lock check, reason for change, edit checks of datamanagement/editchecks.py, SDV and
+    signature upkeep. Its errors are turned into this app's exceptions, which the views show."""
+    import contextlib
+
+    from datamanagement.exceptions import DataLocked, EditCheckFailed, ReasonRequired
+    from datamanagement.services import crf_write
+
+    @contextlib.contextmanager
+    def guard():
+        try:
+            with crf_write(instance=row, user=user, reason=reason) as write:
+                yield write
+        except EditCheckFailed as exc:
+            raise ScreeningInvalid({f: " ".join(m) for f, m in exc.by_field().items()}) from exc
+        except ReasonRequired as exc:
+            raise ReasonForChangeRequired(exc.fields) from exc
+        except DataLocked as exc:
+            raise _screening_locked(exc) from exc
+
+    return guard()
+
+
+def _screening_locked(locked):
+    """Locked data shown on the form like a hard check, and still a DataLocked."""
+    from datamanagement.exceptions import DataLocked
+
+    class ScreeningLocked(ScreeningInvalid, DataLocked):
+        def __init__(self, exc):
+            self.lock = exc.lock
+            ScreeningInvalid.__init__(self, {"lock": str(exc)})
+
+    return ScreeningLocked(locked)
+
+
 def _who(user):
     """pghistory context so every row change names its author, even outside a request."""
     return pghistory.context(user=user.pk, username=user.username)
@@ -151,7 +187,8 @@ def screening_create(*, site: Site, user, data: dict[str, Any]) -> Screening:
         screening = Screening(site=site, created_by=user,
                               number=screening_number(site, site_next_number(site=site, kind="screening")))
         verdict = _store(screening, clean, user)
-        screening.save()
+        with _dm_write(screening, user, "first entry"):
+            screening.save()
         _store_passes(screening, clean["passes"])
         audit_event_record(
             action=AuditAction.SCREENING, actor=user, site=site, obj=screening,
@@ -232,7 +269,8 @@ def screening_update(*, screening: Screening, user, data: dict[str, Any], versio
                 events.append(f"protocol deviation: criteria {', '.join(verdict.failed)} not met "
                               "after randomization")
             row.version += 1
-            row.save()
+            with _dm_write(row, user, reason.strip() or "data entry"):
+                row.save()
             if "passes" in changed:
                 _store_passes(row, after["passes"])
         audit_event_record(
@@ -261,7 +299,8 @@ def screening_confirm(*, screening: Screening, user) -> Screening:
             raise ScreeningNotEligible(status=verdict.status, failed=verdict.failed, missing=verdict.missing)
         row.confirmed_by, row.confirmed_at = user, timezone.now()
         row.version += 1
-        with change_reason("eligibility confirmed by the investigator"):
+        with change_reason("eligibility confirmed by the investigator"), \
+                _dm_write(row, user, "eligibility confirmed by the investigator"):
             row.save()
         audit_event_record(
             action=AuditAction.SCREENING, actor=user, site=row.site, obj=row,
@@ -300,7 +339,7 @@ def screening_close(*, screening: Screening, user, reason: str, text: str = "") 
         row.outcome, row.closed_reason_codes, row.closed_reason_text = reason, codes, text
         row.closed_at = timezone.now()
         row.version += 1
-        with change_reason(f"screening closed: {reason}"):
+        with change_reason(f"screening closed: {reason}"), _dm_write(row, user, f"screening closed: {reason}"):
             row.save()
         audit_event_record(
             action=AuditAction.SCREENING, actor=user, site=row.site, obj=row, reason=text,
