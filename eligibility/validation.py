@@ -139,17 +139,25 @@ def hard_errors(data: Mapping[str, Any], now: datetime) -> dict[str, str]:
 
 
 def unusual_values(data: Mapping[str, Any]) -> list[str]:
-    """Possible but unusual values: saved, with a warning (and, later, a query)."""
-    out: list[str] = []
+    """Possible but unusual values: saved, with a warning (and a query, through the
+    data-management edit checks)."""
+    return [message for _field, message in unusual_by_field(data)]
+
+
+def unusual_by_field(data: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(field, message) for each unusual value."""
+    out: list[tuple[str, str]] = []
     for name, rng in P.RANGES.items():
-        out.extend(_unusual(name, data.get(name), rng))
+        out.extend((name, m) for m in _unusual(name, data.get(name), rng))
     unit = data.get("creatinine_unit")
     if unit in P.CREATININE_RANGES:
-        out.extend(_unusual("creatinine", data.get("creatinine"), P.CREATININE_RANGES[unit]))
+        out.extend(("creatinine", m) for m in _unusual("creatinine", data.get("creatinine"),
+                                                       P.CREATININE_RANGES[unit]))
     interval = derive.lkw_to_puncture(data.get("last_known_well"), data.get("arterial_puncture_at"))
     if interval is not None and timedelta(0) <= interval < P.LKW_TO_PUNCTURE_USUAL_MIN:
-        out.append(_("Last known well → puncture only %(i)s: unusually short, please check.") % {
-            "i": derive.format_interval(interval)})
+        out.append(("arterial_puncture_at", _(
+            "Last known well → puncture only %(i)s: unusually short, please check.") % {
+            "i": derive.format_interval(interval)}))
     return out
 
 
