@@ -53,6 +53,8 @@ NIHSS_ITEMS: dict[str, tuple[int, bool]] = {
 }
 NIHSS_UNTESTABLE = "UN"
 
+OCCLUSION_LABELS = {"ICA_intracranial": "intracranial ICA", "MCA_M1": "MCA M1", "VA_V4": "VA V4",
+                    "BA": "basilar artery", "other": "other"}
 TECHNIQUES = ("contact_aspiration", "stent_retriever", "combined")
 ETICI_CODES = ("0", "1", "2a", "2b50", "2b67", "2c", "3")
 OCCLUSION_SITES = ("ICA_intracranial", "MCA_M1", "VA_V4", "BA", "other")

@@ -202,8 +202,9 @@ def in6_occlusion_site(f: Facts):
     if site is None:
         return _missing("occlusion_site")
     if f.circulation is not None:
-        return MET, _("Occlusion %(s)s (%(c)s circulation).") % {"s": site, "c": f.circulation}
-    return NOT_MET, _("Occlusion site %(s)s is not one of ICA, M1, V4, BA.") % {"s": site}
+        return MET, _("Occlusion of the %(s)s (%(c)s circulation).") % {
+            "s": P.OCCLUSION_LABELS.get(site, site), "c": f.circulation}
+    return NOT_MET, _("Occlusion site '%(s)s' is not ICA, M1, V4 or BA.") % {"s": P.OCCLUSION_LABELS.get(site, site)}
 
 
 # Listing, inclusion 7: "Clinical care team intends to perform endovascular therapy (EVT)"
