@@ -30,6 +30,7 @@ from randomization.exceptions import (
     NotConfirmed,
     NotEligible,
     NotPermitted,
+    RandomizationError,
 )
 from randomization.models import (
     Allocation,
@@ -374,6 +375,16 @@ def randomize_locked(*, screening_id: int, user: User, allow_existing: bool = Tr
     allocation.created = True
     allocation.screening = screening
     return allocation
+
+
+def screening_readiness_problem(screening: Screening) -> str | None:
+    """Why this screening cannot be randomized now (for the screen, before the button is
+    shown), or None. Advisory only: subject_randomize re-checks under the lock."""
+    try:
+        _check_ready(screening)
+    except RandomizationError as exc:
+        return str(exc)
+    return None
 
 
 def _check_ready(screening: Screening) -> None:
