@@ -86,6 +86,7 @@ def test_coordinator_screens_eligible_patient_live_and_investigator_confirms(log
     page.fill("#id_consent_at", _local(now - timedelta(hours=1)))
     page.wait_for_selector("[data-testid=verdict-status][data-status=eligible]")
     assert page.evaluate("window.__noReload") is True  # still the same page: updated by htmx
+    assert page.locator("[data-testid=verdict-mini]").inner_text().startswith("Eligible · 19/19")
     page.screenshot(path=f"{SHOTS}/screening_form_tablet.png", full_page=False)
     page.set_viewport_size({"width": 768, "height": 1024})  # portrait tablet
     page.evaluate("window.scrollTo(0, document.getElementById('section-passes').offsetTop)")
