@@ -60,6 +60,7 @@ def test_coordinator_screens_eligible_patient_live_and_investigator_confirms(log
         page.select_option(f"#id_nihss_{code}", value)
     page.wait_for_function("document.getElementById('nihss-total').textContent.trim() === '14'")
     _wait_state(page, "IN4", "met")
+    page.locator("#section-stroke").screenshot(path=f"{SHOTS}/screening_nihss_tablet.png")
     page.select_option("#id_occlusion_site", "MCA_M1")
     page.fill("#id_aspects", "8")
     page.check("#id_evt_intended_0")  # yes
