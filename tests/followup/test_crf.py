@@ -1,7 +1,7 @@
 """The follow-up CRFs through the web: access, blinding, hard checks, optimistic locking."""
 
 import zoneinfo
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
 from django.utils import timezone
