@@ -125,9 +125,13 @@ class CrfWrite:
     signatures_broken: int = 0
 
 
-def check_context(instance, crf: registry.CRF, previous: dict | None) -> editchecks.Context:
+_UNKNOWN = object()
+
+
+def check_context(instance, crf: registry.CRF, previous: dict | None, subject=_UNKNOWN) -> editchecks.Context:
     """Facts about the subject that edit checks need (ORM side of the pure editchecks)."""
-    subject = subject_of(instance)
+    if subject is _UNKNOWN:
+        subject = subject_of(instance)
     baseline: dict[str, Any] = {}
     if crf.visit == "V0" or not crf.subject_field:
         baseline = values_of(instance, crf)
@@ -136,7 +140,7 @@ def check_context(instance, crf: registry.CRF, previous: dict | None) -> editche
             if rows:
                 baseline = values_of(rows[0], other)
                 break
-    site = site_of(instance)
+    site = subject.site if subject is not None else site_of(instance)
     enrolled = subject is not None or getattr(instance, "outcome", None) == "randomized"
     return editchecks.Context(
         previous=previous,
@@ -181,26 +185,28 @@ def crf_write(*, instance, user, reason: str = "", expected_version: int | None 
             previous = values_of(row, crf)
             if expected_version is not None and row.version != expected_version:
                 raise StaleVersion(expected_version, row.version)
-    assert_unlocked(instance)
+    subject = subject_of(instance)  # once: the lock check, edit checks and upkeep all need it
+    assert_unlocked(instance, subject=subject)
     current = values_of(instance, crf)
     write = CrfWrite(crf=crf, first_save=previous is None)
     if previous is not None:
         write.changed = {k: (previous[k], v) for k, v in current.items() if jsonable(previous[k]) != jsonable(v)}
         if write.changed and not (reason or "").strip():
             raise ReasonRequired(field_label(crf, k) for k in write.changed)
-    result = editchecks.run(crf.code, current, check_context(instance, crf, previous))
+    result = editchecks.run(crf.code, current, check_context(instance, crf, previous, subject=subject))
     if result.hard:
         raise EditCheckFailed(result.hard)
     write.soft = result.soft
     with own_audit_context(reason=(reason or "").strip(), **_actor_metadata(user)):
         yield write
-        _after_save(instance=instance, crf=crf, user=user, write=write, reason=reason)
+        _after_save(instance=instance, crf=crf, user=user, write=write, reason=reason, subject=subject)
 
 
-def _after_save(*, instance, crf, user, write: CrfWrite, reason: str) -> None:
-    subject = subject_of(instance)
-    site = site_of(instance)
-    label = label_of(instance)
+def _after_save(*, instance, crf, user, write: CrfWrite, reason: str, subject) -> None:
+    if not write.soft and not write.changed:
+        return
+    site = subject.site if subject is not None else site_of(instance)
+    label = subject.number if subject is not None else label_of(instance)
     for failure in write.soft:
         q = _auto_query(instance=instance, crf=crf, failure=failure, site=site, subject=subject, label=label)
         if q is not None:
