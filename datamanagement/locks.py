@@ -18,7 +18,6 @@ from datamanagement.crfs import crf_of, subject_of
 from datamanagement.exceptions import DataLocked
 from datamanagement.models import Lock, LockLevel
 
-
 _UNKNOWN = object()
 
 
