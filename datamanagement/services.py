@@ -208,7 +208,8 @@ def _after_save(*, instance, crf, user, write: CrfWrite, reason: str, subject) -
     site = subject.site if subject is not None else site_of(instance)
     label = subject.number if subject is not None else label_of(instance)
     for failure in write.soft:
-        q = _auto_query(instance=instance, crf=crf, failure=failure, site=site, subject=subject, label=label)
+        q = _auto_query(instance=instance, crf=crf, failure=failure, site=site, subject=subject, label=label,
+                        user=user)
         if q is not None:
             write.queries_opened.append(q)
     if write.changed:
@@ -228,7 +229,7 @@ def _change_text(crf, changed: dict, user, reason: str) -> str:
 # --- Queries ------------------------------------------------------------------------------
 
 
-def _auto_query(*, instance, crf, failure, site, subject, label) -> Query | None:
+def _auto_query(*, instance, crf, failure, site, subject, label, user=None) -> Query | None:
     """Open the query of a failing soft check unless one is already unresolved."""
     unresolved = Query.objects.filter(
         crf_code=crf.code, object_id=instance.pk, field_name=failure.field,
@@ -250,8 +251,27 @@ def _auto_query(*, instance, crf, failure, site, subject, label) -> Query | None
         audit_event_record(action=AuditAction.OTHER, site=site, obj=query,
                            summary=f"Protocol deviation detected by edit check {failure.check} on {label}",
                            detail={"form": crf.code, "field": failure.field, "message": failure.message})
+        if subject is not None and user is not None:
+            _deviation_record(subject=subject, user=user, failure=failure)
     _notify_query_opened(query)
     return query
+
+
+def _deviation_record(*, subject, user, failure) -> None:
+    """File the protocol deviation in the subject's casebook (follow-up's deviation form,
+    category "lab value after randomization"), in the same transaction as the change that
+    revealed it; the site completes the corrective action."""
+    try:
+        from followup.models import ProtocolDeviation
+    except ImportError:  # without the follow-up app the flagged query is the record
+        return
+    deviation = ProtocolDeviation(
+        subject=subject, created_by=user, updated_by=user, category="lab",
+        occurred_on=timezone.localtime(timezone.now(), subject.site.tz).date(),
+        description=f"Detected by edit check {failure.check}: {failure.message}",
+    )
+    with crf_write(instance=deviation, user=user, reason=f"protocol deviation detected by edit check {failure.check}"):
+        deviation.save()
 
 
 def _note_resolved_checks(*, instance, crf, write: CrfWrite, user) -> None:
