@@ -249,6 +249,32 @@ def lab_breach_after_enrollment(lab: str):
     return test
 
 
+def lab_pending_under_attestation(lab: str):
+    """SPEC §4 [decision]: a lab pending under the investigator's attestation opens a query
+    until its result is entered (the eligibility verdict carries the matching warning)."""
+
+    def test(data, ctx):
+        if data.get(f"{lab}_pending") and data.get("lab_pending_attested"):
+            return [(lab, f"{lab} pending under the investigator's attestation: enter the result "
+                          "when it arrives (a value beyond the eligibility threshold is a protocol "
+                          "deviation).")]
+        return None
+
+    return test
+
+
+def screening_unusual_values():
+    """Soft checks of the screening CRF: its usual ranges live with its allowed ranges in
+    eligibility/protocol.py (one place), read through the pure eligibility.validation."""
+
+    def test(data, ctx):
+        from eligibility.validation import unusual_by_field
+
+        return unusual_by_field(data)
+
+    return test
+
+
 def in_range(name: str, low, high, unit: str = ""):
     def test(data, ctx):
         value = _dec(data.get(name))
@@ -283,6 +309,12 @@ CHECKS: dict[str, list[Check]] = {
                "a lab pending at enrollment must not breach an eligibility threshold later",
                lab_breach_after_enrollment(lab), deviation=True)
           for lab in ("platelets", "aptt", "inr", "gfr", "creatinine")],
+        *[soft(f"LAB_PENDING_{lab.upper()}", lab,
+               "a lab may be pending only under the investigator's attestation; its result is due",
+               lab_pending_under_attestation(lab))
+          for lab in ("platelets", "aptt", "inr", "gfr", "creatinine")],
+        soft("UNUSUAL_VALUE", "age_years", "unusual but possible value (usual ranges: eligibility/protocol.py)",
+             screening_unusual_values()),
     ],
     "V1_PROCEDURE": [
         hard("TIME_ORDER", "first_reperfusion_at", _ORDER_RULE, time_order()),

@@ -13,6 +13,7 @@ from typing import Any
 import pghistory
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from audit.models import AuditAction
 from audit.services import audit_event_record, change_reason
@@ -49,8 +50,7 @@ CLOSE_REASONS = (
 def _require(user, action: str, site_id: int) -> None:
     if not access.can(user, action, site_id):
         raise ScreeningNotPermitted(
-            f"Your roles do not allow '{Action(action).label}' at this site."
-        )
+            _("Your roles do not allow '%(a)s' at this site.") % {"a": Action(action).label})
 
 
 def _dm_write(row: Screening, user, reason: str):
@@ -104,7 +104,7 @@ def _lock(screening: Screening) -> Screening:
 def _check_attestation(*, user, site_id: int, before: bool, after: bool) -> None:
     # SPEC §4 [decision]: a lab may be pending only with the *investigator's* attestation.
     if after and not before and not access.can(user, Action.CONFIRM_ELIGIBILITY, site_id):
-        raise ScreeningInvalid({"lab_pending_attested": (
+        raise ScreeningInvalid({"lab_pending_attested": _(
             "Attestation (no clinical suspicion of coagulopathy / renal failure): only an "
             "investigator may give it.")})
 
@@ -215,12 +215,17 @@ def _changed_fields(before: dict[str, Any], after: dict[str, Any]) -> tuple[list
         if name in P.PENDABLE_LABS and old is not None and new is not None and old != P.PENDING \
                 and new != P.PENDING and derive.to_decimal(old) == derive.to_decimal(new):
             continue
-        if old != new and not (old in (None, "", False) and new in (None, "", False)):
+        if old != new and not (_blank(old) and _blank(new)):
             changed.append(name)
             # Filling a blank (or replacing "pending" by the result) is not a change of data.
-            if old not in (None, "", [], {}, P.PENDING) and not (name == "passes" and _extends(old, new)):
+            if not _blank(old) and old != P.PENDING and not (name == "passes" and _extends(old, new)):
                 overwritten.append(name)
     return changed, overwritten
+
+
+def _blank(value: Any) -> bool:
+    # Identity checks on purpose: 0 and False are answers, not blanks (0 == False in Python).
+    return value is None or (isinstance(value, str | list | dict) and not value)
 
 
 def _extends(old: list, new: list) -> bool:
@@ -314,10 +319,11 @@ def screening_close(*, screening: Screening, user, reason: str, text: str = "") 
     pass, or other (text required)."""
     _require(user, Action.SCREEN, screening.site_id)
     if reason not in CLOSE_REASONS:
-        raise CloseReasonInvalid(f"Closing reason must be one of {', '.join(CLOSE_REASONS)}; got {reason!r}.")
+        raise CloseReasonInvalid(_("Closing reason must be one of %(r)s; got %(g)s.") % {
+            "r": ", ".join(CLOSE_REASONS), "g": reason})
     text = (text or "").strip()
     if reason == ScreeningOutcome.CLOSED_OTHER and not text:
-        raise CloseReasonInvalid("Closing as 'other' needs a written reason.")
+        raise CloseReasonInvalid(_("Closing as 'other' needs a written reason."))
     with _who(user):
         row = _lock(screening)
         if row.outcome != ScreeningOutcome.OPEN:
@@ -327,7 +333,8 @@ def screening_close(*, screening: Screening, user, reason: str, text: str = "") 
             verdict = rules.evaluate(screening_data(row))
             if verdict.status != VerdictStatus.INELIGIBLE:
                 raise CloseReasonInvalid(
-                    f"Closing as ineligible needs a failed criterion; the verdict is '{verdict.status}'.")
+                    _("Closing as ineligible needs a failed criterion; the verdict is '%(s)s'.")
+                    % {"s": verdict.status})
             codes = verdict.failed
         row.outcome, row.closed_reason_codes, row.closed_reason_text = reason, codes, text
         row.closed_at = timezone.now()

@@ -140,7 +140,8 @@ def test_pending_lab_later_breaching_opens_a_deviation_query(personas, sites, al
     screening = screening_confirm(screening=screening, user=inv)
     subject_randomize(screening=screening, user=personas["coord001"])
     update_screening(screening, user=personas["coord001"], platelets=Decimal("80"), reason="lab result arrived")
-    query = Query.objects.get(crf_code="SCREENING", object_id=screening.pk)
+    # (The pending lab itself opened a LAB_PENDING query at screening; this is the breach one.)
+    query = Query.objects.get(crf_code="SCREENING", object_id=screening.pk, check_code="LAB_BREACH_PLATELETS")
     assert query.field_name == "platelets" and query.protocol_deviation
     assert query.origin == "edit_check" and query.opened_by is None and query.status == "open"
     assert "EX3" in query.text
