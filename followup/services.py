@@ -260,11 +260,8 @@ def visit24h_save(*, subject: Subject, user, data: Mapping[str, Any], version: i
 def baseline_nihss(subject: Subject) -> int | None:
     """NIHSS at baseline, from the screening CRF that led to the randomization."""
     from eligibility.models import Screening
+    from randomization.models import Allocation
 
-    try:
-        from randomization.models import Allocation
-    except ImportError:  # pragma: no cover - randomization app not merged yet
-        return None
     screening_ids = Allocation.objects.filter(subject_id=subject.pk).values("screening_id")
     return Screening.objects.filter(pk__in=screening_ids).values_list("nihss_baseline", flat=True).first()
 

@@ -169,6 +169,7 @@ def crf(request, number, code, pk=None):
             "subject": subject, "site": subject.site, "code": code, "form": form, "record": instance,
             "label": selectors.ALL_FORMS[code][2], "read_only": level != selectors.EDIT,
             "passes": passes_formset, "conflict": conflict, "saved_by": saved_by,
+            "breaches": selectors.blinding_breaches(subject) if code == "V5" else [],
             "dm_form": form_panel(user=request.user, instance=instance),
         })
 
@@ -176,7 +177,8 @@ def crf(request, number, code, pk=None):
 @login_required
 def notifications(request):
     items = selectors.notifications_for(request.user)
-    return render(request, "followup/notifications.html", {"items": items})
+    return render(request, "followup/notifications.html", {
+        "items": items, "others": selectors.randomization_notices(request.user)})
 
 
 @login_required

@@ -1,7 +1,7 @@
 """The follow-up CRFs through the web: access, blinding, hard checks, optimistic locking."""
 
 import zoneinfo
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
 from django.utils import timezone
@@ -278,3 +278,31 @@ def test_assessor_list_shows_only_day90_windows(client_for, make_subject):
     page = client_for("assessor001").get("/subjects/").content.decode()
     table = page.split('data-testid="subjects-table"')[1]
     assert "V5" in table and "V2" not in table and "V1" not in table
+
+
+def test_casebook_shows_the_arm_only_where_the_blinding_matrix_allows(client_for, subject):
+    from randomization.models import Allocation
+
+    arm = Allocation.objects.get(subject=subject).arm
+    coord = client_for("coord001").get(f"/subjects/{subject.number}/").content.decode()
+    assert 'data-testid="arm"' in coord and arm in coord
+    assert "Asia/Shanghai" in coord and 'data-visit="V1"' in coord
+    for username in ("assessor001", "datamanager"):
+        client = client_for(username)
+        for path in (f"/subjects/{subject.number}/", "/subjects/", url(subject, "V5"), url(subject, "V2")):
+            page = client.get(path).content.decode()
+            assert "STENTING" not in page and "CONTINUED_MT" not in page, (username, path)
+        page = client.get(f"/subjects/{subject.number}/").content.decode()
+        assert 'data-visit="V1"' not in page
+
+
+def test_ecass_uses_the_baseline_nihss_of_the_screening(personas, subject):
+    from followup import nihss as scale
+
+    assert services.baseline_nihss(subject) == 14  # tests.factories: eligible screening, NIHSS 14
+    worse = {scale.field_name("worse", i): 0 for i in scale.ITEMS}
+    worse.update(worse_i1a=3, worse_i5a=4, worse_i6a=4, worse_i9=3, worse_i4=3, worse_i3=1)  # total 18
+    row = services.visit48h_save(subject=subject, user=personas["inv001"], version=None, data={
+        "new_ich": True, "hb_2": True, "ich_predominant_cause": True, **worse})
+    assert row.worse_total == 18
+    assert row.sich_ecass3 is True and "NIHSS +4 from baseline" in row.sich_reasoning["ecass3"]
