@@ -109,11 +109,16 @@ def unit_of(crf: CRF, f: models.Field) -> str:
 
 def _range(f: models.Field) -> tuple[object, object]:
     lo = hi = None
+    # Django adds the column type's own limits (±32767, ±2³¹…) as validators: not a rule of
+    # the protocol, so they are left out of the dictionary.
     for v in f.validators:
+        limit = v.limit_value() if callable(getattr(v, "limit_value", None)) else getattr(v, "limit_value", None)
+        if isinstance(limit, int | float) and abs(limit) >= 32767:
+            continue
         if isinstance(v, validators.MinValueValidator):
-            lo = v.limit_value
+            lo = limit
         elif isinstance(v, validators.MaxValueValidator):
-            hi = v.limit_value
+            hi = limit
     if lo is None and isinstance(f, models.PositiveIntegerField | models.PositiveSmallIntegerField
                                  | models.PositiveBigIntegerField):
         lo = 0
@@ -122,7 +127,9 @@ def _range(f: models.Field) -> tuple[object, object]:
 
 def _label(f: models.Field) -> str:
     text = str(f.verbose_name or f.name)
-    return text[:1].upper() + text[1:]
+    first = text.split(" ", 1)[0]
+    # "age (years)" → "Age (years)", but "aPTT", "eTICI", "pc-ASPECTS" stay as written.
+    return text[:1].upper() + text[1:] if first.islower() else text
 
 
 def subject_path(crf: CRF) -> str | None:
@@ -151,7 +158,7 @@ def subject_path(crf: CRF) -> str | None:
     return None
 
 
-def _site_path(crf: CRF) -> str | None:
+def site_filter_path_of(crf: CRF) -> str | None:
     model = crf.model
     names = {f.name for f in model._meta.get_fields()}
     if "site" in names:
@@ -164,7 +171,7 @@ def table_for(crf: CRF, *, blinded: bool) -> Table:
     """The columns of one CRF's table (arm fields removed when blinded)."""
     model = crf.model
     sp = subject_path(crf)
-    site_path = _site_path(crf)
+    site_path = site_filter_path_of(crf)
     visit = crf.visit or ""
     cols: list[Column] = [
         Column("subject_number", "Subject number", "text", f"{sp}__number" if sp else "",

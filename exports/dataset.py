@@ -14,7 +14,7 @@ from django.db.models import CharField, F, Func, IntegerField, QuerySet, TextFie
 from django.db.models.functions import Cast
 
 from core.crf import CRF
-from exports.columns import Column, Table, _site_path, subject_path
+from exports.columns import Column, Table, site_filter_path_of, subject_path
 
 CHUNK_SIZE = 2000
 
@@ -31,7 +31,7 @@ class Scope:
 
 
 def site_filter_path(crf: CRF) -> str | None:
-    return _site_path(crf)
+    return site_filter_path_of(crf)
 
 
 def crf_queryset(crf: CRF, scope: Scope) -> QuerySet:

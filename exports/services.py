@@ -220,3 +220,12 @@ def export_run(*, export_id) -> Export | None:
         shutil.rmtree(work, ignore_errors=True)
     export.refresh_from_db()
     return export
+
+
+@transaction.atomic(durable=True)
+def export_download_record(*, export: Export, user) -> None:
+    """A download of an export file is an access to the data: audited with its checksum."""
+    audit_event_record(action=AuditAction.EXPORT, actor=user, obj=export,
+                       summary=f"Export downloaded: {export.file_name}",
+                       detail={"event": "downloaded", "export": str(export.pk),
+                               "sha256": export.sha256, "blinded": export.blinded})

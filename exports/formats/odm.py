@@ -32,7 +32,6 @@ from exports.dataset import Scope, crf_queryset
 from exports.formats.csv_format import csv_value
 
 NS = "http://www.cdisc.org/ns/odm/v1.3"
-XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 STUDY_OID = "ST.ANGEL-RESCUE"
 MDV_OID = "MDV.1"
 SYSTEM_USER = "USR.SYSTEM"
@@ -72,12 +71,18 @@ def _unit_oid(unit: str) -> str:
     return "MU." + re.sub(r"[^A-Za-z0-9]", "_", unit)
 
 
-def _text(xf, tag: str, text: str, lang: str | None = "en"):
+def leaf(xf, tag: str, text: str | None = None, **attrs) -> None:
+    """An element without children, written in the document's default namespace."""
+    with xf.element(q(tag), attrs):
+        if text is not None:
+            xf.write(text)
+
+
+def _text(xf, tag: str, text: str):
+    # xml:lang is optional; lxml's incremental writer cannot emit the reserved xml: prefix
+    # on a leaf without declaring it, which XML forbids, so texts carry no language tag.
     with xf.element(q(tag)):
-        attrs = {XML_LANG: lang} if lang else {}
-        el = etree.Element(q("TranslatedText"), attrs)
-        el.text = text
-        xf.write(el)
+        leaf(xf, "TranslatedText", text)
 
 
 def _item_columns(table: Table) -> list[Column]:
@@ -107,9 +112,7 @@ class OdmWriter:
                                   ("StudyDescription", "Stenting or angioplasty versus continued "
                                    "thrombectomy after failed thrombectomy passes (NCT07026344)"),
                                   ("ProtocolName", "NCT07026344")):
-                    el = etree.Element(q(tag))
-                    el.text = text
-                    xf.write(el)
+                    leaf(xf, tag, text)
             units = sorted({c.unit for t in self.tables for c in _item_columns(t) if c.unit})
             if units:
                 with xf.element(q("BasicDefinitions")):
@@ -129,27 +132,27 @@ class OdmWriter:
         events = self._events()
         with xf.element(q("Protocol")):
             for i, code in enumerate(events, start=1):
-                xf.write(etree.Element(q("StudyEventRef"), StudyEventOID=_oid("SE", code),
-                                       OrderNumber=str(i), Mandatory="No"))
+                leaf(xf, "StudyEventRef", None, StudyEventOID=_oid("SE", code),
+                                       OrderNumber=str(i), Mandatory="No")
         for code, tables in events.items():
             repeating = "Yes" if code == "EVENTS" else "No"
             kind = "Unscheduled" if code == "EVENTS" else "Scheduled"
             with xf.element(q("StudyEventDef"), OID=_oid("SE", code), Name=VISIT_NAMES.get(code, code),
                             Repeating=repeating, Type=kind):
                 for i, t in enumerate(tables, start=1):
-                    xf.write(etree.Element(q("FormRef"), FormOID=_oid("F", t.code),
-                                           OrderNumber=str(i), Mandatory="No"))
+                    leaf(xf, "FormRef", None, FormOID=_oid("F", t.code),
+                                           OrderNumber=str(i), Mandatory="No")
         for t in self.tables:
             repeating = "Yes" if t.crf.repeating else "No"
             with xf.element(q("FormDef"), OID=_oid("F", t.code), Name=t.label, Repeating=repeating):
-                xf.write(etree.Element(q("ItemGroupRef"), ItemGroupOID=_oid("IG", t.code),
-                                       Mandatory="Yes"))
+                leaf(xf, "ItemGroupRef", None, ItemGroupOID=_oid("IG", t.code),
+                                       Mandatory="Yes")
         for t in self.tables:
             with xf.element(q("ItemGroupDef"), OID=_oid("IG", t.code), Name=t.label, Repeating="No",
                             SASDatasetName=_sas_name(t.code)):
                 for i, c in enumerate(_item_columns(t), start=1):
-                    xf.write(etree.Element(q("ItemRef"), ItemOID=_item_oid(t, c), OrderNumber=str(i),
-                                           Mandatory="No"))
+                    leaf(xf, "ItemRef", None, ItemOID=_item_oid(t, c), OrderNumber=str(i),
+                                           Mandatory="No")
         for t in self.tables:
             for c in _item_columns(t):
                 self._item_def(xf, t, c)
@@ -171,36 +174,30 @@ class OdmWriter:
         with xf.element(q("ItemDef"), **attrs):
             _text(xf, "Question", c.label)
             if c.unit:
-                xf.write(etree.Element(q("MeasurementUnitRef"), MeasurementUnitOID=_unit_oid(c.unit)))
+                leaf(xf, "MeasurementUnitRef", None, MeasurementUnitOID=_unit_oid(c.unit))
             for comparator, limit in (("GE", c.minimum), ("LE", c.maximum)):
                 if limit is not None and c.kind in ("integer", "float", "decimal"):
                     with xf.element(q("RangeCheck"), Comparator=comparator, SoftHard="Hard"):
-                        el = etree.Element(q("CheckValue"))
-                        el.text = str(limit)
-                        xf.write(el)
+                        leaf(xf, "CheckValue", str(limit))
             if c.choices:
-                xf.write(etree.Element(q("CodeListRef"), CodeListOID=_codelist_oid(t, c)))
+                leaf(xf, "CodeListRef", None, CodeListOID=_codelist_oid(t, c))
 
     def _admin(self, xf, users):
         with xf.element(q("AdminData"), StudyOID=STUDY_OID):
             with xf.element(q("User"), OID=SYSTEM_USER):
-                el = etree.Element(q("LoginName"))
-                el.text = "system"
-                xf.write(el)
+                leaf(xf, "LoginName", "system")
             for pk, username, first, last in users:
                 with xf.element(q("User"), OID=f"USR.{pk}"):
                     for tag, text in (("LoginName", username), ("FirstName", first),
                                       ("LastName", last)):
                         if text:
-                            el = etree.Element(q(tag))
-                            el.text = text
-                            xf.write(el)
+                            leaf(xf, tag, text)
             for site in Site.objects.filter(pk__in=self.scope.site_ids).order_by("code"):
                 with xf.element(q("Location"), OID=f"LOC.{site.code}", Name=f"{site.code} {site.name}",
                                 LocationType="Site"):
-                    xf.write(etree.Element(q("MetaDataVersionRef"), StudyOID=STUDY_OID,
+                    leaf(xf, "MetaDataVersionRef", None, StudyOID=STUDY_OID,
                                            MetaDataVersionOID=MDV_OID,
-                                           EffectiveDate=dt.date.today().isoformat()))
+                                           EffectiveDate=dt.date.today().isoformat())
 
     # --- clinical data -------------------------------------------------------------------
     def _audits(self, table: Table, ids: list[int]) -> dict[int, tuple]:
@@ -229,7 +226,7 @@ class OdmWriter:
 
     def _form(self, xf, table: Table, entries, site_code: str, known_users: set[int]):
         cols = _item_columns(table)
-        for n, (pk, values, audit) in enumerate(entries, start=1):
+        for pk, values, audit in entries:
             attrs = {"FormOID": _oid("F", table.code)}
             if table.crf.repeating:
                 attrs["FormRepeatKey"] = str(pk)
@@ -238,15 +235,11 @@ class OdmWriter:
                     at, user_id, reason = audit
                     user_oid = f"USR.{user_id}" if user_id in known_users else SYSTEM_USER
                     with xf.element(q("AuditRecord")):
-                        xf.write(etree.Element(q("UserRef"), UserOID=user_oid))
-                        xf.write(etree.Element(q("LocationRef"), LocationOID=f"LOC.{site_code}"))
-                        el = etree.Element(q("DateTimeStamp"))
-                        el.text = at.astimezone(dt.UTC).isoformat()
-                        xf.write(el)
+                        leaf(xf, "UserRef", None, UserOID=user_oid)
+                        leaf(xf, "LocationRef", None, LocationOID=f"LOC.{site_code}")
+                        leaf(xf, "DateTimeStamp", at.astimezone(dt.UTC).isoformat())
                         if reason:
-                            el = etree.Element(q("ReasonForChange"))
-                            el.text = reason
-                            xf.write(el)
+                            leaf(xf, "ReasonForChange", reason)
                 with xf.element(q("ItemGroupData"), ItemGroupOID=_oid("IG", table.code)):
                     for c, value in zip(cols, values, strict=True):
                         if value is None or value == "":
@@ -254,15 +247,15 @@ class OdmWriter:
                         if c.kind == "boolean":
                             text = "true" if value else "false"
                         elif c.kind == "datetime":
-                            text = value.astimezone(dt.UTC).isoformat()
+                            text = value.astimezone(dt.UTC).replace(microsecond=0).isoformat()
                         else:
                             text = csv_value(value)
-                        xf.write(etree.Element(q("ItemData"), ItemOID=_item_oid(table, c), Value=text))
+                        leaf(xf, "ItemData", None, ItemOID=_item_oid(table, c), Value=text)
             self.row_counts[table.code] += 1
 
     def _subject(self, xf, key: str, site_code: str, forms_by_event, known_users):
         with xf.element(q("SubjectData"), SubjectKey=key):
-            xf.write(etree.Element(q("SiteRef"), LocationOID=f"LOC.{site_code}"))
+            leaf(xf, "SiteRef", None, LocationOID=f"LOC.{site_code}")
             for event, forms in forms_by_event.items():
                 repeat_key = {"StudyEventRepeatKey": "1"} if event == "EVENTS" else {}
                 with xf.element(q("StudyEventData"), StudyEventOID=_oid("SE", event), **repeat_key):
