@@ -90,6 +90,7 @@ class Screening(models.Model):
     arterial_puncture_at = models.DateTimeField(_("arterial puncture"), null=True, blank=True)
     nihss_items = models.JSONField(_("NIHSS items"), default=dict, blank=True)
     nihss_baseline = models.PositiveSmallIntegerField(_("NIHSS total"), null=True, blank=True)
+    nihss_un_reason = models.TextField(_("explanation for items scored UN"), blank=True)
     occlusion_site = models.CharField(_("occlusion site"), max_length=20, choices=OcclusionSite.choices, blank=True)
     circulation = models.CharField(_("circulation"), max_length=10, choices=Circulation.choices, blank=True)
     aspects = models.PositiveSmallIntegerField(_("ASPECTS"), null=True, blank=True)
@@ -111,6 +112,7 @@ class Screening(models.Model):
     lab_pending_attested = models.BooleanField(_("no clinical suspicion of coagulopathy / renal failure"), default=False)
     lab_pending_attested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                                 on_delete=models.PROTECT, related_name="+")
+    lab_pending_attested_at = models.DateTimeField(null=True, blank=True)
 
     # --- exclusions (booleans, None = not answered)
     ich_on_imaging = models.BooleanField(null=True, blank=True)

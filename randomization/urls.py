@@ -1,10 +1,20 @@
 from django.urls import path
 
-from core.views import home
+from randomization import views
 
 app_name = "randomization"
-# Placeholder routes: the issue that builds this app replaces them.
 urlpatterns = [
-    path("home/", home, name="home"),
-    path("lists/", home, name="lists"),
+    path("home/", views.home, name="home"),
+    path("screening/<int:screening_id>/", views.randomize, name="randomize"),
+    path("allocation/<int:allocation_id>/", views.result, name="result"),
+    path("lists/", views.lists, name="lists"),
+    path("lists/generate/", views.list_generate, name="list_generate"),
+    path("lists/import/", views.list_import, name="list_import"),
+    path("lists/config/", views.config, name="config"),
+    path("lists/<int:list_id>/", views.list_detail, name="list_detail"),
+    path("lists/<int:list_id>/csv/", views.list_csv, name="list_csv"),
+    path("lists/<int:list_id>/active/", views.list_set_active, name="list_set_active"),
+    path("breaches/", views.breaches, name="breaches"),
+    path("breaches/new/", views.breach_new, name="breach_new"),
+    path("notifications/", views.notifications, name="notifications"),
 ]

@@ -1,0 +1,148 @@
+"""Edit checks of the screening CRF (SPEC §8), pure and shared by the form and the services.
+
+- `hard_errors(data, now)`: impossible values, refused with a message naming the field and the
+  rule (age 250, ASPECTS 11, puncture before last known well, a time in the future,
+  creatinine without a unit…). The form shows them beside the field and keeps everything else
+  typed; the services refuse to store them whatever the caller.
+- `unusual_values(data)`: possible but unusual values, saved with a warning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+from eligibility import derive
+from eligibility import protocol as P
+
+LABELS = {
+    "age_years": "Age", "prestroke_mrs": "Pre-stroke mRS", "nihss_baseline": "NIHSS total",
+    "aspects": "ASPECTS", "pc_aspects": "pc-ASPECTS", "platelets": "Platelets", "aptt": "aPTT",
+    "inr": "INR", "gfr": "GFR", "creatinine": "Creatinine", "creatinine_unit": "Creatinine unit",
+    "last_known_well": "Last known well", "arterial_puncture_at": "Arterial puncture",
+    "consent_at": "Consent time", "occlusion_site": "Occlusion site", "consent": "Consent",
+    "sex": "Sex", "passes": "Passes", "nihss_un_reason": "UN explanation",
+}
+
+
+def label(name: str) -> str:
+    if name.startswith("nihss_") and name[6:] in P.NIHSS_ITEMS:
+        return f"NIHSS {name[6:]}"
+    return _(LABELS.get(name, name.replace("_", " ").capitalize()))
+
+
+def range_text(name: str, unit: str | None = None) -> str:
+    r = P.CREATININE_RANGES.get(unit or "") if name == "creatinine" else P.RANGES.get(name)
+    if r is None:
+        return ""
+    return f"{_fmt(r.low)}–{_fmt(r.high)}{(' ' + r.unit) if r.unit else ''}"
+
+
+def _fmt(value) -> str:
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _check_range(errors: dict[str, str], name: str, raw: Any, rng: P.Range) -> None:
+    if raw is None or raw == "" or derive.is_pending(raw):
+        return
+    value = derive.to_decimal(raw)
+    if value is None:
+        errors[name] = _("%(f)s: %(v)s is not a number.") % {"f": label(name), "v": raw}
+        return
+    if not rng.low <= value <= rng.high:
+        errors[name] = _("%(f)s: %(v)s is impossible; the allowed range is %(lo)s–%(hi)s%(u)s.") % {
+            "f": label(name), "v": _fmt(value), "lo": _fmt(rng.low), "hi": _fmt(rng.high),
+            "u": f" {rng.unit}" if rng.unit else ""}
+
+
+def hard_errors(data: Mapping[str, Any], now: datetime) -> dict[str, str]:
+    """Impossible values: {field name: message naming the field and the rule}."""
+    errors: dict[str, str] = {}
+    for name, rng in P.RANGES.items():
+        _check_range(errors, name, data.get(name), rng)
+    for name in ("age_years", "prestroke_mrs", "nihss_baseline", "aspects", "pc_aspects"):
+        value = derive.to_decimal(data.get(name))
+        if name not in errors and value is not None and value != value.to_integral_value():
+            errors[name] = _("%(f)s: a whole number is expected.") % {"f": label(name)}
+
+    # NIHSS items: range per item; UN only where the scale allows it (SCALES.md).
+    items = data.get("nihss_items") or {}
+    for code, (maximum, un_allowed) in P.NIHSS_ITEMS.items():
+        raw = items.get(code)
+        if raw is None or raw == "":
+            continue
+        field = f"nihss_{code}"
+        value = derive.nihss_item_value(raw) if str(raw).strip().upper() == P.NIHSS_UNTESTABLE or \
+            str(raw).strip().lstrip("-").isdigit() else None
+        if value == P.NIHSS_UNTESTABLE:
+            if not un_allowed:
+                errors[field] = _("NIHSS %(c)s: UN (untestable) is not allowed for this item.") % {"c": code}
+        elif value is None or not 0 <= int(value) <= maximum:
+            errors[field] = _("NIHSS %(c)s: %(v)s is impossible; the item scores 0–%(m)s%(un)s.") % {
+                "c": code, "v": raw, "m": maximum, "un": _(" or UN") if un_allowed else ""}
+
+    # Creatinine: the unit decides the threshold, so a value without a unit is refused.
+    creatinine, unit = data.get("creatinine"), data.get("creatinine_unit") or ""
+    if creatinine not in (None, "") and not derive.is_pending(creatinine):
+        if unit not in P.CREATININE_RANGES:
+            errors["creatinine_unit"] = _("Creatinine unit: choose µmol/L or mg/dL; the threshold "
+                                          "(220 µmol/L or 2.5 mg/dL) depends on it.")
+        else:
+            _check_range(errors, "creatinine", creatinine, P.CREATININE_RANGES[unit])
+
+    # Times: none in the future; last known well ≤ puncture (SPEC §8 date order).
+    for name in ("last_known_well", "arterial_puncture_at", "consent_at"):
+        value = data.get(name)
+        if isinstance(value, datetime) and value > now + P.FUTURE_TOLERANCE:
+            errors[name] = _("%(f)s: a time in the future is impossible.") % {"f": label(name)}
+    lkw, puncture = data.get("last_known_well"), data.get("arterial_puncture_at")
+    if isinstance(lkw, datetime) and isinstance(puncture, datetime) and puncture < lkw \
+            and "arterial_puncture_at" not in errors:
+        errors["arterial_puncture_at"] = _("Arterial puncture: it cannot be before last known well "
+                                           "(date order: last known well ≤ puncture).")
+
+    for key, allowed in (("occlusion_site", P.OCCLUSION_SITES), ("consent", P.CONSENT_CODES),
+                         ("sex", ("female", "male"))):
+        value = data.get(key)
+        if value not in (None, "") and value not in allowed:
+            errors[key] = _("%(f)s: %(v)s is not one of %(a)s.") % {
+                "f": label(key), "v": value, "a": ", ".join(allowed)}
+    for i, p in enumerate(data.get("passes") or [], start=1):
+        if (p or {}).get("technique") not in (None, "", *P.TECHNIQUES):
+            errors[f"passes[{i}].technique"] = _("Pass %(i)s: unknown technique.") % {"i": i}
+        if (p or {}).get("etici") not in (None, "", *P.ETICI_CODES):
+            errors[f"passes[{i}].etici"] = _("Pass %(i)s: eTICI must be one of %(c)s.") % {
+                "i": i, "c": ", ".join(P.ETICI_CODES)}
+    return errors
+
+
+def unusual_values(data: Mapping[str, Any]) -> list[str]:
+    """Possible but unusual values: saved, with a warning (and, later, a query)."""
+    out: list[str] = []
+    for name, rng in P.RANGES.items():
+        out.extend(_unusual(name, data.get(name), rng))
+    unit = data.get("creatinine_unit")
+    if unit in P.CREATININE_RANGES:
+        out.extend(_unusual("creatinine", data.get("creatinine"), P.CREATININE_RANGES[unit]))
+    interval = derive.lkw_to_puncture(data.get("last_known_well"), data.get("arterial_puncture_at"))
+    if interval is not None and timedelta(0) <= interval < P.LKW_TO_PUNCTURE_USUAL_MIN:
+        out.append(_("Last known well → puncture only %(i)s: unusually short, please check.") % {
+            "i": derive.format_interval(interval)})
+    return out
+
+
+def _unusual(name: str, raw: Any, rng: P.Range) -> list[str]:
+    value = derive.to_decimal(raw)
+    if value is None or not rng.low <= value <= rng.high:
+        return []
+    if (rng.usual_low is not None and value < rng.usual_low) or (
+            rng.usual_high is not None and value > rng.usual_high):
+        return [_("%(f)s %(v)s%(u)s is unusual (usual %(lo)s–%(hi)s): please check.") % {
+            "f": label(name), "v": _fmt(value), "u": f" {rng.unit}" if rng.unit else "",
+            "lo": _fmt(rng.usual_low if rng.usual_low is not None else rng.low),
+            "hi": _fmt(rng.usual_high if rng.usual_high is not None else rng.high)}]
+    return []

@@ -1,0 +1,153 @@
+"""Reads of the randomization app. Every function takes the user and applies site scope and
+the blinding matrix (core.access.sees_arm_at, from core.roles.SEES_ARM) — the only way the
+rest of the system reads an arm."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db.models import Count, Q, QuerySet
+
+from core import access
+from core.models import Subject, User
+from core.roles import Action
+from eligibility.models import Consent, Screening, ScreeningOutcome, VerdictStatus
+from randomization.models import (
+    Allocation,
+    AllocationEntry,
+    AllocationList,
+    BlindingBreach,
+    Notification,
+)
+
+
+def subject_arm(*, user: User, subject: Subject) -> str | None:
+    """The subject's arm code, or None when the user may not see it (or there is none)."""
+    if not access.sees_arm_at(user, subject.site_id):
+        return None
+    return Allocation.objects.filter(subject_id=subject.pk).values_list("arm", flat=True).first()
+
+
+def arms_for_subjects(*, user: User, subjects: Iterable[Subject]) -> dict[int, str]:
+    """{subject id: arm code} for the subjects whose arm the user may see — one query; empty
+    for blinded users (so a blinded page cannot even learn which subjects have an arm)."""
+    if not access.sees_arm(user):
+        return {}
+    visible = [s.pk for s in subjects if access.sees_arm_at(user, s.site_id)]
+    if not visible:
+        return {}
+    return dict(Allocation.objects.filter(subject_id__in=visible).values_list("subject_id", "arm"))
+
+
+def allocation_for_user(*, user: User, allocation_id: int) -> tuple[Allocation, bool]:
+    """An allocation's public facts (subject number, time, who) for someone who may read the
+    site's data, and whether the arm may be shown. 404 for other sites and for the blinded."""
+    allocation = (Allocation.objects.select_related("subject__site", "randomized_by", "screening")
+                  .filter(pk=allocation_id).first())
+    if allocation is None:
+        from django.http import Http404
+
+        raise Http404
+    site_id = allocation.subject.site_id
+    if not (access.can(user, Action.RANDOMIZE, site_id) or access.can(user, Action.VIEW_CRF, site_id)) \
+            or not access.sees_arm(user):
+        from django.http import Http404
+
+        raise Http404
+    return allocation, access.sees_arm_at(user, site_id)
+
+
+def screenings_ready(*, user: User) -> QuerySet[Screening]:
+    """Open, eligible, confirmed screenings with consent at the sites where the user randomizes."""
+    qs = Screening.objects.filter(
+        outcome=ScreeningOutcome.OPEN, verdict_status=VerdictStatus.ELIGIBLE, confirmed_at__isnull=False,
+        consent__in=[Consent.PATIENT, Consent.LEGAL_REPRESENTATIVE],
+    ).select_related("site", "confirmed_by").order_by("-confirmed_at")
+    return access.scope(qs, user, Action.RANDOMIZE)
+
+
+def screening_for_randomization(*, user: User, screening_id: int) -> Screening:
+    screening = Screening.objects.select_related("site", "confirmed_by").filter(pk=screening_id).first()
+    if screening is None:
+        from django.http import Http404
+
+        raise Http404
+    access.object_site_or_404(user, Action.RANDOMIZE, screening.site_id)
+    return screening
+
+
+def allocation_of_screening(*, user: User, screening: Screening) -> Allocation | None:
+    access.object_site_or_404(user, Action.RANDOMIZE, screening.site_id)
+    return Allocation.objects.select_related("subject").filter(screening_id=screening.pk).first()
+
+
+def recent_allocations(*, user: User, limit: int = 20) -> list[dict]:
+    """Latest randomizations at the user's randomizing sites, arm only where visible."""
+    qs = access.scope(Allocation.objects.all(), user, Action.RANDOMIZE, site_field="subject__site")
+    rows = list(qs.select_related("subject__site", "randomized_by").order_by("-randomized_at")[:limit])
+    return [{"allocation": a, "subject": a.subject, "arm": a.get_arm_display() if access.sees_arm_at(user, a.subject.site_id) else None}
+            for a in rows]
+
+
+# --- Allocation lists: the statistician only ------------------------------------------------
+
+
+def _require_list_reader(user: User) -> None:
+    access.require(user, Action.ALLOCATION_LIST)
+
+
+def allocation_lists(*, user: User) -> QuerySet[AllocationList]:
+    _require_list_reader(user)
+    return AllocationList.objects.select_related("created_by").annotate(
+        n_entries=Count("entries"), n_used=Count("entries", filter=Q(entries__used=True)))
+
+
+def allocation_list_detail(*, user: User, list_id: int) -> AllocationList:
+    _require_list_reader(user)
+    from django.shortcuts import get_object_or_404
+
+    return get_object_or_404(allocation_lists(user=user), pk=list_id)
+
+
+def list_entries(*, user: User, allocation_list: AllocationList) -> QuerySet[AllocationEntry]:
+    _require_list_reader(user)
+    return AllocationEntry.objects.filter(list=allocation_list).order_by("stratum", "sequence")
+
+
+def stratum_supply(*, user: User, allocation_list: AllocationList | None = None) -> list[dict]:
+    """Per stratum: entries, used, remaining (of one list, or of all lists in use)."""
+    _require_list_reader(user)
+    qs = AllocationEntry.objects.filter(list=allocation_list) if allocation_list else \
+        AllocationEntry.objects.filter(list__active=True)
+    return list(qs.values("stratum").order_by("stratum").annotate(
+        total=Count("id"), used=Count("id", filter=Q(used=True)),
+        remaining=Count("id", filter=Q(used=False))))
+
+
+def list_verify(*, user: User, allocation_list: AllocationList) -> bool:
+    """Recompute the SHA-256 from the stored entries: True when it matches the recorded one."""
+    from randomization import blocks
+
+    entries = [blocks.Entry(e.stratum, e.sequence, e.block, e.block_size, e.arm)
+               for e in list_entries(user=user, allocation_list=allocation_list)]
+    return blocks.fingerprint(entries) == allocation_list.sha256
+
+
+# --- Breaches and notifications ----------------------------------------------------------------
+
+
+def breaches_for_user(*, user: User) -> QuerySet[BlindingBreach]:
+    """Reports the user filed, plus all reports of sites where they read CRFs."""
+    qs = BlindingBreach.objects.select_related("site", "subject", "unblinded_user", "reported_by")
+    readable = access.scope(qs, user, Action.VIEW_CRF)
+    return (qs.filter(reported_by=user) | readable).distinct().order_by("-reported_at")
+
+
+def breaches_for_subject(*, subject: Subject) -> QuerySet[BlindingBreach]:
+    """For the day-90 form: has any report named this subject? (no arm in a breach report)."""
+    return BlindingBreach.objects.filter(subject=subject).select_related("unblinded_user")
+
+
+def notifications_for(*, user: User, unread_only: bool = False) -> QuerySet[Notification]:
+    qs = Notification.objects.filter(recipient=user)
+    return qs.filter(read_at__isnull=True) if unread_only else qs

@@ -1,0 +1,466 @@
+"""Writes of the randomization app: allocation lists, the trial configuration,
+randomizing a confirmed screening, blinding-breach reports and notifications."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Count, F, Q
+from django.utils import timezone
+
+from audit.models import AuditAction
+from audit.services import audit_event_record
+from core import access
+from core.models import Site, Subject, User
+from core.roles import Action, Role
+from core.services import site_next_number
+from eligibility.models import Consent, Screening, ScreeningOutcome, VerdictStatus
+from randomization import blocks, minimisation
+from randomization.exceptions import (
+    AllocationListError,
+    AllocationListExhausted,
+    AlreadyRandomized,
+    BreachReportError,
+    NoConsent,
+    NotConfirmed,
+    NotEligible,
+    NotPermitted,
+)
+from randomization.models import (
+    Allocation,
+    AllocationEntry,
+    AllocationList,
+    BlindingBreach,
+    ListSource,
+    Method,
+    Notification,
+    TrialConfig,
+)
+
+# Minimisation draws come from the operating system's generator: unpredictable, so the
+# random element really conceals the next allocation.
+_SYSTEM_RNG = random.SystemRandom()
+_ENTRY_BATCH = 2000
+
+
+# --- Allocation lists (statistician only) ------------------------------------------------------
+
+
+def _require_statistician(user: User) -> None:
+    if not access.can(user, Action.ALLOCATION_LIST):
+        raise NotPermitted("Only the unblinded statistician may manage allocation lists.")
+
+
+def _store_list(*, user: User, name: str, source: str, seed: str, parameters: dict,
+                entries: list[blocks.Entry]) -> AllocationList:
+    sha = blocks.fingerprint(entries)
+    # The first list becomes the one in use; later ones are activated explicitly.
+    first = not AllocationList.objects.filter(active=True).exists()
+    allocation_list = AllocationList.objects.create(
+        name=name or f"{source} {timezone.now():%Y-%m-%d %H:%M}", source=source, seed=seed,
+        parameters=parameters, sha256=sha, active=first, created_by=user)
+    AllocationEntry.objects.bulk_create(
+        [AllocationEntry(list=allocation_list, stratum=e.stratum, sequence=e.sequence, block=e.block,
+                         block_size=e.block_size, arm=e.arm) for e in entries],
+        batch_size=_ENTRY_BATCH)
+    strata = sorted({e.stratum for e in entries})
+    audit_event_record(
+        action=AuditAction.ALLOCATION_LIST, actor=user, obj=allocation_list,
+        summary=f"Allocation list {allocation_list.pk} {source}: {len(entries)} entries in {len(strata)} strata",
+        detail={"sha256": sha, "seed": seed, "parameters": parameters, "active": first},
+        reveals_allocation=True)
+    return allocation_list
+
+
+@transaction.atomic(durable=True)
+def allocation_list_generate(*, user: User, seed: str, entries_per_stratum: int,
+                             site_codes: list[str] | None = None,
+                             block_sizes: tuple[int, ...] = blocks.DEFAULT_BLOCK_SIZES,
+                             name: str = "") -> AllocationList:
+    """Generate a stratified permuted-block list from a documented seed (randomization.blocks)."""
+    _require_statistician(user)
+    seed = (seed or "").strip()
+    if not seed:
+        raise AllocationListError("Seed: a seed is required, so the list can be regenerated and checked.")
+    codes = sorted(site_codes) if site_codes else list(
+        Site.objects.filter(active=True).order_by("code").values_list("code", flat=True))
+    unknown = sorted(set(codes) - set(Site.objects.filter(code__in=codes).values_list("code", flat=True)))
+    if unknown:
+        raise AllocationListError(f"Sites: unknown site code(s) {', '.join(unknown)}.")
+    if not codes:
+        raise AllocationListError("Sites: there is no active site to generate strata for.")
+    try:
+        entries = blocks.generate(seed, codes, entries_per_stratum, tuple(block_sizes))
+    except ValueError as exc:
+        raise AllocationListError(str(exc)) from None
+    parameters = {
+        "algorithm": blocks.ALGORITHM, "sites": codes, "circulations": list(blocks.CIRCULATIONS),
+        "block_sizes": list(block_sizes), "entries_per_stratum": entries_per_stratum, "ratio": "1:1",
+        "arms": list(blocks.ARMS),
+    }
+    return _store_list(user=user, name=name, source=ListSource.GENERATED, seed=seed,
+                       parameters=parameters, entries=entries)
+
+
+@transaction.atomic(durable=True)
+def allocation_list_import(*, user: User, csv_text: str, name: str = "") -> AllocationList:
+    """Import a list prepared elsewhere (format of blocks.to_csv; checked by blocks.parse_csv)."""
+    _require_statistician(user)
+    try:
+        entries = blocks.parse_csv(csv_text)
+    except blocks.ListFormatError as exc:
+        raise AllocationListError(str(exc)) from None
+    codes = sorted({e.stratum.split("-")[0] for e in entries})
+    unknown = sorted(set(codes) - set(Site.objects.filter(code__in=codes).values_list("code", flat=True)))
+    if unknown:
+        raise AllocationListError(f"Stratum: unknown site code(s) {', '.join(unknown)} in the CSV.")
+    parameters = {"sites": codes, "imported_rows": len(entries), "ratio": "as imported"}
+    return _store_list(user=user, name=name, source=ListSource.IMPORTED, seed="",
+                       parameters=parameters, entries=entries)
+
+
+@transaction.atomic(durable=True)
+def allocation_list_set_active(*, user: User, allocation_list: AllocationList, active: bool) -> AllocationList:
+    """Put a list in use (its strata are served after those of older active lists) or take it out."""
+    _require_statistician(user)
+    AllocationList.objects.filter(pk=allocation_list.pk).update(active=active)
+    allocation_list.refresh_from_db()
+    audit_event_record(
+        action=AuditAction.ALLOCATION_LIST, actor=user, obj=allocation_list,
+        summary=f"Allocation list {allocation_list.pk} {'put in use' if active else 'taken out of use'}",
+        reveals_allocation=True)
+    return allocation_list
+
+
+@transaction.atomic(durable=True)
+def trial_config_update(*, user: User, method: str, minimisation_p: Decimal | float) -> TrialConfig:
+    _require_statistician(user)
+    if method not in Method.values:
+        raise AllocationListError(f"Method: choose one of {', '.join(Method.values)}; found {method!r}.")
+    p = Decimal(str(minimisation_p))
+    if not Decimal("0.5") <= p <= Decimal("1.0"):
+        raise AllocationListError(f"Random element: must be between 0.5 and 1.0; found {p}.")
+    config = TrialConfig.objects.select_for_update(no_key=True).get_or_create(pk=1)[0]
+    if method != config.method and Allocation.objects.exists():
+        raise AllocationListError(
+            "Method: the randomization method cannot change once subjects have been randomized.")
+    old = (config.method, config.minimisation_p)
+    config.method, config.minimisation_p, config.updated_by = method, p, user
+    config.save()
+    audit_event_record(action=AuditAction.ALLOCATION_LIST, actor=user, obj=config,
+                       summary=f"Randomization method {old[0]} → {method}, random element {old[1]} → {p}",
+                       reveals_allocation=True)
+    return config
+
+
+# --- Notifications ------------------------------------------------------------------------------
+
+
+def statisticians() -> list[User]:
+    return list(User.objects.filter(is_active=True, memberships__role=Role.STATISTICIAN,
+                                    memberships__active=True).distinct())
+
+
+def notification_create(*, users: list[User], key: str, title: str, body: str = "", url: str = "",
+                        email: bool = True) -> list[Notification]:
+    """Create one in-app notice per user (once per key) and e-mail the new ones after commit."""
+    Notification.objects.bulk_create(
+        [Notification(recipient=u, key=key, title=title, body=body, url=url) for u in users],
+        ignore_conflicts=True)
+    created = list(Notification.objects.filter(recipient__in=users, key=key, emailed_at__isnull=True))
+    if email and created:
+        ids = [n.pk for n in created]
+
+        def _send():
+            from randomization.tasks import send_notification_emails
+
+            send_notification_emails.delay(ids)
+
+        transaction.on_commit(_send, robust=True)
+    return created
+
+
+def notification_emails_send(*, notification_ids: list[int]) -> int:
+    """Send each notice's e-mail at most once (claim, then send). Returns how many were sent."""
+    from django.core.mail import send_mail
+
+    sent = 0
+    for n in Notification.objects.filter(pk__in=notification_ids).select_related("recipient"):
+        if not n.recipient.email:
+            continue
+        if Notification.objects.filter(pk=n.pk, emailed_at__isnull=True).update(emailed_at=timezone.now()) != 1:
+            continue  # another run already sent it
+        try:
+            send_mail(n.title, f"{n.body}\n\n{n.url}".strip(), None, [n.recipient.email])
+        except OSError:
+            Notification.objects.filter(pk=n.pk).update(emailed_at=None)  # let the retry send it
+            raise
+        sent += 1
+    return sent
+
+
+@transaction.atomic(durable=True)
+def notification_mark_read(*, user: User, notification_id: int) -> None:
+    Notification.objects.filter(pk=notification_id, recipient=user, read_at__isnull=True).update(
+        read_at=timezone.now())
+
+
+def _alert_low_stratum(stratum: str, remaining: int, total: int) -> None:
+    if remaining == 0:
+        title = f"Allocation list: stratum {stratum} is exhausted"
+        body = (f"No unused entry is left in stratum {stratum} of the lists in use. Randomization in this "
+                "stratum is blocked until a list covering it is put in use.")
+    else:
+        title = f"Allocation list: stratum {stratum} has {remaining} entries left"
+        body = f"Stratum {stratum} has {remaining} unused entries left (of {total}). Prepare an extension list."
+    # One alert per stratum and list size: an extension list (new total) can alert again.
+    notification_create(users=statisticians(), key=f"stratum-low:{stratum}:{total}:{'empty' if remaining == 0 else 'low'}",
+                        title=title, body=body, url="/randomization/lists/")
+
+
+@transaction.atomic(durable=True)
+def _alert_exhausted(stratum: str) -> None:
+    total = AllocationEntry.objects.filter(list__active=True, stratum=stratum).count()
+    _alert_low_stratum(stratum, 0, total)
+
+
+# --- Randomizing ---------------------------------------------------------------------------------
+
+
+def subject_randomize(*, screening: Screening, user: User, allow_existing: bool = True,
+                      notify: bool = True) -> Allocation:
+    """Randomize a confirmed screening (SPEC §5, §10) and return its Allocation.
+
+    Idempotent: a double click or a retry for a screening that already has an allocation
+    returns that allocation (`allocation.created` is False); with allow_existing=False it
+    raises AlreadyRandomized instead. Raises NotPermitted, NotEligible, NotConfirmed,
+    NoConsent, AllocationListExhausted with messages fit for the user. When the list is
+    exhausted the statistician is alerted in a separate transaction (the randomization
+    itself rolled back), then the error is raised.
+    """
+    try:
+        return _subject_randomize_txn(screening_id=screening.pk, user=user, allow_existing=allow_existing,
+                                      notify=notify, now=None)
+    except AllocationListExhausted as exc:
+        if getattr(exc, "stratum", None):
+            _alert_exhausted(exc.stratum)
+        raise
+
+
+@transaction.atomic(durable=True)
+def _subject_randomize_txn(*, screening_id: int, user: User, allow_existing: bool, notify: bool,
+                           now: datetime | None) -> Allocation:
+    return randomize_locked(screening_id=screening_id, user=user, allow_existing=allow_existing,
+                            notify=notify, now=now)
+
+
+def randomize_locked(*, screening_id: int, user: User, allow_existing: bool = True, notify: bool = True,
+                     now: datetime | None = None) -> Allocation:
+    """The body of subject_randomize; must run inside the caller's transaction.
+
+    `now` exists for seed_demo only (synthetic subjects randomized in the past); every
+    user-facing path goes through subject_randomize, which always uses the current time.
+
+    LOCKING POLICY — which rows, in which order, and why:
+      1. The screening row (SELECT … FOR NO KEY UPDATE). Serializes every attempt to randomize
+         the same screening: a double click, a retry after a timeout, two tablets. The second
+         attempt waits here, then sees the committed allocation and returns it, so a screening
+         can never get two allocations (backed by UNIQUE Allocation.screening).
+      2a. Blocks: the next unused entry of the subject's stratum in the lists in use
+         (SELECT … ORDER BY list, sequence LIMIT 1 FOR NO KEY UPDATE OF entry, skip_locked
+         False). Two randomizations in one stratum queue on the same row; when the first
+         commits, PostgreSQL re-checks `used = false` for the waiter, which moves on to the
+         following entry. So no entry is used twice (backed by UNIQUE Allocation.entry) and
+         none is skipped (SKIP LOCKED would hand out entry n+1 while n might still be
+         released by a rollback, breaking the block order). Other strata are not blocked.
+      2b. Minimisation: the TrialConfig row (FOR NO KEY UPDATE). The choice depends on every
+         earlier allocation, so minimised randomizations are serialized trial-wide.
+      3. The site's subject-number counter (core.services.site_next_number: UPDATE of its
+         SiteCounter row), so numbers are gap-free and unique per site (UNIQUE Subject.number).
+    Every randomization takes its locks in this order (screening → entry/config → site
+    counter) and holds them only until commit, so there is no lock cycle and no deadlock.
+    """
+    now = now or timezone.now()
+    screening = (Screening.objects.select_for_update(no_key=True).select_related("site")
+                 .filter(pk=screening_id).first())
+    if screening is None:
+        raise NotEligible("The screening does not exist.")
+    site = screening.site
+    if not access.can(user, Action.RANDOMIZE, site.pk):
+        raise NotPermitted(f"You may not randomize patients of site {site.code}: only its coordinators "
+                           "and investigators may.")
+
+    existing = Allocation.objects.select_related("subject").filter(screening_id=screening.pk).first()
+    if existing is not None:
+        if not allow_existing:
+            raise AlreadyRandomized(
+                f"Screening {screening.number} was already randomized as subject {existing.subject.number}; "
+                "a patient is randomized once only.", allocation=existing)
+        existing.created = False
+        return existing
+
+    _check_ready(screening)
+    config = TrialConfig.current()
+    stratum = blocks.stratum_of(site.code, screening.circulation)
+    levels = minimisation.factor_levels(site=site.code, circulation=screening.circulation,
+                                        nihss=screening.nihss_baseline, age=screening.age_years)
+    entry = None
+    detail: dict = {}
+    if config.method == Method.MINIMISATION:
+        TrialConfig.objects.select_for_update(no_key=True).filter(pk=1).first()
+        choice = minimisation.choose(_minimisation_counts(levels), _SYSTEM_RNG, float(config.minimisation_p))
+        arm = choice.arm
+        detail = {"preferred": choice.preferred, "scores": choice.scores, "draw": round(choice.draw, 6),
+                  "p": float(config.minimisation_p)}
+    else:
+        entry = (AllocationEntry.objects.select_for_update(no_key=True, of=("self",), skip_locked=False)
+                 .filter(list__active=True, stratum=stratum, used=False)
+                 .order_by("list_id", "sequence").first())
+        if entry is None:
+            exc = AllocationListExhausted(
+                f"Randomization is not possible right now: no allocation is left for stratum {stratum} "
+                f"(site {site.code}, {screening.get_circulation_display().lower()} circulation). "
+                "The statistician has been alerted. Treat the patient per protocol and call the trial office.")
+            exc.stratum = stratum
+            raise exc
+        arm = entry.arm
+        AllocationEntry.objects.filter(pk=entry.pk).update(used=True, used_at=now)
+        # Freeze the list at its first use (a no-op UPDATE of zero rows afterwards).
+        AllocationList.objects.filter(pk=entry.list_id, frozen=False).update(frozen=True)
+
+    number = f"{site.code}-{site_next_number(site=site, kind='subject'):04d}"
+    subject = Subject.objects.create(number=number, site=site, randomized_at=now)
+    allocation = Allocation.objects.create(
+        screening=screening, subject=subject, entry=entry,
+        method=Method.MINIMISATION if entry is None else Method.BLOCKS,
+        arm=arm, stratum=stratum, factors=levels, minimisation_detail=detail,
+        randomized_at=now, randomized_by=user)
+    Screening.objects.filter(pk=screening.pk).update(
+        outcome=ScreeningOutcome.RANDOMIZED, version=F("version") + 1, updated_at=now)
+    audit_event_record(
+        action=AuditAction.RANDOMIZED, actor=user, site=site, obj=allocation,
+        summary=f"Screening {screening.number} randomized as subject {number}",
+        detail={"screening": screening.number, "subject": number, "stratum": stratum,
+                "method": allocation.method},
+        reveals_allocation=True)
+    if entry is not None:
+        _check_stratum_supply(stratum, config.low_stratum_threshold)
+    if notify:
+        allocation_id = allocation.pk
+
+        def _confirm():
+            from randomization.tasks import send_randomization_confirmation
+
+            send_randomization_confirmation.delay(allocation_id)
+
+        transaction.on_commit(_confirm, robust=True)
+    allocation.created = True
+    allocation.screening = screening
+    return allocation
+
+
+def _check_ready(screening: Screening) -> None:
+    if screening.outcome != ScreeningOutcome.OPEN:
+        raise NotEligible(f"Screening {screening.number} is closed ({screening.get_outcome_display()}); "
+                          "only an open screening can be randomized.")
+    if screening.verdict_status != VerdictStatus.ELIGIBLE:
+        reasons = ", ".join(screening.verdict_failed or []) or ", ".join(screening.verdict_missing or [])
+        raise NotEligible(f"Screening {screening.number} is not eligible: the verdict is "
+                          f"{screening.get_verdict_status_display().lower()}"
+                          + (f" ({reasons})" if reasons else "") + "; it must be eligible.")
+    if not screening.circulation:
+        raise NotEligible(f"Screening {screening.number} has no circulation (anterior/posterior); "
+                          "it is needed for the stratum.")
+    if screening.confirmed_at is None:
+        raise NotConfirmed(f"Screening {screening.number} is eligible but not yet confirmed by an "
+                           "investigator; an investigator must confirm eligibility first.")
+    if screening.consent not in (Consent.PATIENT, Consent.LEGAL_REPRESENTATIVE):
+        found = screening.get_consent_display().lower() if screening.consent else "not recorded"
+        raise NoConsent(f"Screening {screening.number} has no consent (found: {found}); consent by the "
+                        "patient or a legal representative is required.")
+
+
+def _minimisation_counts(levels: dict[str, str]) -> dict[str, dict[str, int]]:
+    """Arm counts of earlier minimised subjects at this subject's level of each factor (one query)."""
+    aggregates = {}
+    for factor in minimisation.FACTORS:
+        for arm in blocks.ARMS:
+            aggregates[f"{factor}__{arm}"] = Count(
+                "id", filter=Q(arm=arm, **{f"factors__{factor}": levels[factor]}))
+    row = Allocation.objects.filter(method=Method.MINIMISATION).aggregate(**aggregates)
+    return {f: {a: row[f"{f}__{a}"] for a in blocks.ARMS} for f in minimisation.FACTORS}
+
+
+def _check_stratum_supply(stratum: str, threshold: int) -> None:
+    supply = AllocationEntry.objects.filter(list__active=True, stratum=stratum).aggregate(
+        total=Count("id"), remaining=Count("id", filter=Q(used=False)))
+    if supply["remaining"] < threshold:
+        _alert_low_stratum(stratum, supply["remaining"], supply["total"])
+
+
+def allocation_confirmation_send(*, allocation_id: int) -> int:
+    """After commit: tell the site's investigators (in-app and e-mail). The arm is written
+    only into e-mails to recipients allowed to see it at that site (core.access.sees_arm_at)."""
+    from django.core.mail import send_mail
+
+    from core.templatetags.edc import site_time
+
+    allocation = Allocation.objects.select_related("subject__site", "randomized_by").get(pk=allocation_id)
+    subject = allocation.subject
+    site = subject.site
+    investigators = list(User.objects.filter(
+        is_active=True, memberships__role=Role.INVESTIGATOR, memberships__site=site,
+        memberships__active=True).distinct())
+    when = site_time(allocation.randomized_at, site)
+    title = f"Subject {subject.number} randomized at site {site.code}"
+    body = f"Subject {subject.number} was randomized at {when} by {allocation.randomized_by}."
+    with transaction.atomic():
+        notes = notification_create(users=investigators, key=f"randomized:{allocation.pk}", title=title,
+                                    body=body, url=f"/randomization/allocation/{allocation.pk}/", email=False)
+    sent = 0
+    for note in notes:
+        recipient = note.recipient
+        if not recipient.email:
+            continue
+        if Notification.objects.filter(pk=note.pk, emailed_at__isnull=True).update(emailed_at=timezone.now()) != 1:
+            continue
+        text = body
+        if access.sees_arm_at(recipient, site):
+            text += f"\nArm: {allocation.get_arm_display()} ({allocation.arm})."
+        send_mail(title, text, None, [recipient.email])
+        sent += 1
+    return sent
+
+
+# --- Blinding breaches -----------------------------------------------------------------------
+
+
+@transaction.atomic(durable=True)
+def blinding_breach_report(*, user: User, site: Site, occurred_at: datetime, route: str, description: str,
+                           subject: Subject | None = None, unblinded_user: User | None = None,
+                           unblinded_person: str = "") -> BlindingBreach:
+    # Anyone may report, for a site they belong to (all-site roles: any site).
+    if not access.can(user, Action.BLINDING_BREACH) or not access.visible_sites(user).filter(pk=site.pk).exists():
+        raise NotPermitted(f"You may not file a report for site {site.code}.")
+    if unblinded_user is None and not unblinded_person.strip():
+        raise BreachReportError("Who: name the person who may have been unblinded (an EDC user or a name).")
+    if not description.strip():
+        raise BreachReportError("What happened: describe how the arm may have become known.")
+    if occurred_at > timezone.now():
+        raise BreachReportError("When: the time it happened cannot be in the future.")
+    if subject is not None and subject.site_id != site.pk:
+        raise BreachReportError(f"Subject: {subject.number} is not a subject of site {site.code}.")
+    breach = BlindingBreach.objects.create(
+        site=site, subject=subject, unblinded_user=unblinded_user, unblinded_person=unblinded_person.strip(),
+        occurred_at=occurred_at, route=route, description=description.strip(), reported_by=user)
+    who = unblinded_user.username if unblinded_user else unblinded_person.strip()
+    audit_event_record(
+        action=AuditAction.BLINDING_BREACH, actor=user, site=site, obj=breach,
+        summary=f"Blinding breach reported: {who}" + (f", subject {subject.number}" if subject else ""),
+        detail={"route": route, "occurred_at": occurred_at.isoformat()})
+    notification_create(users=statisticians(), key=f"breach:{breach.pk}", title=f"Blinding breach reported at site {site.code}",
+                        body=f"Reported by {user.username}: {who}.", url="/randomization/breaches/")
+    return breach
