@@ -69,14 +69,14 @@ def _arms(ids: list[int], scope: Scope) -> dict[int, dict]:
 
 def _baseline_provider() -> Provider | None:
     from core import crf as registry
-    from exports.columns import subject_path, table_for
+    from exports.columns import subject_ref, table_for
 
     try:
         screening = registry.get("SCREENING")
     except KeyError:
         return None
-    path = subject_path(screening)
-    if path is None:
+    ref = subject_ref(screening)
+    if ref is None:
         return None
     by_name = {c.name: c for c in table_for(screening, blinded=True).columns}
     cols = [Column(**{**c.__dict__, "name": f"baseline_{c.name}"[:32], "form": A, "source": c.name})
@@ -84,8 +84,9 @@ def _baseline_provider() -> Provider | None:
 
     def fetch(ids, scope):
         out: dict[int, dict] = {}
-        rows = screening.model._default_manager.filter(**{f"{path}__in": ids}).values_list(
-            f"{path}__id", *[c.source for c in cols])
+        qs = ref.for_subjects(screening.model._default_manager.all(), ids)
+        rows = qs.annotate(_subject_id=ref.id_expr()).values_list(
+            "_subject_id", *[c.source for c in cols])
         for sid, *values in rows:
             out[sid] = {c.name: v for c, v in zip(cols, values, strict=True)}
         return out

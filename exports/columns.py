@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from django.core import validators
 from django.db import models
+from django.db.models import F, OuterRef, Subquery
 
 from core.crf import CRF, all_crfs
 
@@ -132,30 +133,75 @@ def _label(f: models.Field) -> str:
     return text[:1].upper() + text[1:] if first.islower() else text
 
 
-def subject_path(crf: CRF) -> str | None:
-    """ORM path from the CRF's model to core.Subject.
+@dataclass(frozen=True)
+class SubjectRef:
+    """How a CRF's rows reach core.Subject.
 
-    Forms with `subject_field` name it. The screening CRF has none: a screening becomes a
-    subject at randomization, so the link is found generically as a one-to-one relation —
-    either a OneToOne to core.Subject, or a one-to-one row (such as the Allocation) that
-    itself points to core.Subject.
+    Either an ORM path (`subject_field`, or a one-to-one to core.Subject), or — for the
+    screening CRF — a link table found generically: a model with a one-to-one to the CRF's
+    model and a key to core.Subject (the randomization's Allocation). The link is read
+    through a subquery selecting only its two keys, because the Allocation deliberately has
+    no reverse accessors (nothing may reach the arm from a screening or subject), and this
+    must not need one either.
     """
+
+    path: str | None = None
+    link_model: type[models.Model] | None = None
+    link_crf_field: str = ""
+    link_subject_field: str = ""
+
+    def _link(self):
+        return self.link_model._default_manager.filter(**{self.link_crf_field: OuterRef("pk")})
+
+    def number_expr(self):
+        if self.path:
+            return F(f"{self.path}__number")
+        return Subquery(self._link().values(f"{self.link_subject_field}__number")[:1])
+
+    def id_expr(self):
+        if self.path:
+            return F(f"{self.path}__id")
+        return Subquery(self._link().values(f"{self.link_subject_field}_id")[:1])
+
+    def for_subjects(self, qs, subject_ids):
+        if self.path:
+            return qs.filter(**{f"{self.path}__in": subject_ids})
+        linked = self.link_model._default_manager.filter(
+            **{f"{self.link_subject_field}__in": subject_ids}).values(f"{self.link_crf_field}_id")
+        return qs.filter(pk__in=linked)
+
+    def unlinked(self, qs):
+        if self.path:
+            return qs.filter(**{f"{self.path}__isnull": True})
+        linked = self.link_model._default_manager.values(f"{self.link_crf_field}_id")
+        return qs.exclude(pk__in=linked)
+
+
+def subject_ref(crf: CRF) -> SubjectRef | None:
+    from django.apps import apps
+
     from core.models import Subject
 
     if crf.subject_field:
-        return crf.subject_field
+        return SubjectRef(path=crf.subject_field)
     model = crf.model
     for f in model._meta.get_fields():
-        if f.is_relation and f.one_to_one and f.related_model is Subject:
-            return f.name
-    for rel in model._meta.related_objects:
-        if not rel.one_to_one:
-            continue
-        for f in rel.related_model._meta.get_fields():
-            if f.is_relation and (f.one_to_one or f.many_to_one) and f.related_model is Subject \
-                    and getattr(f, "concrete", False):
-                return f"{rel.get_accessor_name()}__{f.name}"
+        if f.is_relation and f.one_to_one and f.related_model is Subject and f.concrete:
+            return SubjectRef(path=f.name)
+    for candidate in apps.get_models():
+        to_crf = [f for f in candidate._meta.concrete_fields
+                  if f.is_relation and f.one_to_one and f.related_model is model]
+        to_subject = [f for f in candidate._meta.concrete_fields
+                      if f.is_relation and f.related_model is Subject]
+        if to_crf and to_subject:
+            return SubjectRef(link_model=candidate, link_crf_field=to_crf[0].name,
+                              link_subject_field=to_subject[0].name)
     return None
+
+
+def subject_path(crf: CRF) -> str | None:
+    ref = subject_ref(crf)
+    return ref.path if ref else None
 
 
 def site_filter_path_of(crf: CRF) -> str | None:

@@ -14,7 +14,7 @@ from django.db.models import CharField, F, Func, IntegerField, QuerySet, TextFie
 from django.db.models.functions import Cast
 
 from core.crf import CRF
-from exports.columns import Column, Table, site_filter_path_of, subject_path
+from exports.columns import Column, Table, site_filter_path_of, subject_path, subject_ref
 
 CHUNK_SIZE = 2000
 
@@ -45,6 +45,9 @@ def crf_queryset(crf: CRF, scope: Scope) -> QuerySet:
 def _expression(c: Column, table: Table, *, for_csv: bool):
     if c.name == "visit":
         return Value(table.visit, output_field=CharField())
+    if c.name == "subject_number" and not c.source:
+        ref = subject_ref(table.crf)
+        return ref.number_expr() if ref else Value(None, output_field=CharField())
     if not c.source:
         return Value(None, output_field=CharField())
     if not for_csv:

@@ -24,10 +24,11 @@ from collections import defaultdict
 from pathlib import Path
 
 from django.conf import settings
+from django.db.models import F
 from lxml import etree
 
 from core.models import Site, User
-from exports.columns import Column, Table, subject_path
+from exports.columns import Column, Table, subject_ref
 from exports.dataset import Scope, crf_queryset
 from exports.formats.csv_format import csv_value
 
@@ -214,11 +215,11 @@ class OdmWriter:
             out[obj_id] = (at, meta.get("user"), meta.get("reason") or "")
         return out
 
-    def _rows_for(self, table: Table, qs, key_path: str) -> dict[object, list[tuple]]:
+    def _rows_for(self, table: Table, qs, key) -> dict[object, list[tuple]]:
         cols = _item_columns(table)
         sources = [c.source if c.source else "pk" for c in cols]
         grouped: dict[object, list[tuple]] = defaultdict(list)
-        rows = list(qs.order_by("pk").values_list(key_path, "pk", *sources))
+        rows = list(qs.annotate(_odm_key=key).order_by("pk").values_list("_odm_key", "pk", *sources))
         audits = self._audits(table, [r[1] for r in rows])
         for key, pk, *values in rows:
             grouped[key].append((pk, values, audits.get(pk)))
@@ -266,8 +267,8 @@ class OdmWriter:
         from core.models import Subject
 
         events = self._events()
-        subject_tables = [(t, subject_path(t.crf)) for t in self.tables]
-        subject_tables = [(t, p) for t, p in subject_tables if p]
+        subject_tables = [(t, subject_ref(t.crf)) for t in self.tables]
+        subject_tables = [(t, ref) for t, ref in subject_tables if ref]
         subjects = Subject.objects.filter(site_id__in=self.scope.site_ids).order_by("number")
         total = subjects.count() or 1
         done = 0
@@ -279,9 +280,9 @@ class OdmWriter:
                 if not batch:
                     break
                 ids = [b[0] for b in batch]
-                per_table = {t.code: self._rows_for(t, crf_queryset(t.crf, self.scope)
-                                                    .filter(**{f"{p}__in": ids}), f"{p}__id")
-                             for t, p in subject_tables}
+                per_table = {t.code: self._rows_for(
+                    t, ref.for_subjects(crf_queryset(t.crf, self.scope), ids), ref.id_expr())
+                    for t, ref in subject_tables}
                 for sid, number, site_code in batch:
                     forms_by_event = {}
                     for event, tables in events.items():
@@ -302,16 +303,16 @@ class OdmWriter:
             if t.crf.subject_field or "number" not in {f.name for f in t.crf.model._meta.fields}:
                 continue
             qs = crf_queryset(t.crf, self.scope)
-            path = subject_path(t.crf)
-            if path:
-                qs = qs.filter(**{f"{path}__isnull": True})
+            ref = subject_ref(t.crf)
+            if ref:
+                qs = ref.unlinked(qs)
             last_pk = 0
             while True:
                 keyed = list(qs.filter(pk__gt=last_pk).order_by("pk")
                              .values_list("pk", "number", "site__code")[:BATCH])
                 if not keyed:
                     break
-                grouped = self._rows_for(t, qs.filter(pk__in=[k[0] for k in keyed]), "pk")
+                grouped = self._rows_for(t, qs.filter(pk__in=[k[0] for k in keyed]), F("pk"))
                 for pk, number, site_code in keyed:
                     self._subject(xf, number, site_code,
                                   {_event(t): [(t, grouped[pk])]}, known_users)

@@ -1,53 +1,52 @@
-"""A small seeded study for the export tests: screenings (some with Chinese free text) and
-randomized subjects at sites 001 and 002, plus whatever the other apps register."""
-
-import datetime as dt
+"""A small seeded study for the export tests, built through the real services: at sites 001
+and 002, three randomized subjects, one screening closed as ineligible, one closed because
+consent was refused (free text in Chinese) and one still open. Follow-up forms are filled by
+whatever the follow-up app provides (exports are generic over core.crf)."""
 
 import pytest
-from django.utils import timezone
 
 from exports.services import export_request, export_run
+from tests.factories import make_confirmed_screening, make_screening
 
-
-def _screening(site, user, n, **extra):
-    from eligibility.models import Screening
-
-    base = timezone.now() - dt.timedelta(days=100 - n)
-    data = dict(
-        site=site, number=f"{site.code}-S{n:04d}", created_by=user, age_years=50 + n,
-        sex="female" if n % 2 else "male", prestroke_mrs=n % 2, last_known_well=base,
-        arterial_puncture_at=base + dt.timedelta(hours=3), nihss_baseline=6 + n,
-        occlusion_site="MCA_M1", circulation="anterior", aspects=7, evt_intended=True,
-        platelets="150.0", inr="1.10", consent="patient", consent_at=base + dt.timedelta(hours=2),
-        verdict_status="eligible", nihss_items={"1a": 1, "5a": 2},
-    )
-    data.update(extra)
-    return Screening.objects.create(**data)
+REFUSAL_TEXT = "家属拒绝签署知情同意书"
 
 
 @pytest.fixture
-def study(personas, sites):
-    """Returns {"screenings": [...], "subjects": [...]} for sites 001 and 002."""
-    from core.models import Subject
+def study(personas, sites, django_capture_on_commit_callbacks):
+    from eligibility.services import screening_close
+    from randomization.services import (
+        allocation_list_generate,
+        allocation_list_set_active,
+        subject_randomize,
+    )
 
-    coord = {"001": personas["coord001"], "002": personas["coord002"]}
-    screenings, subjects = [], []
-    for code in ("001", "002"):
+    stat = personas["statistician"]
+    allocation_list = allocation_list_generate(user=stat, seed="exports-tests", entries_per_stratum=8,
+                                               site_codes=["001", "002", "003"])
+    allocation_list_set_active(user=stat, allocation_list=allocation_list, active=True)
+    staff = {"001": (personas["coord001"], personas["inv001"]),
+             "002": (personas["coord002"], personas["inv002"])}
+    allocations, screenings = [], []
+    for code, (coord, inv) in staff.items():
         site = sites[code]
-        for n in range(1, 4):
-            screenings.append(_screening(site, coord[code], n))
-        screenings.append(_screening(site, coord[code], 4, verdict_status="ineligible",
-                                     outcome="ineligible", closed_reason_text="患者家属拒绝 — 中文",
-                                     age_years=17))
-        for n in range(1, 3):
-            subjects.append(Subject.objects.create(
-                number=f"{code}-{n:04d}", site=site,
-                randomized_at=timezone.now() - dt.timedelta(days=95 - n)))
-    return {"screenings": screenings, "subjects": subjects}
+        for age in (55, 66, 77):
+            screening = make_confirmed_screening(site=site, coordinator=coord, investigator=inv,
+                                                 age_years=age)
+            screenings.append(screening)
+            allocations.append(subject_randomize(screening=screening, user=coord, notify=False))
+        young = make_screening(site=site, coordinator=coord, age_years=17)
+        screenings.append(screening_close(screening=young, user=coord, reason="ineligible"))
+        refused = make_screening(site=site, coordinator=coord, consent="none", consent_at=None)
+        screenings.append(screening_close(screening=refused, user=coord, reason="consent_refused",
+                                          text=REFUSAL_TEXT))
+        screenings.append(make_screening(site=site, coordinator=coord, nihss_items={}))
+    return {"allocations": allocations, "screenings": screenings,
+            "subjects": [a.subject for a in allocations]}
 
 
 @pytest.fixture
 def run_export(settings, tmp_path):
+    """run_export(user, ["csv"], blinded=True, site_ids=None, forms=None) → finished Export."""
     settings.EDC_EXPORT_DIR = tmp_path / "exports"
 
     def _run(user, formats, **kw):
