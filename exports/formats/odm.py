@@ -110,8 +110,8 @@ class OdmWriter:
         with xf.element(q("Study"), OID=STUDY_OID):
             with xf.element(q("GlobalVariables")):
                 for tag, text in (("StudyName", "ANGEL-RESCUE"),
-                                  ("StudyDescription", "Stenting or angioplasty versus continued "
-                                   "thrombectomy after failed thrombectomy passes (NCT07026344)"),
+                                  ("StudyDescription", "Rescue treatment of large-vessel occlusion "
+                                   "after failed thrombectomy passes (NCT07026344)"),
                                   ("ProtocolName", "NCT07026344")):
                     leaf(xf, tag, text)
             units = sorted({c.unit for t in self.tables for c in _item_columns(t) if c.unit})
