@@ -104,8 +104,14 @@ def criterion(code: str, title: str):
     return decorator
 
 
+def _names(fields) -> str:
+    from eligibility.validation import label
+
+    return ", ".join(label(f) for f in fields)
+
+
 def _missing(*fields: str, reason: str | None = None):
-    return MISSING, reason or _("Not entered: %(f)s.") % {"f": ", ".join(fields)}, fields
+    return MISSING, reason or _("Not entered: %(f)s.") % {"f": _names(fields)}, fields
 
 
 # Protocol: "Age ≥ 18 years."
@@ -222,7 +228,7 @@ def in8_passes(f: Facts):
             if not (p or {}).get(key):
                 absent.append(f"passes[{i}].{key}")
     if absent:
-        return _missing(*absent, reason=_("Pass details missing: %(f)s.") % {"f": ", ".join(absent)})
+        return _missing(*absent, reason=_("Pass details missing: %(f)s.") % {"f": _names(absent)})
     problems = []
     count = len(passes)
     if not P.PASSES_MIN <= count <= P.PASSES_MAX:
@@ -269,7 +275,7 @@ def _flags(f: Facts, *names: str):
 def _flag_criterion(f: Facts, *names: str):
     present, absent = _flags(f, *names)
     if present:
-        return NOT_MET, _("Present: %(f)s.") % {"f": ", ".join(present)}
+        return NOT_MET, _("Present: %(f)s.") % {"f": _names(present)}
     if absent:
         return _missing(*absent)
     return MET, _("None present.")
@@ -281,7 +287,7 @@ def _lab_check(f: Facts, name: str, breached: Callable[[Decimal], str | None], p
     if derive.is_pending(raw):
         if f.attested:
             warnings.append(_("%(l)s pending under the investigator's attestation: a query opens and a "
-                              "later value beyond the threshold is a protocol deviation.") % {"l": name})
+                              "later value beyond the threshold is a protocol deviation.") % {"l": _names([name])})
         else:
             missing.append(name)
         return
@@ -299,8 +305,8 @@ def _lab_result(problems, missing, warnings, ok_reason):
         return NOT_MET, "; ".join(problems) + ".", (), warnings
     if missing:
         pend = [m for m in missing if m in P.PENDABLE_LABS]
-        reason = _("Not entered or pending without attestation: %(f)s.") % {"f": ", ".join(missing)} \
-            if pend else _("Not entered: %(f)s.") % {"f": ", ".join(missing)}
+        reason = _("Not entered or pending without attestation: %(f)s.") % {"f": _names(missing)} \
+            if pend else _("Not entered: %(f)s.") % {"f": _names(missing)}
         return MISSING, reason, missing, warnings
     return MET, ok_reason, (), warnings
 
@@ -332,7 +338,7 @@ def ex3_coagulation(f: Facts):
     _lab_check(f, "inr", lambda v: _("INR %(v)s > %(t)s") % {"v": v, "t": P.INR_MAX}
                if v > P.INR_MAX else None, problems, missing, warnings)
     present, absent = _flags(f, "doac_48h", "hit_history")
-    problems += [_("%(f)s: yes") % {"f": n} for n in present]
+    problems += [_("%(f)s: yes") % {"f": _names([n])} for n in present]
     missing += absent
     return _lab_result(problems, missing, warnings, _("Coagulation within limits."))
 

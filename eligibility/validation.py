@@ -25,12 +25,23 @@ LABELS = {
     "last_known_well": "Last known well", "arterial_puncture_at": "Arterial puncture",
     "consent_at": "Consent time", "occlusion_site": "Occlusion site", "consent": "Consent",
     "sex": "Sex", "passes": "Passes", "nihss_un_reason": "UN explanation",
+    "nihss_items": "NIHSS items", "evt_intended": "EVT intended",
+    "ich_on_imaging": "ICH on imaging", "fpct_major_hemorrhage": "major haemorrhage on flat-panel CT",
+    "gi_gu_bleeding_30d": "GI/GU bleeding within 30 days", "major_surgery_14d": "major surgery within 14 days",
+    "doac_48h": "DOAC within 48 h", "hit_history": "history of HIT",
+    "pregnant_or_lactating": "pregnant or lactating", "contrast_contraindication": "contrast contraindication",
+    "nickel_titanium_allergy": "nickel-titanium allergy", "life_expectancy_lt_6m": "life expectancy < 6 months",
+    "confounding_neuro_psych": "confounding neurological/psychiatric disease",
+    "tortuosity_prevents_delivery": "tortuosity preventing device delivery",
+    "unlikely_90d_followup": "unlikely 90-day follow-up", "lab_pending_attested": "Attestation",
 }
 
 
 def label(name: str) -> str:
     if name.startswith("nihss_") and name[6:] in P.NIHSS_ITEMS:
         return f"NIHSS {name[6:]}"
+    if name.startswith("passes["):
+        return name.replace("passes[", "pass ").replace("].", " ")
     return _(LABELS.get(name, name.replace("_", " ").capitalize()))
 
 
