@@ -7,8 +7,9 @@ import random
 from datetime import datetime
 from decimal import Decimal
 
+import pghistory
 from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from audit.models import AuditAction
@@ -18,6 +19,7 @@ from core.models import Site, Subject, User
 from core.roles import Action, Role
 from core.services import site_next_number
 from eligibility.models import Consent, Screening, ScreeningOutcome, VerdictStatus
+from eligibility.services import screening_mark_randomized
 from randomization import blocks, minimisation
 from randomization.exceptions import (
     AllocationListError,
@@ -253,7 +255,9 @@ def subject_randomize(*, screening: Screening, user: User, allow_existing: bool 
 @transaction.atomic(durable=True)
 def _subject_randomize_txn(*, screening_id: int, user: User, allow_existing: bool, notify: bool,
                            now: datetime | None) -> Allocation:
-    return randomize_locked(screening_id=screening_id, user=user, allow_existing=allow_existing,
+    # pghistory context: the subject and screening row events name who randomized.
+    with pghistory.context(user=user.pk, username=user.username):
+        return randomize_locked(screening_id=screening_id, user=user, allow_existing=allow_existing,
                             notify=notify, now=now)
 
 
@@ -338,8 +342,7 @@ def randomize_locked(*, screening_id: int, user: User, allow_existing: bool = Tr
         method=Method.MINIMISATION if entry is None else Method.BLOCKS,
         arm=arm, stratum=stratum, factors=levels, minimisation_detail=detail,
         randomized_at=now, randomized_by=user)
-    Screening.objects.filter(pk=screening.pk).update(
-        outcome=ScreeningOutcome.RANDOMIZED, version=F("version") + 1, updated_at=now)
+    screening_mark_randomized(screening=screening)
     audit_event_record(
         action=AuditAction.RANDOMIZED, actor=user, site=site, obj=allocation,
         summary=f"Screening {screening.number} randomized as subject {number}",
