@@ -1,0 +1,234 @@
+"""Exactly-once visit reminders (SPEC §7).
+
+`send_due_reminders()` steps (a handful of set-based queries, no per-subject query loop):
+1. Schedule: for on-study subjects inside the reminder horizon that have no Reminder rows yet,
+   compute their reminder points (followup.schedule, site zone) and bulk-insert them with
+   ON CONFLICT DO NOTHING on UNIQUE (subject, key): two runs at once insert each point once.
+2. Cancel: scheduled reminders of subjects off study (dead, withdrawn, lost, completed) or of
+   visits already entered become `cancelled` (one UPDATE).
+3. Supersede: when several points of one visit are due (the beat was down), only the latest
+   is sent; the earlier ones become `superseded` (one UPDATE).
+4. Claim and notify, in batches: SELECT … FOR UPDATE SKIP LOCKED the due scheduled rows (a
+   concurrent run skips them), re-check the visit is not entered and the subject is on study,
+   move them `scheduled → sent` with a conditional UPDATE, and write the in-app notifications
+   (UNIQUE (reminder, user)) — all in one transaction, so a worker killed at any point either
+   left everything (the next run sends it) or nothing (the batch rolled back).
+5. E-mail after commit: each notification's e-mail is claimed `queued → sending` with a
+   conditional UPDATE, sent, and marked `sent`. A worker killed after the claim but before the
+   mark leaves `sending`: such rows are not resent (no duplicate); they are reported as failed
+   after EDC_REMINDER_EMAIL_LEASE_SECONDS so a person can check. Queued rows left by a killed
+   worker are sent by the next run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.mail import EmailMessage, get_connection
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from core.models import Membership, Subject, SubjectStatus
+from core.roles import Role
+from followup import schedule
+from followup.models import (
+    Day90,
+    EmailState,
+    Notification,
+    Reminder,
+    ReminderState,
+    Visit48h,
+)
+
+log = logging.getLogger(__name__)
+
+# Visit of a reminder → the form whose existence means "entered".
+ENTERED_BY_VISIT = {"V3": Visit48h, "V5": Day90}
+
+TITLES = {
+    "V3_open": "48-hour visit window opens for {number} (now until {closes})",
+    "V3_due": "48-hour visit due now for {number} (window closes {closes})",
+    "V3_overdue": "OVERDUE: 48-hour visit not entered for {number} (window closed {closes})",
+    "V5_upcoming": "Day-90 visit of {number} in 7 days: window {opens} – {last_day}",
+    "V5_open": "Day-90 window opens today for {number} (until {last_day})",
+    "V5_target": "Day 90 today for {number} (window until {last_day})",
+    "V5_closing": "Day-90 visit not entered for {number}: window closes after {last_day}",
+    "V5_missed": "MISSED: day-90 visit of {number} not entered in its window (ended {last_day})",
+}
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+def _not_entered(visit_field: str = "visit", subject_ref: str = "subject") -> Q:
+    q = Q()
+    for visit, model in ENTERED_BY_VISIT.items():
+        q |= Q(**{visit_field: visit}) & ~Exists(model.objects.filter(subject=OuterRef(subject_ref)))
+    return q
+
+
+def schedule_new(now: datetime) -> int:
+    """Step 1: create the reminder rows of subjects that have none yet."""
+    oldest = now - timedelta(days=schedule.latest_reminder_days())
+    youngest = now - timedelta(hours=schedule.earliest_reminder_hours()) + timedelta(days=1)
+    rows = (
+        Subject.objects.filter(status=SubjectStatus.ON_STUDY, randomized_at__gte=oldest,
+                               randomized_at__lte=youngest)
+        .filter(~Exists(Reminder.objects.filter(subject=OuterRef("pk"))))
+        .values_list("pk", "randomized_at", "site__time_zone")
+    )
+    new = []
+    for subject_id, randomized_at, tz in rows.iterator(chunk_size=5000):
+        for point in schedule.reminder_points(randomized_at, tz):
+            new.append(Reminder(subject_id=subject_id, key=point.key, visit=point.visit,
+                                due_at=point.at, escalate=point.escalate))
+    if new:
+        Reminder.objects.bulk_create(new, batch_size=5000, ignore_conflicts=True)
+    return len(new)
+
+
+def cancel_and_supersede(now: datetime) -> None:
+    """Steps 2 and 3."""
+    scheduled = Reminder.objects.filter(state=ReminderState.SCHEDULED)
+    entered = Q()
+    for visit, model in ENTERED_BY_VISIT.items():
+        entered |= Q(visit=visit) & Exists(model.objects.filter(subject=OuterRef("subject")))
+    scheduled.filter(Q(due_at__lte=now) & (entered | ~Q(subject__status=SubjectStatus.ON_STUDY))) \
+        .update(state=ReminderState.CANCELLED)
+    later_due = Reminder.objects.filter(subject=OuterRef("subject"), visit=OuterRef("visit"),
+                                        due_at__gt=OuterRef("due_at"), due_at__lte=now)
+    scheduled.filter(due_at__lte=now).filter(Exists(later_due)).update(state=ReminderState.SUPERSEDED)
+
+
+def _recipients(site_ids: set[int]) -> dict[int | None, dict[str, list]]:
+    """Active coordinators, assessors and monitors per site (monitors with no site: all)."""
+    out: dict[int | None, dict[str, list]] = {}
+    memberships = (Membership.objects.filter(active=True, user__is_active=True,
+                                             role__in=[Role.COORDINATOR, Role.ASSESSOR, Role.MONITOR])
+                   .filter(Q(site_id__in=site_ids) | Q(site__isnull=True, role=Role.MONITOR))
+                   .select_related("user"))
+    for m in memberships:
+        out.setdefault(m.site_id, {}).setdefault(m.role, []).append(m.user)
+    return out
+
+
+def _people(reminder: Reminder, recipients) -> list:
+    site_id = reminder.subject.site_id
+    here = recipients.get(site_id, {})
+    users = list(here.get(Role.COORDINATOR, []))
+    if reminder.visit == "V5":
+        users += here.get(Role.ASSESSOR, [])  # SPEC §7: day-90 reminders also to the assessors
+    if reminder.escalate:
+        users += here.get(Role.MONITOR, []) + recipients.get(None, {}).get(Role.MONITOR, [])
+    seen, unique = set(), []
+    for u in users:
+        if u.pk not in seen:
+            seen.add(u.pk)
+            unique.append(u)
+    return unique
+
+
+def _message(reminder: Reminder) -> tuple[str, str]:
+    subject = reminder.subject
+    site = subject.site
+    windows = {w.code: w for w in schedule.visit_windows(subject.randomized_at, site.tz)}
+    w = windows[reminder.visit]
+    fmt = (lambda d: f"{timezone.localtime(d, site.tz):%Y-%m-%d %H:%M}")
+    values = {"number": subject.number, "opens": f"{w.opens:%Y-%m-%d}", "closes": fmt(w.closes),
+              "last_day": f"{w.last_day}" if w.last_day else fmt(w.closes)}
+    title = TITLES[reminder.key].format(**values)
+    body = (f"{title}\nSite {site.code} {site.name}; times in {site.time_zone}.\n"
+            f"Window: {fmt(w.opens)} – {fmt(w.closes)} (target {fmt(w.target)}).")
+    return title, body
+
+
+def claim_batch(now: datetime, batch_size: int, task_id: str) -> int:
+    """Step 4 for one batch; returns how many reminders it claimed. Their e-mails are sent
+    after the commit (transaction.on_commit), never before."""
+    with transaction.atomic(durable=True):
+        due = list(
+            Reminder.objects.filter(state=ReminderState.SCHEDULED, due_at__lte=now,
+                                    subject__status=SubjectStatus.ON_STUDY)
+            .filter(_not_entered())
+            .select_related("subject__site")
+            .order_by("due_at", "pk")
+            # Race prevented: two runs (beat twice, a retry, a second worker) picking the same
+            # reminder. SKIP LOCKED lets the other run take the next rows instead of waiting.
+            .select_for_update(skip_locked=True, no_key=True, of=("self",))[:batch_size]
+        )
+        if not due:
+            return 0
+        claimed = Reminder.objects.filter(pk__in=[r.pk for r in due], state=ReminderState.SCHEDULED) \
+            .update(state=ReminderState.SENT, sent_at=now, task_id=task_id[:64])
+        if claimed != len(due):  # impossible while we hold the row locks; never send twice
+            raise RuntimeError(f"claimed {claimed} of {len(due)} locked reminders")
+        recipients = _recipients({r.subject.site_id for r in due})
+        notes = []
+        for reminder in due:
+            title, body = _message(reminder)
+            url = reverse("followup:casebook", args=[reminder.subject.number])
+            for user in _people(reminder, recipients):
+                notes.append(Notification(user=user, reminder=reminder, subject=reminder.subject,
+                                          title=title[:200], body=body, url=url,
+                                          email_state=EmailState.QUEUED if user.email else EmailState.NONE))
+        Notification.objects.bulk_create(notes)
+        ids = [n.pk for n in notes if n.email_state == EmailState.QUEUED]
+        if ids:
+            transaction.on_commit(lambda: send_emails(ids))
+    return len(due)
+
+
+def send_emails(ids: list[int] | None = None) -> int:
+    """Step 5: send queued e-mails (the given ones, or every queued one when ids is None)."""
+    qs = Notification.objects.filter(email_state=EmailState.QUEUED)
+    if ids is not None:
+        qs = qs.filter(pk__in=ids)
+    with transaction.atomic():
+        rows = list(qs.select_related("user").select_for_update(skip_locked=True, of=("self",))[:1000])
+        Notification.objects.filter(pk__in=[n.pk for n in rows], email_state=EmailState.QUEUED) \
+            .update(email_state=EmailState.SENDING)
+    if not rows:
+        return 0
+    messages = [EmailMessage(subject=f"[ANGEL-RESCUE] {n.title}", body=n.body + f"\n\n{n.url}",
+                             to=[n.user.email]) for n in rows]
+    connection = get_connection(fail_silently=False)
+    sent = connection.send_messages(messages) or 0
+    Notification.objects.filter(pk__in=[n.pk for n in rows], email_state=EmailState.SENDING) \
+        .update(email_state=EmailState.SENT, email_sent_at=timezone.now())
+    return sent
+
+
+def expire_stuck_emails(now: datetime) -> None:
+    lease = _setting("EDC_REMINDER_EMAIL_LEASE_SECONDS", 900)
+    Notification.objects.filter(email_state=EmailState.SENDING,
+                                created_at__lt=now - timedelta(seconds=lease)) \
+        .update(email_state=EmailState.FAILED)
+
+
+def send_due_reminders(now: datetime | None = None, task_id: str = "") -> dict[str, int]:
+    """Run every step; safe to run any number of times at once (see the module docstring)."""
+    now = now or timezone.now()
+    task_id = task_id or uuid.uuid4().hex
+    batch_size = _setting("EDC_REMINDER_BATCH_SIZE", 500)
+    pause = _setting("EDC_REMINDER_BATCH_PAUSE_SECONDS", 0)
+    created = schedule_new(now)
+    cancel_and_supersede(now)
+    expire_stuck_emails(now)
+    send_emails()  # e-mails queued by a run that died before sending them
+    sent = 0
+    while True:
+        # Rows locked by a concurrent run are skipped: they are that run's to send.
+        claimed = claim_batch(now, batch_size, task_id)
+        if not claimed:
+            break
+        sent += claimed
+        if pause:
+            time.sleep(pause)  # throttle for the mail server between batches
+    return {"scheduled": created, "sent": sent}
