@@ -45,7 +45,7 @@ def encoder(c: Column):
         # Naive UTC: SAS, Stata and SPSS have no time zones; the label says "(UTC)".
         return lambda v: None if v is None else v.astimezone(dt.UTC).replace(tzinfo=None)
     if c.kind == "date":
-        return lambda v: None if v is None else dt.datetime(v.year, v.month, v.day)
+        return lambda v: v  # datetime.date objects: pyreadstat writes them as dates
     if c.kind == "json":
         return lambda v: "" if v is None else json.dumps(v, ensure_ascii=False, sort_keys=True)
 

@@ -36,7 +36,8 @@ def frame(columns: list[Column], rows: Iterable[tuple]) -> pd.DataFrame:
     for c, values in zip(columns, data, strict=True):
         if is_numeric(c):
             out[c.name] = pd.Series(values, dtype="float64")
-        elif c.kind in ("datetime", "date"):
+        elif c.kind == "datetime" or (c.kind == "date" and all(v is None for v in values)):
+            # (an all-empty date column stays a date column, not a string one)
             out[c.name] = pd.to_datetime(pd.Series(values, dtype="object"))
         else:
             out[c.name] = pd.Series(values, dtype="object")

@@ -40,8 +40,45 @@ def study(personas, sites, django_capture_on_commit_callbacks):
         screenings.append(screening_close(screening=refused, user=coord, reason="consent_refused",
                                           text=REFUSAL_TEXT))
         screenings.append(make_screening(site=site, coordinator=coord, nihss_items={}))
-    return {"allocations": allocations, "screenings": screenings,
-            "subjects": [a.subject for a in allocations]}
+    subjects = [a.subject for a in allocations]
+    _follow_up(subjects, personas)
+    for subject in subjects:
+        subject.refresh_from_db()
+    return {"allocations": allocations, "screenings": screenings, "subjects": subjects}
+
+
+def _follow_up(subjects, personas):
+    """Follow-up forms through the follow-up services (skipped while that app has none).
+
+    001-0001: procedure (reveals the arm), day-90 mRS 2 by the blinded assessor;
+    001-0002: died (→ mRS 6); 001-0003: withdrew consent;
+    002-0001: 48-hour CRF with a PH2 haemorrhage and intubation (sICH by Heidelberg);
+    002-0002: lost to follow-up; 002-0003: nothing yet.
+    """
+    try:
+        from followup import services as fu
+    except ImportError:
+        return
+    from django.utils import timezone
+
+    today = timezone.localdate()
+    coord1, coord2 = personas["coord001"], personas["coord002"]
+    s1, s2, s3, s4, s5, _s6 = subjects
+    fu.procedure_save(subject=s1, user=coord1, data={"final_etici": "3", "complication_notes": "无并发症"},
+                      passes=[], version=None)
+    fu.day90_save(subject=s1, user=personas["assessor001"], version=None,
+                  data={"assessed_on": today, "mode": "phone", "respondent": "patient",
+                        "blinded_attested": True, "mrs": 2})
+    fu.death_record(subject=s2, user=coord1, data={"died_on": today, "cause": "other",
+                                                   "cause_text": "肺炎"})
+    fu.study_exit_record(subject=s3, user=coord1, data={"kind": "withdrawn", "exit_on": today,
+                                                        "withdrawn_by": "patient"})
+    fu.visit48h_save(subject=s4, user=coord2, version=None,
+                     data={"imaging_modality": "ct", "imaging_at": timezone.now(), "new_ich": True,
+                           "hb_2": True, "ecass_ph2": True, "worsening": True,
+                           "worsening_at": timezone.now(), "major_intervention": "intubation",
+                           "alternative_explanation": False, "ich_predominant_cause": True})
+    fu.study_exit_record(subject=s5, user=coord2, data={"kind": "lost", "exit_on": today})
 
 
 @pytest.fixture
