@@ -39,3 +39,16 @@ def dsmb(request):
         response["Content-Disposition"] = 'attachment; filename="angel-rescue-dsmb-safety.pdf"'
         return response
     return render(request, "exports/reports/dsmb.html", {"d": data})
+
+
+@login_required
+def compliance(request):
+    access.require(request.user, Action.REPORTS)
+    return render(request, "exports/reports/compliance.html",
+                  {"c": reports.visit_compliance(request.user)})
+
+
+@login_required
+def queries(request):
+    access.require(request.user, Action.REPORTS)
+    return render(request, "exports/reports/queries.html", {"q": reports.query_metrics(request.user)})

@@ -76,22 +76,20 @@ def consort(user) -> dict:
     """Screened → excluded by reason → randomized → allocated per arm (unblinded viewers only)
     → lost / withdrawn → analysed at day 90. All counts come from the screening log, the
     subjects, their allocations and the day-90 outcome (exports.endpoints)."""
-    from eligibility.models import Screening, ScreeningOutcome
+    from eligibility.models import ScreeningOutcome
+    from eligibility.selectors import LogFilter, screening_log, screening_log_counts
     from exports import endpoints
 
     sites = list(report_sites(user, Action.SCREENING_LOG))
     ids = [s.pk for s in sites]
-    screenings = Screening.objects.filter(site_id__in=ids)
-    by_outcome = dict(screenings.values_list("outcome").annotate(n=Count("id"))
-                      .values_list("outcome", "n"))
+    # The first boxes are the screening log's own counts (eligibility.selectors), so the
+    # diagram and the log can never disagree.
+    log = screening_log_counts(screening_log(user=user, filters=LogFilter()))
+    by_outcome = log.by_outcome
     labels = dict(ScreeningOutcome.choices)
     excluded = [{"code": code, "label": str(labels.get(code, code)), "n": n}
                 for code, n in sorted(by_outcome.items())
                 if code not in (ScreeningOutcome.RANDOMIZED, ScreeningOutcome.OPEN)]
-    criteria = Counter()
-    for failed in screenings.filter(outcome=ScreeningOutcome.CLOSED_INELIGIBLE) \
-            .values_list("verdict_failed", flat=True):
-        criteria.update(failed or [])
     subjects = Subject.objects.filter(site_id__in=ids)
     status_rows = list(subjects.values_list("id", "status"))
     analysed_ids = endpoints.day90_outcome_subject_ids([s for s, _ in status_rows])
@@ -116,7 +114,7 @@ def consort(user) -> dict:
         "screened": sum(by_outcome.values()),
         "in_progress": by_outcome.get(ScreeningOutcome.OPEN, 0),
         "excluded": excluded, "excluded_total": sum(e["n"] for e in excluded),
-        "failed_criteria": sorted(criteria.items()),
+        "failed_criteria": log.by_failed_criterion,
         "randomized_screenings": by_outcome.get(ScreeningOutcome.RANDOMIZED, 0),
         "all": box(status_rows), "arms": per_arm, "shows_arms": show_arms,
         "day90_available": analysed_ids is not None,
@@ -189,3 +187,123 @@ def dsmb(user) -> dict:
     return {"groups": groups, "generated_at": dt.datetime.now(dt.UTC),
             "sich_available": endpoints.sich_available(),
             "sites": [s.code for s in sites]}
+
+
+# --- Visit compliance ---------------------------------------------------------------------
+COMPLIANCE_STATES = ("within", "early", "late", "missed", "pending", "not_expected")
+
+
+def visit_date_field(crf) -> str | None:
+    """The field holding when a visit happened: `crf.extra["visit_date_field"]`, else the
+    form's first date or date-time field that is not a record timestamp."""
+    from django.db import models as djm
+
+    if crf.extra.get("visit_date_field"):
+        return crf.extra["visit_date_field"]
+    for f in crf.model._meta.concrete_fields:
+        if isinstance(f, djm.DateField) and not (getattr(f, "auto_now", False)
+                                                  or getattr(f, "auto_now_add", False)):
+            return f.name
+    return None
+
+
+def classify(window, happened, *, now, tz, ended_at=None) -> str:
+    """within / early / late (form entered, by its visit date), missed (window closed, no
+    form), pending (window not closed yet), not_expected (the subject left the study before
+    the window opened)."""
+    from django.utils import timezone as djtz
+
+    if happened is None:
+        if ended_at is not None and ended_at < window.opens:
+            return "not_expected"
+        return "missed" if now >= window.closes else "pending"
+    if isinstance(happened, dt.datetime):
+        instant = happened
+    else:  # a calendar date in the site's zone: the window in whole local days
+        start = djtz.localtime(window.opens, tz).date()
+        last = (djtz.localtime(window.closes, tz) - dt.timedelta(microseconds=1)).date()
+        return "early" if happened < start else "late" if happened > last else "within"
+    if instant < window.opens:
+        return "early"
+    return "late" if instant >= window.closes else "within"
+
+
+def visit_compliance(user) -> dict:
+    """Per scheduled visit (V2–V5 from followup.schedule): within window, early, late,
+    missed, pending — one query per visit form plus one for the subjects."""
+    from django.utils import timezone as djtz
+
+    try:
+        from followup.schedule import visit_windows
+    except ImportError:
+        return {"available": False, "visits": []}
+    sites = list(report_sites(user))
+    blinded = not sees_arm_in_scope(user, sites)
+    forms = {c.visit: c for c in exported_crfs(blinded=blinded) if c.visit and c.subject_field}
+    subjects = list(Subject.objects.filter(site_id__in=[s.pk for s in sites])
+                    .select_related("site").only("id", "randomized_at", "status",
+                                                 "status_changed_at", "site__time_zone"))
+    now = djtz.now()
+    result = []
+    for_visit: dict[str, dict[int, object]] = {}
+    for code, crf in forms.items():
+        field = visit_date_field(crf)
+        if field:
+            for_visit[code] = dict(crf.model._default_manager.filter(
+                **{f"{crf.subject_field}__in": [s.pk for s in subjects]})
+                .values_list(f"{crf.subject_field}_id", field))
+    counts: dict[str, Counter] = {}
+    for s in subjects:
+        ended = s.status_changed_at if s.status in (SubjectStatus.DEAD, SubjectStatus.WITHDRAWN,
+                                                    SubjectStatus.LOST) else None
+        for w in visit_windows(s.randomized_at, s.site.tz):
+            if w.code not in for_visit:
+                continue
+            state = classify(w, for_visit[w.code].get(s.pk), now=now, tz=s.site.tz, ended_at=ended)
+            counts.setdefault(w.code, Counter())[state] += 1
+    for code in sorted(counts):
+        c = counts[code]
+        done = c["within"] + c["early"] + c["late"]
+        due = done + c["missed"]
+        result.append({"code": code, "label": forms[code].label, **{k: c[k] for k in COMPLIANCE_STATES},
+                       "percent_within": round(100 * c["within"] / due, 1) if due else None})
+    return {"available": True, "visits": result}
+
+
+# --- Query metrics --------------------------------------------------------------------------
+def query_metrics(user) -> dict:
+    """Open / answered / closed queries per form and site, and the age of open ones — from
+    the data-management app's Query model (not available until it is installed)."""
+    from django.apps import apps
+    from django.utils import timezone as djtz
+
+    try:
+        Query = apps.get_model("datamanagement", "Query")
+    except LookupError:
+        return {"available": False}
+    names = {f.name for f in Query._meta.concrete_fields}
+    if not {"status", "opened_at", "crf_code", "site"} <= names:
+        return {"available": False}
+    sites = list(report_sites(user))
+    qs = Query.objects.filter(site_id__in=[s.pk for s in sites])
+    if not sees_arm_in_scope(user, sites):
+        # Queries on arm-revealing forms are not counted for blinded viewers.
+        qs = qs.exclude(crf_code__in=[c.code for c in exported_crfs(blinded=False) if c.reveals_arm])
+    by_status = dict(qs.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    now = djtz.now()
+    buckets = {"≤ 7 days": 0, "8–30 days": 0, "> 30 days": 0}
+    # Open and answered both await a reviewer: both are unresolved.
+    open_states = ["open", "answered"]
+    ages = []
+    for created in qs.filter(status__in=open_states).values_list("opened_at", flat=True):
+        days = (now - created).days
+        ages.append(days)
+        buckets["≤ 7 days" if days <= 7 else "8–30 days" if days <= 30 else "> 30 days"] += 1
+    per_form = list(qs.values("crf_code").annotate(
+        total=Count("id"), open=Count("id", filter=Q(status__in=open_states)))
+        .order_by("crf_code"))
+    per_site = list(qs.values("site__code").annotate(
+        total=Count("id"), open=Count("id", filter=Q(status__in=open_states))).order_by("site__code"))
+    return {"available": True, "by_status": by_status, "open_total": sum(by_status.get(s, 0) for s in open_states),
+            "aging": buckets, "median_age": sorted(ages)[len(ages) // 2] if ages else None,
+            "per_form": per_form, "per_site": per_site}

@@ -11,5 +11,7 @@ urlpatterns = [
     path("reports/", report_views.index, name="reports"),
     path("reports/consort/", report_views.consort, name="consort"),
     path("reports/missing/", report_views.missing, name="missing"),
+    path("reports/compliance/", report_views.compliance, name="compliance"),
+    path("reports/queries/", report_views.queries, name="queries"),
     path("reports/dsmb/", report_views.dsmb, name="dsmb"),
 ]
