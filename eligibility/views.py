@@ -39,7 +39,7 @@ from eligibility.forms import (
     passes_from_formset,
 )
 from eligibility.models import ScreeningOutcome
-from eligibility.validation import hard_errors, label
+from eligibility.validation import label
 
 
 def _activate_site_zone(site: Site) -> None:
@@ -56,6 +56,12 @@ def _verdict_context(verdict: rules.Verdict) -> dict:
         "verdict": verdict,
         "nihss_total_display": _nihss_display(verdict),
         "interval_display": derive.format_interval(verdict.lkw_to_puncture),
+        "counts": {
+            "met": sum(c.state == rules.MET for c in verdict.criteria),
+            "not_met": sum(c.state == rules.NOT_MET for c in verdict.criteria),
+            "missing": sum(c.state == rules.MISSING for c in verdict.criteria),
+            "total": len(verdict.criteria),
+        },
     }
 
 
@@ -211,12 +217,10 @@ def screening_verdict_view(request):
     data = form.to_data()
     data["passes"] = passes_from_formset(formset) if formset.is_bound and not formset.non_form_errors() else []
     verdict = rules.evaluate(data)
-    problems = list(hard_errors(data, timezone.now()).values())
-    for field, errors in form.errors.items():
-        if field != "__all__" and not any(field in p for p in problems):
-            problems.extend(f"{form.fields[field].label}: {e}" for e in errors if str(form.fields[field].label) not in e)
+    # The form's clean() ran the hard edit checks: show what would be refused on save.
+    problems = _error_summary(form, formset)
     ctx = _verdict_context(verdict)
-    ctx.update({"problems": sorted(set(problems)), "oob": True})
+    ctx.update({"problems": problems, "oob": True})
     return render(request, "eligibility/_verdict.html", ctx)
 
 
