@@ -120,7 +120,7 @@ def stratum_supply(*, user: User, allocation_list: AllocationList | None = None)
     qs = AllocationEntry.objects.filter(list=allocation_list) if allocation_list else \
         AllocationEntry.objects.filter(list__active=True)
     return list(qs.values("stratum").order_by("stratum").annotate(
-        total=Count("id"), used=Count("id", filter=Q(used=True)),
+        total=Count("id"), used_count=Count("id", filter=Q(used=True)),
         remaining=Count("id", filter=Q(used=False))))
 
 

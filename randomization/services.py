@@ -288,7 +288,9 @@ def randomize_locked(*, screening_id: int, user: User, allow_existing: bool = Tr
     counter) and holds them only until commit, so there is no lock cycle and no deadlock.
     """
     now = now or timezone.now()
-    screening = (Screening.objects.select_for_update(no_key=True).select_related("site")
+    # of=("self",): lock the screening row only — without it PostgreSQL would also lock the
+    # joined site row and serialize every randomization of the site.
+    screening = (Screening.objects.select_for_update(no_key=True, of=("self",)).select_related("site")
                  .filter(pk=screening_id).first())
     if screening is None:
         raise NotEligible("The screening does not exist.")
