@@ -140,7 +140,8 @@ def _message(reminder: Reminder) -> tuple[str, str]:
     site = subject.site
     windows = {w.code: w for w in schedule.visit_windows(subject.randomized_at, site.tz)}
     w = windows[reminder.visit]
-    fmt = (lambda d: f"{timezone.localtime(d, site.tz):%Y-%m-%d %H:%M}")
+    def fmt(d):
+        return (f"{timezone.localtime(d, site.tz):%Y-%m-%d %H:%M}")
     values = {"number": subject.number, "opens": f"{w.opens:%Y-%m-%d}", "closes": fmt(w.closes),
               "last_day": f"{w.last_day}" if w.last_day else fmt(w.closes)}
     title = TITLES[reminder.key].format(**values)
