@@ -327,3 +327,13 @@ def test_day90_outside_window_opens_a_query(client_for, make_subject):
         "assessed_on": d.isoformat(), "mode": "phone", "respondent": "patient", "blinded_attested": "on", "mrs": "1"})
     row = Day90.objects.get(subject=subject)
     assert Query.objects.filter(crf_code="V5_DAY90", object_id=row.pk, field_name="assessed_on").exists()
+
+
+def test_saved_forms_show_derived_totals_and_item_changes(client_for, subject):
+    client = client_for("coord001")
+    client.post(url(subject, "V2"), nihss_post(value=1))
+    assert "NIHSS total (derived): <strong>15</strong>" in client.get(url(subject, "V2")).content.decode()
+    client.post(url(subject, "V3"), {"new_ich": "false", **nihss_post("before", value=0),
+                                     **nihss_post("worse", value=0, worse_i9="3")})
+    page = client.get(url(subject, "V3")).content.decode()
+    assert "per-item change (at − before)" in page and "9 +3" in page
