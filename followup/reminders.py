@@ -250,7 +250,7 @@ def send_due_reminders(now: datetime | None = None, task_id: str = "") -> dict[s
     """Run every step; safe to run any number of times at once (see the module docstring)."""
     now = now or timezone.now()
     task_id = task_id or uuid.uuid4().hex
-    batch_size = _setting("EDC_REMINDER_BATCH_SIZE", 500)
+    batch_size = _setting("EDC_REMINDER_BATCH_SIZE", 2000)
     pause = _setting("EDC_REMINDER_BATCH_PAUSE_SECONDS", 0)
     created = schedule_new(now)
     cancel_and_supersede(now)
