@@ -103,7 +103,8 @@ def test_crawl_as_blinded_user_finds_no_arm_anywhere(username, client_for, rando
     assert len(pages) >= len(direct)
     for url, response in pages.items():
         assert response.status_code < 500, url
-        body = response.content.decode(errors="replace")
+        raw = b"".join(response.streaming_content) if response.streaming else response.content
+        body = raw.decode(errors="replace")
         match = ARM_PATTERN.search(body)
         assert match is None, f"{username} sees {match.group(0)!r} on {url}"
     # Responses must not differ by arm either: every allocation page answers the same way.
