@@ -17,6 +17,7 @@ covered the changed data. All in the caller's transaction.
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
 import hashlib
 import json
 import uuid
@@ -441,6 +442,10 @@ def crf_field_correct(*, user, instance, field_name: str, value: Any, reason: st
         cleaned = model_field.clean(value, instance) if value not in ("", None) else None
     except ValidationError as exc:
         raise QueryError(f"{field_label(crf, field_name)}: {' '.join(exc.messages)}") from exc
+    if isinstance(cleaned, _dt.datetime) and timezone.is_naive(cleaned):
+        # A time typed on the form is the site's local time (SPEC §3: shown and entered in the
+        # site's zone, stored in UTC).
+        cleaned = timezone.make_aware(cleaned, site.tz)
     if cleaned is None and not model_field.null:
         cleaned = "" if model_field.get_internal_type() in ("CharField", "TextField") else model_field.get_default()
     old = getattr(instance, model_field.attname)

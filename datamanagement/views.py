@@ -386,6 +386,24 @@ def locks(request):
 
 
 @login_required
+def edit_checks(request):
+    """The edit checks of every form, as declared in datamanagement/editchecks.py."""
+    from datamanagement import editchecks
+
+    user = request.user
+    if not (access.can(user, Action.RAISE_QUERY) or access.can(user, Action.VIEW_CRF)):
+        raise PermissionDenied
+    forms = []
+    for crf in registry.all_crfs():
+        checks = editchecks.checks_for(crf.code)
+        if checks and sees_form(user, crf):
+            forms.append({"crf": crf, "checks": [
+                {"code": c.code, "field": field_label(crf, c.field), "severity": c.severity, "rule": c.rule,
+                 "deviation": c.deviation} for c in checks]})
+    return render(request, "datamanagement/editchecks.html", {"forms": forms})
+
+
+@login_required
 def audit(request):
     """Audit trail viewer: per field, form, subject and user; filterable; CSV export."""
     user = request.user
