@@ -312,8 +312,10 @@ def query_open(*, user, instance, field_name: str, text: str) -> Query:
         opened_by=user,
     )
     QueryMessage.objects.create(query=query, kind=MessageKind.OPEN, author=user, text=text.strip())
+    # A question about the procedure form may itself reveal the arm ("stent placed?").
     audit_event_record(action=AuditAction.QUERY, actor=user, site=site, obj=query,
-                       summary=f"Query opened on {query.object_label} {crf.code}.{field_name}")
+                       summary=f"Query opened on {query.object_label} {crf.code}.{field_name}",
+                       reveals_allocation=crf.reveals_arm)
     _notify_query_opened(query)
     return query
 
@@ -376,7 +378,7 @@ def _transition(query: Query, *, user, kind: str, status: str, text: str) -> Que
         QueryMessage.objects.create(query=query, kind=kind, author=user, text=(text or "").strip())
     audit_event_record(action=AuditAction.QUERY, actor=user, site=query.site, obj=query,
                        summary=f"Query Q{query.pk} {kind} ({query.object_label} {query.crf_code}.{query.field_name})",
-                       reason=(text or "").strip())
+                       reason=(text or "").strip(), reveals_allocation=registry.get(query.crf_code).reveals_arm)
     return query
 
 
@@ -663,7 +665,8 @@ def _lock_create(*, user, level, reason, **target) -> Lock:
     except IntegrityError as exc:
         raise LockError("This is already locked.") from exc
     audit_event_record(action=AuditAction.LOCK, actor=user, site=lock.site, obj=lock,
-                       summary=f"Locked {level} {lock.object_label}".strip(), reason=reason or "")
+                       summary=f"Locked {level} {lock.object_label}".strip(), reason=reason or "",
+                       reveals_allocation=bool(lock.crf_code) and registry.get(lock.crf_code).reveals_arm)
     return lock
 
 
