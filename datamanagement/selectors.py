@@ -261,9 +261,11 @@ def crf_instance_for(*, user, code: str, pk: int):
     from datamanagement.crfs import get_instance
     from datamanagement.permissions import can_view_crf
 
+    from django.core.exceptions import ObjectDoesNotExist
+
     try:
         crf, instance = get_instance(code, pk)
-    except (KeyError, LookupError) as exc:
+    except (KeyError, LookupError, ObjectDoesNotExist) as exc:
         raise Http404 from exc
     if not can_view_crf(user, crf, site_id_of(instance)):
         raise Http404

@@ -569,14 +569,18 @@ def sdv_mark(*, user, instance, fields: Iterable[str] | None = None) -> int:
 
 
 def _sdv_clear_changed(*, instance, crf, user, write: CrfWrite, reason: str) -> int:
-    total = 0
-    for name, (old, new) in write.changed.items():
-        why = (f"Value changed from {display(old)} to {display(new)} by {getattr(user, 'username', 'system')} "
-               f"on {timezone.now():%Y-%m-%d %H:%M} UTC. Reason: {reason}")
-        total += SourceVerification.objects.filter(
-            crf_code=crf.code, object_id=instance.pk, field_name=name, active=True,
-        ).update(active=False, cleared_at=timezone.now(), cleared_reason=why)
-    return total
+    """Clear the SDV of every changed field, each with its own why — one UPDATE however many
+    fields changed (a follow-up form may change fifteen NIHSS items at once)."""
+    from django.db.models import Case, TextField, Value, When
+
+    now = timezone.now()
+    who = getattr(user, "username", "system")
+    whens = [When(field_name=name, then=Value(
+        f"Value changed from {display(old)} to {display(new)} by {who} on {now:%Y-%m-%d %H:%M} UTC. "
+        f"Reason: {reason}")) for name, (old, new) in write.changed.items()]
+    return SourceVerification.objects.filter(
+        crf_code=crf.code, object_id=instance.pk, field_name__in=list(write.changed), active=True,
+    ).update(active=False, cleared_at=now, cleared_reason=Case(*whens, output_field=TextField()))
 
 
 # --- Signatures ---------------------------------------------------------------------------

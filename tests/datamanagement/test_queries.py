@@ -247,3 +247,12 @@ def test_a_corrected_time_is_read_in_the_sites_zone(screening, personas):
                                value=local.strftime("%Y-%m-%dT%H:%M"), reason="ambulance sheet")
     screening.refresh_from_db()
     assert screening.last_known_well == local.astimezone(dt.UTC).replace(second=0, microsecond=0)
+
+
+def test_unknown_form_or_record_is_not_found_never_a_500(client_for, screening):
+    client = client_for("monitor")
+    assert client.get("/data/crf/NO_SUCH_FORM/1/").status_code == 404
+    assert client.get(f"/data/crf/SCREENING/{screening.pk + 999}/").status_code == 404
+    assert client.get("/data/queries/999999/").status_code == 404
+    # a record of another site is not found either (its existence is not leaked)
+    assert client_for("coord002").get(f"/data/crf/SCREENING/{screening.pk}/").status_code == 404
