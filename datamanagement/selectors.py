@@ -258,10 +258,10 @@ def active_locks(*, user) -> QuerySet[Lock]:
 
 def crf_instance_for(*, user, code: str, pk: int):
     """One CRF instance the user may read (404 otherwise, so nothing leaks across sites)."""
+    from django.core.exceptions import ObjectDoesNotExist
+
     from datamanagement.crfs import get_instance
     from datamanagement.permissions import can_view_crf
-
-    from django.core.exceptions import ObjectDoesNotExist
 
     try:
         crf, instance = get_instance(code, pk)
