@@ -149,6 +149,8 @@ def _field_input(crf, name):
 def forms_list(request):
     """Every form the user may review, newest first (entry point for monitors)."""
     user = request.user
+    if not access.can(user, Action.VIEW_CRF):
+        raise PermissionDenied
     sections = []
     for crf in registry.all_crfs():
         if not sees_form(user, crf):
