@@ -76,9 +76,33 @@ def _range_help(name: str) -> str:
     return f"{text}. {extra}" if extra else text
 
 
+# What each score means, in short (SCALES.md: show the descriptors so nobody scores from memory).
+NIHSS_DESCRIPTORS = {
+    "1a": [_("alert"), _("drowsy, rouses to minor stimulation"), _("needs repeated or painful stimulation"),
+           _("unresponsive or reflex responses only")],
+    "1b": [_("both answers correct"), _("one correct"), _("neither correct")],
+    "1c": [_("both tasks correct"), _("one correct"), _("neither correct")],
+    "2": [_("normal"), _("partial gaze palsy"), _("forced deviation or total palsy")],
+    "3": [_("no visual loss"), _("partial hemianopia"), _("complete hemianopia"), _("bilateral hemianopia or blind")],
+    "4": [_("normal"), _("minor paralysis"), _("partial paralysis (lower face)"), _("complete paralysis")],
+    "5a": [_("no drift for 10 s"), _("drift, does not hit bed"), _("some effort against gravity"),
+           _("no effort against gravity"), _("no movement")],
+    "6a": [_("no drift for 5 s"), _("drift, does not hit bed"), _("some effort against gravity"),
+           _("no effort against gravity"), _("no movement")],
+    "7": [_("absent"), _("present in one limb"), _("present in two limbs")],
+    "8": [_("normal"), _("mild to moderate loss"), _("severe to total loss")],
+    "9": [_("no aphasia"), _("mild to moderate aphasia"), _("severe aphasia"), _("mute or global aphasia")],
+    "10": [_("normal"), _("mild to moderate"), _("severe, unintelligible or mute")],
+    "11": [_("no abnormality"), _("inattention in one modality"), _("profound, more than one modality")],
+}
+NIHSS_DESCRIPTORS["5b"] = NIHSS_DESCRIPTORS["5a"]
+NIHSS_DESCRIPTORS["6b"] = NIHSS_DESCRIPTORS["6a"]
+
+
 def _nihss_choices(code: str):
     maximum, un = P.NIHSS_ITEMS[code]
-    choices = [("", "—")] + [(str(i), str(i)) for i in range(maximum + 1)]
+    words = NIHSS_DESCRIPTORS[code]
+    choices = [("", "—")] + [(str(i), f"{i} — {words[i]}") for i in range(maximum + 1)]
     if un:
         choices.append((P.NIHSS_UNTESTABLE, _("UN (untestable)")))
     return choices
@@ -172,7 +196,7 @@ class ScreeningForm(forms.Form):
         def col(*fields, css="col-12 col-md-6 col-xl-4"):
             return Column(*fields, css_class=css)
 
-        nihss_cols = [col(f"nihss_{c}", css="col-6 col-md-4 col-xl-3") for c in P.NIHSS_ITEMS]
+        nihss_cols = [col(f"nihss_{c}", css="col-12 col-sm-6 col-xxl-4") for c in P.NIHSS_ITEMS]
         labs = []
         for lab, unit in LAB_UNITS.items():
             value = AppendedText(lab, unit) if unit else Field(lab)
