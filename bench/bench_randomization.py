@@ -18,7 +18,9 @@ from collections import Counter
 from bench.harness import p95
 
 N = 200
-WORKERS = 20
+# Worker processes on each side (BENCH_WORKERS to change): the 200 requests are all submitted
+# at once and queue for them, as requests queue for gunicorn workers.
+WORKERS = int(os.environ.get("BENCH_WORKERS", 0)) or 20
 
 
 def _setup():

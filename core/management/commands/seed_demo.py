@@ -9,10 +9,9 @@ import secrets
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from core.demo import ACCOUNTS, SITES
 from core.models import Membership, Site, User
 from core.roles import Role
-
-from core.demo import ACCOUNTS, SITES
 
 
 def demo_password() -> tuple[str, bool]:
