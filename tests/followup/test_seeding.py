@@ -11,7 +11,7 @@ def test_seed_demo_fills_visits_as_far_as_elapsed_time_allows_and_is_idempotent(
 
     from core.models import Subject
     from followup import schedule
-    from followup.models import Day90, Procedure, Visit24h, Visit48h, Visit7d
+    from followup.models import Day90, Procedure, Visit7d, Visit24h, Visit48h
 
     call_command("seed_demo", "--subjects", "9", stdout=StringIO())
     now = timezone.now()
