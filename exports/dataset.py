@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db.models import CharField, F, Func, IntegerField, QuerySet, TextField, Value
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Collate
 
 from core.crf import CRF
 from exports.columns import Column, Table, site_filter_path_of, subject_path, subject_ref
@@ -87,4 +87,4 @@ def table_rows(table: Table, scope: Scope, *, for_csv: bool = False) -> QuerySet
 def subjects_queryset(scope: Scope) -> QuerySet:
     from core.models import Subject
 
-    return Subject.objects.filter(site_id__in=scope.site_ids).order_by("number")
+    return Subject.objects.filter(site_id__in=scope.site_ids).order_by(Collate("number", "C"))

@@ -18,7 +18,7 @@ from pathlib import Path
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
 
-from exports.analysis import analysis_columns, analysis_rows
+from exports.analysis import analysis_sql
 from exports.columns import Column, Table
 from exports.dataset import Scope, table_rows
 from exports.dictionary import DICTIONARY_HEADER, dictionary_rows
@@ -40,6 +40,33 @@ def csv_value(value) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
     return str(value)
+
+
+def _iso_utc(value) -> str:
+    if value.utcoffset():
+        value = value.astimezone(dt.UTC)
+    return value.isoformat(timespec="seconds")[:19] + "Z"
+
+
+_FORMATTERS = {
+    "boolean": lambda v: "" if v is None else ("1" if v else "0"),
+    "datetime": lambda v: "" if v is None else _iso_utc(v),
+    "json": lambda v: "" if v is None else json.dumps(v, ensure_ascii=False, sort_keys=True),
+}
+
+
+def _row_formatter(columns):
+    """Per-column conversion for the values csv.writer would not write as we want (it writes
+    None as empty, numbers, Decimals, dates and text as they are)."""
+    converters = [(i, _FORMATTERS[c.kind]) for i, c in enumerate(columns) if c.kind in _FORMATTERS]
+
+    def fmt(row):
+        row = list(row)
+        for i, convert in converters:
+            row[i] = convert(row[i])
+        return row
+
+    return fmt
 
 
 def _header(columns) -> bytes:
@@ -70,14 +97,25 @@ def write_rows(columns: list[Column], rows, path: Path) -> int:
     with open(path, "w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow([c.name for c in columns])
+        fmt = _row_formatter(columns)
         for row in rows:
-            writer.writerow([csv_value(v) for v in row])
+            writer.writerow(fmt(row))
             n += 1
     return n
 
 
 def write_analysis(scope: Scope, path: Path) -> int:
-    return write_rows(analysis_columns(scope), analysis_rows(scope), path)
+    """The analysis table, formatted and streamed by PostgreSQL like the form tables."""
+    sql, params, columns = analysis_sql(scope, for_csv=True)
+    with open(path, "wb") as fh:
+        fh.write(BOM)
+        fh.write(_header(columns))
+        with connection.cursor() as cursor:
+            raw = cursor.cursor
+            with raw.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params) as copy:
+                for chunk in copy:
+                    fh.write(chunk)
+            return max(raw.rowcount, 0)
 
 
 def write_dictionary(tables: list[Table], scope: Scope, path: Path) -> int:
