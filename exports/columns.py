@@ -151,7 +151,7 @@ class SubjectRef:
     link_subject_field: str = ""
 
     def _link(self):
-        return self.link_model._default_manager.filter(**{self.link_crf_field: OuterRef("pk")})
+        return self.link_model._default_manager.filter(**{self.link_crf_field: OuterRef("pk")}).order_by()
 
     def number_expr(self):
         if self.path:

@@ -108,7 +108,8 @@ def bundle(directory: Path, target: Path, readme: str) -> None:
     lines = [readme, "", "Files (SHA-256):"]
     for p in files:
         lines.append(f"  {sha256_of(p)}  {p.relative_to(directory).as_posix()}")
-    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1,
+                         allowZip64=True) as zf:
         zf.writestr("README.txt", "\n".join(lines) + "\n")
         for p in files:
             zf.write(p, p.relative_to(directory).as_posix())

@@ -20,7 +20,7 @@ from django.db import connection
 
 from exports.analysis import analysis_sql
 from exports.columns import Column, Table
-from exports.dataset import Scope, table_rows
+from exports.dataset import Scope, table_copy_sql
 from exports.dictionary import DICTIONARY_HEADER, dictionary_rows
 
 BOM = "\ufeff".encode()
@@ -81,7 +81,7 @@ def write_table(table: Table, scope: Scope, path: Path) -> int:
         fh.write(BOM)
         fh.write(_header(table.columns))
         try:
-            sql, params = table_rows(table, scope, for_csv=True).query.sql_with_params()
+            sql, params = table_copy_sql(table, scope)
         except EmptyResultSet:
             return 0
         with connection.cursor() as cursor:
