@@ -2,6 +2,7 @@
 was found, and views show them in plain words."""
 
 from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext as _
 
 
 class ScreeningError(Exception):
@@ -21,25 +22,23 @@ class ScreeningStale(ScreeningError):
 
     def __init__(self, *, expected: int, found: int):
         self.expected, self.found = expected, found
-        super().__init__(
-            f"The screening was changed by someone else while you edited it (you started from "
-            f"version {expected}, it is now version {found}). Reload it and enter your change again."
-        )
+        super().__init__(_(
+            "The screening was changed by someone else while you edited it (you started from "
+            "version %(e)s, it is now version %(f)s). Reload it and enter your change again."
+        ) % {"e": expected, "f": found})
 
 
 class ReasonForChangeRequired(ScreeningError):
     def __init__(self, fields: list[str]):
         self.fields = fields
-        super().__init__(
-            "A reason for change is required when saved values are changed "
-            f"(changed: {', '.join(fields)})."
-        )
+        super().__init__(_("A reason for change is required when saved values are changed "
+                           "(changed: %(f)s).") % {"f": ", ".join(fields)})
 
 
 class ScreeningClosed(ScreeningError):
     def __init__(self, outcome: str):
         self.outcome = outcome
-        super().__init__(f"The screening is no longer open (its outcome is '{outcome}').")
+        super().__init__(_("The screening is no longer open (its outcome is '%(o)s').") % {"o": outcome})
 
 
 class ScreeningNotEligible(ScreeningError):
@@ -47,20 +46,21 @@ class ScreeningNotEligible(ScreeningError):
         self.status, self.failed, self.missing = status, failed, missing
         detail = ""
         if failed:
-            detail = f" Failed criteria: {', '.join(failed)}."
+            detail = " " + _("Failed criteria: %(c)s.") % {"c": ", ".join(failed)}
         elif missing:
-            detail = f" Missing: {', '.join(missing)}."
-        super().__init__(f"Only an eligible screening can be confirmed; its verdict is '{status}'.{detail}")
+            detail = " " + _("Missing: %(c)s.") % {"c": ", ".join(missing)}
+        super().__init__(_("Only an eligible screening can be confirmed; its verdict is '%(s)s'.")
+                         % {"s": status} + detail)
 
 
 class ScreeningAlreadyConfirmed(ScreeningError):
     def __init__(self):
-        super().__init__("Eligibility of this screening is already confirmed.")
+        super().__init__(_("Eligibility of this screening is already confirmed."))
 
 
 class ScreeningNotConfirmed(ScreeningError):
     def __init__(self):
-        super().__init__("Eligibility must be confirmed by an investigator first.")
+        super().__init__(_("Eligibility must be confirmed by an investigator first."))
 
 
 class CloseReasonInvalid(ScreeningError):

@@ -15,6 +15,7 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import HTML, Column, Div, Field, Layout, Row
 from django import forms
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from eligibility import protocol as P
@@ -60,14 +61,48 @@ EXCLUSION_QUESTIONS = [
 LAB_UNITS = {"platelets": "×10⁹/L", "aptt": "s", "inr": "", "gfr": "mL/min"}
 
 
-def _range_help(name: str, extra: str = "") -> str:
-    text = str(_("Allowed %(r)s") % {"r": range_text(name)})
-    return f"{text}. {extra}".strip() if extra else text
+# The rule each ranged field feeds, shown after its allowed range (composed per request, in
+# the user's language).
+RULE_HINTS = {
+    "age_years": _("IN1: ≥ 18"), "aspects": _("IN5: ≥ 6, ICA/M1 only"),
+    "pc_aspects": _("IN5: ≥ 6, V4/BA only"), "platelets": _("EX3: < 100 excludes"),
+    "aptt": _("EX3: > 50 s excludes"), "inr": _("EX3: > 2.0 excludes"), "gfr": _("EX8: < 30 excludes"),
+}
+
+
+def _range_help(name: str) -> str:
+    text = gettext("Allowed %(r)s") % {"r": range_text(name)}
+    extra = RULE_HINTS.get(name)
+    return f"{text}. {extra}" if extra else text
+
+
+# What each score means, in short (SCALES.md: show the descriptors so nobody scores from memory).
+NIHSS_DESCRIPTORS = {
+    "1a": [_("alert"), _("drowsy, rouses to minor stimulation"), _("needs repeated or painful stimulation"),
+           _("unresponsive or reflex responses only")],
+    "1b": [_("both answers correct"), _("one correct"), _("neither correct")],
+    "1c": [_("both tasks correct"), _("one correct"), _("neither correct")],
+    "2": [_("normal"), _("partial gaze palsy"), _("forced deviation or total palsy")],
+    "3": [_("no visual loss"), _("partial hemianopia"), _("complete hemianopia"), _("bilateral hemianopia or blind")],
+    "4": [_("normal"), _("minor paralysis"), _("partial paralysis (lower face)"), _("complete paralysis")],
+    "5a": [_("no drift for 10 s"), _("drift, does not hit bed"), _("some effort against gravity"),
+           _("no effort against gravity"), _("no movement")],
+    "6a": [_("no drift for 5 s"), _("drift, does not hit bed"), _("some effort against gravity"),
+           _("no effort against gravity"), _("no movement")],
+    "7": [_("absent"), _("present in one limb"), _("present in two limbs")],
+    "8": [_("normal"), _("mild to moderate loss"), _("severe to total loss")],
+    "9": [_("no aphasia"), _("mild to moderate aphasia"), _("severe aphasia"), _("mute or global aphasia")],
+    "10": [_("normal"), _("mild to moderate"), _("severe, unintelligible or mute")],
+    "11": [_("no abnormality"), _("inattention in one modality"), _("profound, more than one modality")],
+}
+NIHSS_DESCRIPTORS["5b"] = NIHSS_DESCRIPTORS["5a"]
+NIHSS_DESCRIPTORS["6b"] = NIHSS_DESCRIPTORS["6a"]
 
 
 def _nihss_choices(code: str):
     maximum, un = P.NIHSS_ITEMS[code]
-    choices = [("", "—")] + [(str(i), str(i)) for i in range(maximum + 1)]
+    words = NIHSS_DESCRIPTORS[code]
+    choices = [("", "—")] + [(str(i), f"{i} — {words[i]}") for i in range(maximum + 1)]
     if un:
         choices.append((P.NIHSS_UNTESTABLE, _("UN (untestable)")))
     return choices
@@ -81,16 +116,16 @@ def _datetime_field(label, help_text=""):
     )
 
 
-def _number(label, name, decimal=False, help_extra=""):
+def _number(label, decimal=False):
     field_class = forms.DecimalField if decimal else forms.IntegerField
-    return field_class(label=label, required=False, help_text=_range_help(name, help_extra),
+    return field_class(label=label, required=False,
                        widget=forms.NumberInput(attrs={"inputmode": "decimal" if decimal else "numeric",
                                                        "step": "any"}))
 
 
 class ScreeningForm(forms.Form):
     # --- patient and history
-    age_years = _number(_("Age"), "age_years", help_extra=str(_("IN1: ≥ 18")))
+    age_years = _number(_("Age"))
     sex = forms.ChoiceField(label=_("Sex"), choices=Sex.choices, required=False, widget=forms.RadioSelect)
     prestroke_mrs = forms.ChoiceField(label=_("Pre-stroke mRS"), choices=MRS_CHOICES, required=False,
                                       help_text=_("Allowed 0–5. IN2: 0–1"))
@@ -102,15 +137,15 @@ class ScreeningForm(forms.Form):
     occlusion_site = forms.ChoiceField(label=_("Occlusion site"), required=False,
                                        choices=[("", "—")] + list(OcclusionSite.choices),
                                        help_text=_("IN6. ICA/M1 → anterior, V4/BA → posterior"))
-    aspects = _number(_("ASPECTS (anterior)"), "aspects", help_extra=str(_("IN5: ≥ 6, ICA/M1 only")))
-    pc_aspects = _number(_("pc-ASPECTS (posterior)"), "pc_aspects", help_extra=str(_("IN5: ≥ 6, V4/BA only")))
+    aspects = _number(_("ASPECTS (anterior)"))
+    pc_aspects = _number(_("pc-ASPECTS (posterior)"))
     evt_intended = forms.ChoiceField(label=_("Endovascular thrombectomy intended"), choices=YES_NO,
                                      required=False, widget=forms.RadioSelect)
     # --- labs (a value, or "pending")
-    platelets = _number(_("Platelets"), "platelets", decimal=True, help_extra=str(_("EX3: < 100 excludes")))
-    aptt = _number(_("aPTT"), "aptt", decimal=True, help_extra=str(_("EX3: > 50 s excludes")))
-    inr = _number(_("INR"), "inr", decimal=True, help_extra=str(_("EX3: > 2.0 excludes")))
-    gfr = _number(_("GFR"), "gfr", decimal=True, help_extra=str(_("EX8: < 30 excludes")))
+    platelets = _number(_("Platelets"), decimal=True)
+    aptt = _number(_("aPTT"), decimal=True)
+    inr = _number(_("INR"), decimal=True)
+    gfr = _number(_("GFR"), decimal=True)
     creatinine = forms.DecimalField(
         label=_("Creatinine"), required=False,
         help_text=_("Allowed 0–3000 µmol/L or 0–35 mg/dL. EX8: > 220 µmol/L or > 2.5 mg/dL "
@@ -128,6 +163,8 @@ class ScreeningForm(forms.Form):
 
     def __init__(self, *args, can_attest: bool = True, tz_name: str = "", **kwargs):
         super().__init__(*args, **kwargs)
+        for name in ("age_years", "aspects", "pc_aspects", *LAB_UNITS):
+            self.fields[name].help_text = _range_help(name)
         for code in P.NIHSS_ITEMS:
             maximum, un = P.NIHSS_ITEMS[code]
             self.fields[f"nihss_{code}"] = forms.ChoiceField(
@@ -142,7 +179,7 @@ class ScreeningForm(forms.Form):
             self.fields["lab_pending_attested"].disabled = True
         self.tz_name = tz_name
         for name in ("last_known_well", "arterial_puncture_at", "consent_at"):
-            zone = str(_("time zone %(z)s") % {"z": tz_name}) if tz_name else ""
+            zone = gettext("time zone %(z)s") % {"z": tz_name} if tz_name else ""
             self.fields[name].help_text = " · ".join(t for t in (zone, str(self.fields[name].help_text)) if t)
         self.helper = FormHelper()
         self.helper.form_tag = False
@@ -159,7 +196,7 @@ class ScreeningForm(forms.Form):
         def col(*fields, css="col-12 col-md-6 col-xl-4"):
             return Column(*fields, css_class=css)
 
-        nihss_cols = [col(f"nihss_{c}", css="col-6 col-md-4 col-xl-3") for c in P.NIHSS_ITEMS]
+        nihss_cols = [col(f"nihss_{c}", css="col-12 col-sm-6 col-xxl-4") for c in P.NIHSS_ITEMS]
         labs = []
         for lab, unit in LAB_UNITS.items():
             value = AppendedText(lab, unit) if unit else Field(lab)

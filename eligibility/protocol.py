@@ -53,6 +53,8 @@ NIHSS_ITEMS: dict[str, tuple[int, bool]] = {
 }
 NIHSS_UNTESTABLE = "UN"
 
+OCCLUSION_LABELS = {"ICA_intracranial": "intracranial ICA", "MCA_M1": "MCA M1", "VA_V4": "VA V4",
+                    "BA": "basilar artery", "other": "other"}
 TECHNIQUES = ("contact_aspiration", "stent_retriever", "combined")
 ETICI_CODES = ("0", "1", "2a", "2b50", "2b67", "2c", "3")
 OCCLUSION_SITES = ("ICA_intracranial", "MCA_M1", "VA_V4", "BA", "other")
@@ -74,11 +76,12 @@ class Range:
     unit: str = ""
     usual_low: Decimal | None = None
     usual_high: Decimal | None = None
+    decimals: int = 0  # digits after the point the CRF stores (more would be rounded silently)
 
 
-def _r(low, high, unit="", usual_low=None, usual_high=None) -> Range:
+def _r(low, high, unit="", usual_low=None, usual_high=None, decimals=0) -> Range:
     d = lambda v: None if v is None else Decimal(str(v))  # noqa: E731
-    return Range(d(low), d(high), unit, d(usual_low), d(usual_high))
+    return Range(d(low), d(high), unit, d(usual_low), d(usual_high), decimals)
 
 
 RANGES: dict[str, Range] = {
@@ -87,15 +90,15 @@ RANGES: dict[str, Range] = {
     "nihss_baseline": _r(0, 42),
     "aspects": _r(0, 10),
     "pc_aspects": _r(0, 10),
-    "platelets": _r(0, 2000, "×10⁹/L", 20, 1000),
-    "aptt": _r(0, 300, "s", 15, 150),
-    "inr": _r(0, 20, "", Decimal("0.7"), 8),
-    "gfr": _r(0, 250, "mL/min", None, 150),
+    "platelets": _r(0, 2000, "×10⁹/L", 20, 1000, decimals=1),
+    "aptt": _r(0, 300, "s", 15, 150, decimals=1),
+    "inr": _r(0, 20, "", Decimal("0.7"), 8, decimals=2),
+    "gfr": _r(0, 250, "mL/min", None, 150, decimals=1),
 }
 # Creatinine's range depends on the unit entered.
 CREATININE_RANGES: dict[str, Range] = {
-    "umol/L": _r(0, 3000, "µmol/L", 20, 1000),
-    "mg/dL": _r(0, 35, "mg/dL", Decimal("0.2"), 12),
+    "umol/L": _r(0, 3000, "µmol/L", 20, 1000, decimals=2),
+    "mg/dL": _r(0, 35, "mg/dL", Decimal("0.2"), 12, decimals=2),
 }
 # Usual interval between last known well and puncture: a shorter one is possible but unusual.
 LKW_TO_PUNCTURE_USUAL_MIN = timedelta(minutes=20)

@@ -23,11 +23,11 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _l
 
 from eligibility import derive
 from eligibility import protocol as P
+from eligibility.lazytext import lazy_text as _
 
 MET, NOT_MET, MISSING = "met", "not_met", "missing"
 ELIGIBLE, INELIGIBLE, INCOMPLETE = "eligible", "ineligible", "incomplete"
@@ -36,9 +36,9 @@ ELIGIBLE, INELIGIBLE, INCOMPLETE = "eligible", "ineligible", "incomplete"
 @dataclass(frozen=True)
 class CriterionResult:
     code: str
-    title: str
+    title: Any  # lazy: translated when shown
     state: str  # MET / NOT_MET / MISSING
-    reason: str
+    reason: Any  # LazyText: translated and formatted when shown (str(reason))
     missing: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
 
@@ -96,7 +96,7 @@ def criterion(code: str, title: str):
             state, reason, *rest = fn(f)
             missing = tuple(rest[0]) if rest else ()
             warnings = tuple(rest[1]) if len(rest) > 1 else ()
-            return CriterionResult(code, str(title), state, reason, missing, warnings)
+            return CriterionResult(code, title, state, reason, missing, warnings)
 
         CRITERIA.append((code, title, run))
         return fn
@@ -114,7 +114,7 @@ def _missing(*fields: str, reason: str | None = None):
     return MISSING, reason or _("Not entered: %(f)s.") % {"f": _names(fields)}, fields
 
 
-# Protocol: "Age ≥ 18 years."
+# Listing, inclusion 1: "Age ≥18 years"
 @criterion("IN1", _l("Age 18 years or older"))
 def in1_age(f: Facts):
     age = derive.to_int(f.get("age_years"))
@@ -125,7 +125,7 @@ def in1_age(f: Facts):
     return NOT_MET, _("Age %(a)s years is below %(m)s.") % {"a": age, "m": P.AGE_MIN_YEARS}
 
 
-# Protocol: "Pre-stroke modified Rankin Scale score 0–1."
+# Listing, inclusion 2: "Pre-stroke mRS 0-1"
 @criterion("IN2", _l("Pre-stroke mRS 0–1"))
 def in2_prestroke_mrs(f: Facts):
     mrs = derive.to_int(f.get("prestroke_mrs"))
@@ -136,8 +136,8 @@ def in2_prestroke_mrs(f: Facts):
     return NOT_MET, _("Pre-stroke mRS %(v)s is above %(m)s.") % {"v": mrs, "m": P.PRESTROKE_MRS_MAX}
 
 
-# Protocol: "Time from last known well to arterial puncture within 24 hours"
-# [decision: puncture − last known well ≤ 24 h 0 min].
+# Listing, inclusion 3: "Symptoms of AIS present within 24 hours of last known well time"
+# [SPEC §4 decision: arterial puncture − last known well ≤ 24 h 0 min].
 @criterion("IN3", _l("Arterial puncture within 24 h of last known well"))
 def in3_time_window(f: Facts):
     absent = [n for n in ("last_known_well", "arterial_puncture_at") if f.get(n) is None]
@@ -151,7 +151,7 @@ def in3_time_window(f: Facts):
     return NOT_MET, _("Last known well → puncture %(i)s is over 24 h 0 min.") % {"i": shown}
 
 
-# Protocol: "Baseline NIHSS ≥ 6."
+# Listing, inclusion 4: "Baseline NIHSS score ≥6"
 @criterion("IN4", _l("Baseline NIHSS 6 or more"))
 def in4_nihss(f: Facts):
     n = f.nihss
@@ -175,8 +175,8 @@ def in4_nihss(f: Facts):
     return NOT_MET, _("NIHSS %(t)s is below %(m)s.") % {"t": n.total, "m": P.NIHSS_MIN}
 
 
-# Protocol: "ASPECTS ≥ 6 (anterior circulation) or pc-ASPECTS ≥ 6 (posterior circulation)";
-# which score applies follows from the occlusion site.
+# Listing, inclusion 5: "Anterior circulation: ASPECTS ≥6; Posterior circulation: pc-ASPECTS ≥6".
+# Which score applies follows from the occlusion site (derive.circulation).
 @criterion("IN5", _l("ASPECTS 6 or more (anterior) / pc-ASPECTS 6 or more (posterior)"))
 def in5_imaging_score(f: Facts):
     if f.circulation is None:
@@ -194,18 +194,20 @@ def in5_imaging_score(f: Facts):
     return NOT_MET, _("%(l)s %(s)s is below %(m)s.") % {"l": label, "s": score, "m": P.ASPECTS_MIN}
 
 
-# Protocol: "Occlusion of the intracranial ICA, MCA M1, vertebral artery V4 or basilar artery."
+# Listing, inclusion 6: "Occlusion of intracranial ICA, M1 segment of MCA, V4 segment of vertebral
+# artery, or basilar artery"
 @criterion("IN6", _l("Occlusion of intracranial ICA, M1, V4 or basilar artery"))
 def in6_occlusion_site(f: Facts):
     site = f.get("occlusion_site")
     if site is None:
         return _missing("occlusion_site")
     if f.circulation is not None:
-        return MET, _("Occlusion %(s)s (%(c)s circulation).") % {"s": site, "c": f.circulation}
-    return NOT_MET, _("Occlusion site %(s)s is not one of ICA, M1, V4, BA.") % {"s": site}
+        return MET, _("Occlusion of the %(s)s (%(c)s circulation).") % {
+            "s": P.OCCLUSION_LABELS.get(site, site), "c": f.circulation}
+    return NOT_MET, _("Occlusion site '%(s)s' is not ICA, M1, V4 or BA.") % {"s": P.OCCLUSION_LABELS.get(site, site)}
 
 
-# Protocol: "Endovascular thrombectomy intended."
+# Listing, inclusion 7: "Clinical care team intends to perform endovascular therapy (EVT)"
 @criterion("IN7", _l("Endovascular thrombectomy intended"))
 def in7_evt_intended(f: Facts):
     value = derive.to_bool(f.get("evt_intended"))
@@ -214,9 +216,10 @@ def in7_evt_intended(f: Facts):
     return (MET, _("EVT intended.")) if value else (NOT_MET, _("EVT not intended."))
 
 
-# Protocol: "Failure of 3 attempts of thrombectomy (at least one contact aspiration and at
-# least one stent retriever or combined technique), eTICI 0–1 after the last attempt"
-# [decision: 3–5 passes, as the listing's arms say].
+# Listing, inclusion 8: "Failure to achieve recanalization (eTICI 0-1) after 3 thrombectomy
+# attempts, including: At least one contact aspiration attempt; At least one stent retriever
+# attempt or combined approach" [SPEC §4 decision: 3–5 passes, as the listing's arms say
+# "after 3-5 attempts"]; the eTICI that counts is the one after the last pass.
 @criterion("IN8", _l("3–5 failed passes: ≥ 1 aspiration, ≥ 1 stent retriever/combined, eTICI 0–1 after the last"))
 def in8_passes(f: Facts):
     passes = list(f.get("passes") or [])
@@ -248,7 +251,7 @@ def in8_passes(f: Facts):
         "n": count, "e": last}
 
 
-# Protocol: "Informed consent signed by the patient or the legal representative."
+# Listing, inclusion 9: "Subject or legally authorized representative can provide informed consent"
 @criterion("IN9", _l("Informed consent by patient or legal representative"))
 def in9_consent(f: Facts):
     consent = f.get("consent")
@@ -302,7 +305,7 @@ def _lab_check(f: Facts, name: str, breached: Callable[[Decimal], str | None], p
 
 def _lab_result(problems, missing, warnings, ok_reason):
     if problems:
-        return NOT_MET, "; ".join(problems) + ".", (), warnings
+        return NOT_MET, "; ".join(str(p) for p in problems) + ".", (), warnings
     if missing:
         pend = [m for m in missing if m in P.PENDABLE_LABS]
         reason = _("Not entered or pending without attestation: %(f)s.") % {"f": _names(missing)} \
@@ -311,21 +314,24 @@ def _lab_result(problems, missing, warnings, ok_reason):
     return MET, ok_reason, (), warnings
 
 
-# Protocol: "Intracranial hemorrhage on imaging, or major hemorrhage on flat-panel CT."
+# Listing, exclusion 1: "Intracranial hemorrhage confirmed by imaging prior to randomization; or
+# intraprocedural flat-panel CT evidence of major hemorrhage"
 @criterion("EX1", _l("No intracranial haemorrhage on imaging or flat-panel CT"))
 def ex1_hemorrhage(f: Facts):
     return _flag_criterion(f, "ich_on_imaging", "fpct_major_hemorrhage")
 
 
-# Protocol: "Gastrointestinal or genitourinary bleeding within 30 days, or major surgery within
-# 14 days."
+# Listing, exclusion 2: "Gastrointestinal or genitourinary bleeding within 30 days post-stroke
+# onset; or major surgery within 14 days"
 @criterion("EX2", _l("No GI/GU bleeding in 30 days, no major surgery in 14 days"))
 def ex2_bleeding_surgery(f: Facts):
     return _flag_criterion(f, "gi_gu_bleeding_30d", "major_surgery_14d")
 
 
-# Protocol: "Known bleeding tendency: platelets < 100×10⁹/L, aPTT > 50 s, INR > 2.0, a direct
-# oral anticoagulant within 48 h, or a history of heparin-induced thrombocytopenia."
+# Listing, exclusion 3: "Bleeding diathesis, including: Laboratory evidence of coagulopathy
+# (PLT <100×10⁹/L, aPTT >50 sec, or INR >2.0); Direct oral anticoagulant (DOAC) use within 48
+# hours prior; History of heparin-induced thrombocytopenia (HIT)". Pending labs: SPEC §4
+# [decision] — allowed only under the investigator's attestation.
 @criterion("EX3", _l("No coagulopathy: platelets ≥ 100, aPTT ≤ 50 s, INR ≤ 2.0, no DOAC 48 h, no HIT"))
 def ex3_coagulation(f: Facts):
     problems: list[str] = []
@@ -343,7 +349,7 @@ def ex3_coagulation(f: Facts):
     return _lab_result(problems, missing, warnings, _("Coagulation within limits."))
 
 
-# Protocol: "Pregnancy or lactation" (not asked for male subjects).
+# Listing, exclusion 4: "Pregnancy or lactation at admission" (SPEC §4: not asked for male subjects).
 @criterion("EX4", _l("Not pregnant or lactating"))
 def ex4_pregnancy(f: Facts):
     if f.get("sex") == "male":
@@ -358,26 +364,29 @@ def ex4_pregnancy(f: Facts):
     return _missing("pregnant_or_lactating")
 
 
-# Protocol: "Contraindication to contrast agents, or allergy to nickel-titanium."
+# Listing, exclusion 5: "Contraindications to: Radiographic contrast agents; Nickel, titanium, or
+# their alloys (device-related)"
 @criterion("EX5", _l("No contrast contraindication or nickel-titanium allergy"))
 def ex5_contrast_nitinol(f: Facts):
     return _flag_criterion(f, "contrast_contraindication", "nickel_titanium_allergy")
 
 
-# Protocol: "Life expectancy under 6 months."
+# Listing, exclusion 6: "Life expectancy <6 months"
 @criterion("EX6", _l("Life expectancy 6 months or more"))
 def ex6_life_expectancy(f: Facts):
     return _flag_criterion(f, "life_expectancy_lt_6m")
 
 
-# Protocol: "Neurological or psychiatric disease that would confound the assessment."
+# Listing, exclusion 7: "Pre-existing neurological/psychiatric conditions that may confound
+# neurological assessment"
 @criterion("EX7", _l("No confounding neurological or psychiatric disease"))
 def ex7_confounding(f: Facts):
     return _flag_criterion(f, "confounding_neuro_psych")
 
 
-# Protocol: "Severe renal insufficiency: GFR < 30 mL/min, or serum creatinine > 220 µmol/L
-# (2.5 mg/dL)" — compared in the unit entered, never converted (2.5 mg/dL = 221 µmol/L).
+# Listing, exclusion 8: "Severe renal insufficiency: GFR <30 mL/min or Serum creatinine >220 μmol/L
+# (2.5 mg/dL)" — compared in the unit entered, never converted (2.5 mg/dL = 221 µmol/L, so
+# converting first would flip the boundary; SPEC §4).
 @criterion("EX8", _l("No severe renal failure: GFR ≥ 30, creatinine ≤ 220 µmol/L or ≤ 2.5 mg/dL"))
 def ex8_renal(f: Facts):
     problems: list[str] = []
@@ -396,13 +405,14 @@ def ex8_renal(f: Facts):
     return _lab_result(problems, missing, warnings, _("Renal function within limits."))
 
 
-# Protocol: "Arterial tortuosity that prevents delivery of the device."
+# Listing, exclusion 9: "Arterial tortuosity or other vascular anomalies preventing device delivery
+# to target vessel"
 @criterion("EX9", _l("No tortuosity preventing device delivery"))
 def ex9_tortuosity(f: Facts):
     return _flag_criterion(f, "tortuosity_prevents_delivery")
 
 
-# Protocol: "Unlikely to complete the 90-day follow-up."
+# Listing, exclusion 10: "Unlikely to complete 90-day follow-up"
 @criterion("EX10", _l("Likely to complete the 90-day follow-up"))
 def ex10_followup(f: Facts):
     return _flag_criterion(f, "unlikely_90d_followup")
@@ -422,7 +432,7 @@ def evaluate(data: Mapping[str, Any]) -> Verdict:
     warnings: list[str] = []
     for r in results:
         missing.extend(m for m in r.missing if m not in missing)
-        warnings.extend(w for w in r.warnings if w not in warnings)
+        warnings.extend(str(w) for w in r.warnings if str(w) not in warnings)
     warnings.extend(unusual_values(data))
     status = INELIGIBLE if failed else INCOMPLETE if any(r.state == MISSING for r in results) else ELIGIBLE
     return Verdict(status=status, failed=failed, missing=missing, warnings=warnings, criteria=results,

@@ -101,3 +101,18 @@ def screening_log_counts(qs: QuerySet[Screening]) -> LogCounts:
     by_failed = [(code, raw[code]) for code in CODES if code in raw]
     return LogCounts(screened=sum(by_outcome.values()), by_outcome=by_outcome, by_status=by_status,
                      by_failed_criterion=by_failed)
+
+
+def screening_log_per_site(qs: QuerySet[Screening]) -> list[dict]:
+    """Per-site lines of the log (one query): screened, randomized, closed, still open."""
+    from django.db.models import Q
+
+    return list(
+        qs.order_by().values("site__code", "site__name").annotate(
+            screened=Count("id"),
+            randomized=Count("id", filter=Q(outcome=ScreeningOutcome.RANDOMIZED)),
+            open=Count("id", filter=Q(outcome=ScreeningOutcome.OPEN)),
+            eligible=Count("id", filter=Q(verdict_status="eligible")),
+            closed=Count("id", filter=~Q(outcome__in=[ScreeningOutcome.OPEN, ScreeningOutcome.RANDOMIZED])),
+        ).order_by("site__code")
+    )

@@ -13,6 +13,7 @@ from typing import Any
 import pghistory
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from audit.models import AuditAction
 from audit.services import audit_event_record, change_reason
@@ -49,8 +50,43 @@ CLOSE_REASONS = (
 def _require(user, action: str, site_id: int) -> None:
     if not access.can(user, action, site_id):
         raise ScreeningNotPermitted(
-            f"Your roles do not allow '{Action(action).label}' at this site."
-        )
+            _("Your roles do not allow '%(a)s' at this site.") % {"a": Action(action).label})
+
+
+def _dm_write(row: Screening, user, reason: str):
+    """Data-management guard around a screening save (datamanagement.services.crf_write):
+    lock check, reason for change, edit checks of datamanagement/editchecks.py, SDV and
+    signature upkeep. Its errors are turned into this app's exceptions, which the views show."""
+    import contextlib
+
+    from datamanagement.exceptions import DataLocked, EditCheckFailed, ReasonRequired
+    from datamanagement.services import crf_write
+
+    @contextlib.contextmanager
+    def guard():
+        try:
+            with crf_write(instance=row, user=user, reason=reason) as write:
+                yield write
+        except EditCheckFailed as exc:
+            raise ScreeningInvalid({f: " ".join(m) for f, m in exc.by_field().items()}) from exc
+        except ReasonRequired as exc:
+            raise ReasonForChangeRequired(exc.fields) from exc
+        except DataLocked as exc:
+            raise _screening_locked(exc) from exc
+
+    return guard()
+
+
+def _screening_locked(locked):
+    """Locked data shown on the form like a hard check, and still a DataLocked."""
+    from datamanagement.exceptions import DataLocked
+
+    class ScreeningLocked(ScreeningInvalid, DataLocked):
+        def __init__(self, exc):
+            self.lock = exc.lock
+            ScreeningInvalid.__init__(self, {"lock": str(exc)})
+
+    return ScreeningLocked(locked)
 
 
 def _who(user):
@@ -68,7 +104,7 @@ def _lock(screening: Screening) -> Screening:
 def _check_attestation(*, user, site_id: int, before: bool, after: bool) -> None:
     # SPEC §4 [decision]: a lab may be pending only with the *investigator's* attestation.
     if after and not before and not access.can(user, Action.CONFIRM_ELIGIBILITY, site_id):
-        raise ScreeningInvalid({"lab_pending_attested": (
+        raise ScreeningInvalid({"lab_pending_attested": _(
             "Attestation (no clinical suspicion of coagulopathy / renal failure): only an "
             "investigator may give it.")})
 
@@ -151,7 +187,8 @@ def screening_create(*, site: Site, user, data: dict[str, Any]) -> Screening:
         screening = Screening(site=site, created_by=user,
                               number=screening_number(site, site_next_number(site=site, kind="screening")))
         verdict = _store(screening, clean, user)
-        screening.save()
+        with _dm_write(screening, user, "first entry"):
+            screening.save()
         _store_passes(screening, clean["passes"])
         audit_event_record(
             action=AuditAction.SCREENING, actor=user, site=site, obj=screening,
@@ -178,12 +215,17 @@ def _changed_fields(before: dict[str, Any], after: dict[str, Any]) -> tuple[list
         if name in P.PENDABLE_LABS and old is not None and new is not None and old != P.PENDING \
                 and new != P.PENDING and derive.to_decimal(old) == derive.to_decimal(new):
             continue
-        if old != new and not (old in (None, "", False) and new in (None, "", False)):
+        if old != new and not (_blank(old) and _blank(new)):
             changed.append(name)
             # Filling a blank (or replacing "pending" by the result) is not a change of data.
-            if old not in (None, "", [], {}, P.PENDING) and not (name == "passes" and _extends(old, new)):
+            if not _blank(old) and old != P.PENDING and not (name == "passes" and _extends(old, new)):
                 overwritten.append(name)
     return changed, overwritten
+
+
+def _blank(value: Any) -> bool:
+    # Identity checks on purpose: 0 and False are answers, not blanks (0 == False in Python).
+    return value is None or (isinstance(value, str | list | dict) and not value)
 
 
 def _extends(old: list, new: list) -> bool:
@@ -227,7 +269,8 @@ def screening_update(*, screening: Screening, user, data: dict[str, Any], versio
                 events.append(f"protocol deviation: criteria {', '.join(verdict.failed)} not met "
                               "after randomization")
             row.version += 1
-            row.save()
+            with _dm_write(row, user, reason.strip() or "data entry"):
+                row.save()
             if "passes" in changed:
                 _store_passes(row, after["passes"])
         audit_event_record(
@@ -256,7 +299,8 @@ def screening_confirm(*, screening: Screening, user) -> Screening:
             raise ScreeningNotEligible(status=verdict.status, failed=verdict.failed, missing=verdict.missing)
         row.confirmed_by, row.confirmed_at = user, timezone.now()
         row.version += 1
-        with change_reason("eligibility confirmed by the investigator"):
+        with change_reason("eligibility confirmed by the investigator"), \
+                _dm_write(row, user, "eligibility confirmed by the investigator"):
             row.save()
         audit_event_record(
             action=AuditAction.SCREENING, actor=user, site=row.site, obj=row,
@@ -275,10 +319,11 @@ def screening_close(*, screening: Screening, user, reason: str, text: str = "") 
     pass, or other (text required)."""
     _require(user, Action.SCREEN, screening.site_id)
     if reason not in CLOSE_REASONS:
-        raise CloseReasonInvalid(f"Closing reason must be one of {', '.join(CLOSE_REASONS)}; got {reason!r}.")
+        raise CloseReasonInvalid(_("Closing reason must be one of %(r)s; got %(g)s.") % {
+            "r": ", ".join(CLOSE_REASONS), "g": reason})
     text = (text or "").strip()
     if reason == ScreeningOutcome.CLOSED_OTHER and not text:
-        raise CloseReasonInvalid("Closing as 'other' needs a written reason.")
+        raise CloseReasonInvalid(_("Closing as 'other' needs a written reason."))
     with _who(user):
         row = _lock(screening)
         if row.outcome != ScreeningOutcome.OPEN:
@@ -288,12 +333,13 @@ def screening_close(*, screening: Screening, user, reason: str, text: str = "") 
             verdict = rules.evaluate(screening_data(row))
             if verdict.status != VerdictStatus.INELIGIBLE:
                 raise CloseReasonInvalid(
-                    f"Closing as ineligible needs a failed criterion; the verdict is '{verdict.status}'.")
+                    _("Closing as ineligible needs a failed criterion; the verdict is '%(s)s'.")
+                    % {"s": verdict.status})
             codes = verdict.failed
         row.outcome, row.closed_reason_codes, row.closed_reason_text = reason, codes, text
         row.closed_at = timezone.now()
         row.version += 1
-        with change_reason(f"screening closed: {reason}"):
+        with change_reason(f"screening closed: {reason}"), _dm_write(row, user, f"screening closed: {reason}"):
             row.save()
         audit_event_record(
             action=AuditAction.SCREENING, actor=user, site=row.site, obj=row, reason=text,

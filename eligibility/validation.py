@@ -14,26 +14,28 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _l
 
 from eligibility import derive
 from eligibility import protocol as P
 
+# Field names as users know them (lazy: translated when shown).
 LABELS = {
-    "age_years": "Age", "prestroke_mrs": "Pre-stroke mRS", "nihss_baseline": "NIHSS total",
-    "aspects": "ASPECTS", "pc_aspects": "pc-ASPECTS", "platelets": "Platelets", "aptt": "aPTT",
-    "inr": "INR", "gfr": "GFR", "creatinine": "Creatinine", "creatinine_unit": "Creatinine unit",
-    "last_known_well": "Last known well", "arterial_puncture_at": "Arterial puncture",
-    "consent_at": "Consent time", "occlusion_site": "Occlusion site", "consent": "Consent",
-    "sex": "Sex", "passes": "Passes", "nihss_un_reason": "UN explanation",
-    "nihss_items": "NIHSS items", "evt_intended": "EVT intended",
-    "ich_on_imaging": "ICH on imaging", "fpct_major_hemorrhage": "major haemorrhage on flat-panel CT",
-    "gi_gu_bleeding_30d": "GI/GU bleeding within 30 days", "major_surgery_14d": "major surgery within 14 days",
-    "doac_48h": "DOAC within 48 h", "hit_history": "history of HIT",
-    "pregnant_or_lactating": "pregnant or lactating", "contrast_contraindication": "contrast contraindication",
-    "nickel_titanium_allergy": "nickel-titanium allergy", "life_expectancy_lt_6m": "life expectancy < 6 months",
-    "confounding_neuro_psych": "confounding neurological/psychiatric disease",
-    "tortuosity_prevents_delivery": "tortuosity preventing device delivery",
-    "unlikely_90d_followup": "unlikely 90-day follow-up", "lab_pending_attested": "Attestation",
+    "age_years": _l("Age"), "prestroke_mrs": _l("Pre-stroke mRS"), "nihss_baseline": _l("NIHSS total"),
+    "aspects": _l("ASPECTS"), "pc_aspects": _l("pc-ASPECTS"), "platelets": _l("Platelets"), "aptt": _l("aPTT"),
+    "inr": _l("INR"), "gfr": _l("GFR"), "creatinine": _l("Creatinine"), "creatinine_unit": _l("Creatinine unit"),
+    "last_known_well": _l("Last known well"), "arterial_puncture_at": _l("Arterial puncture"),
+    "consent_at": _l("Consent time"), "occlusion_site": _l("Occlusion site"), "consent": _l("Consent"),
+    "sex": _l("Sex"), "passes": _l("Passes"), "nihss_un_reason": _l("UN explanation"),
+    "nihss_items": _l("NIHSS items"), "evt_intended": _l("EVT intended"),
+    "ich_on_imaging": _l("ICH on imaging"), "fpct_major_hemorrhage": _l("major haemorrhage on flat-panel CT"),
+    "gi_gu_bleeding_30d": _l("GI/GU bleeding within 30 days"), "major_surgery_14d": _l("major surgery within 14 days"),
+    "doac_48h": _l("DOAC within 48 h"), "hit_history": _l("history of HIT"),
+    "pregnant_or_lactating": _l("pregnant or lactating"), "contrast_contraindication": _l("contrast contraindication"),
+    "nickel_titanium_allergy": _l("nickel-titanium allergy"), "life_expectancy_lt_6m": _l("life expectancy < 6 months"),
+    "confounding_neuro_psych": _l("confounding neurological/psychiatric disease"),
+    "tortuosity_prevents_delivery": _l("tortuosity preventing device delivery"),
+    "unlikely_90d_followup": _l("unlikely 90-day follow-up"), "lab_pending_attested": _l("Attestation"),
 }
 
 
@@ -42,7 +44,7 @@ def label(name: str) -> str:
         return f"NIHSS {name[6:]}"
     if name.startswith("passes["):
         return name.replace("passes[", "pass ").replace("].", " ")
-    return _(LABELS.get(name, name.replace("_", " ").capitalize()))
+    return str(LABELS.get(name, name.replace("_", " ").capitalize()))
 
 
 def range_text(name: str, unit: str | None = None) -> str:
@@ -64,10 +66,15 @@ def _check_range(errors: dict[str, str], name: str, raw: Any, rng: P.Range) -> N
     if value is None:
         errors[name] = _("%(f)s: %(v)s is not a number.") % {"f": label(name), "v": raw}
         return
-    if not rng.low <= value <= rng.high:
+    if not value.is_finite() or not rng.low <= value <= rng.high:
         errors[name] = _("%(f)s: %(v)s is impossible; the allowed range is %(lo)s–%(hi)s%(u)s.") % {
-            "f": label(name), "v": _fmt(value), "lo": _fmt(rng.low), "hi": _fmt(rng.high),
+            "f": label(name), "v": raw, "lo": _fmt(rng.low), "hi": _fmt(rng.high),
             "u": f" {rng.unit}" if rng.unit else ""}
+    elif rng.decimals and -value.normalize().as_tuple().exponent > rng.decimals:
+        # The CRF stores this many decimals: more would be rounded silently, and a rounded
+        # value can land on the other side of a threshold (INR 2.004 → 2.00).
+        errors[name] = _("%(f)s: at most %(d)s decimal places (found %(v)s).") % {
+            "f": label(name), "d": rng.decimals, "v": raw}
 
 
 def hard_errors(data: Mapping[str, Any], now: datetime) -> dict[str, str]:
@@ -132,17 +139,25 @@ def hard_errors(data: Mapping[str, Any], now: datetime) -> dict[str, str]:
 
 
 def unusual_values(data: Mapping[str, Any]) -> list[str]:
-    """Possible but unusual values: saved, with a warning (and, later, a query)."""
-    out: list[str] = []
+    """Possible but unusual values: saved, with a warning (and a query, through the
+    data-management edit checks)."""
+    return [message for _field, message in unusual_by_field(data)]
+
+
+def unusual_by_field(data: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(field, message) for each unusual value."""
+    out: list[tuple[str, str]] = []
     for name, rng in P.RANGES.items():
-        out.extend(_unusual(name, data.get(name), rng))
+        out.extend((name, m) for m in _unusual(name, data.get(name), rng))
     unit = data.get("creatinine_unit")
     if unit in P.CREATININE_RANGES:
-        out.extend(_unusual("creatinine", data.get("creatinine"), P.CREATININE_RANGES[unit]))
+        out.extend(("creatinine", m) for m in _unusual("creatinine", data.get("creatinine"),
+                                                       P.CREATININE_RANGES[unit]))
     interval = derive.lkw_to_puncture(data.get("last_known_well"), data.get("arterial_puncture_at"))
     if interval is not None and timedelta(0) <= interval < P.LKW_TO_PUNCTURE_USUAL_MIN:
-        out.append(_("Last known well → puncture only %(i)s: unusually short, please check.") % {
-            "i": derive.format_interval(interval)})
+        out.append(("arterial_puncture_at", _(
+            "Last known well → puncture only %(i)s: unusually short, please check.") % {
+            "i": derive.format_interval(interval)}))
     return out
 
 

@@ -243,11 +243,22 @@ def screening_detail_view(request, pk: int):
         "can_close": access.can(user, Action.SCREEN, site_id) and is_open,
         "can_randomize": access.can(user, Action.RANDOMIZE, site_id) and is_open
         and screening.confirmed_at is not None,
+        "randomize_url": _randomize_url(screening.pk),
         "confirm_form": ConfirmForm(), "close_form": CloseForm(),
         "nihss_rows": _nihss_rows(data),
     }
     ctx.update(_verdict_context(verdict))
     return render(request, "eligibility/detail.html", ctx)
+
+
+def _randomize_url(pk: int) -> str:
+    """The randomization page of this screening (randomization app), or its home page."""
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        return reverse("randomization:randomize", args=[pk])
+    except NoReverseMatch:
+        return reverse("randomization:home")
 
 
 def _nihss_rows(data):
@@ -331,10 +342,12 @@ def screening_log_view(request):
         return _log_csv(request, qs, filters)
     page = Paginator(qs, 100).get_page(request.GET.get("page"))
     counts = selectors.screening_log_counts(qs)
+    per_site = selectors.screening_log_per_site(qs)
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "eligibility/log.html", {
         "page": page, "rows": page.object_list, "counts": counts, "sites": sites, "filters": filters,
+        "per_site": per_site,
         "outcomes": ScreeningOutcome.choices, "query": query.urlencode(),
         "criterion_titles": {code: str(title) for code, title, _fn in rules.CRITERIA},
     })

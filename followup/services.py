@@ -19,6 +19,7 @@ from audit.services import change_reason
 from core import access
 from core.models import Subject, SubjectStatus
 from core.roles import Action
+from datamanagement.exceptions import DataLocked
 from followup import nihss, schedule, sich
 from followup.exceptions import HardCheckFailed, NotPermitted, ReasonRequired, StaleVersion
 from followup.models import (
@@ -96,6 +97,41 @@ def _not_before_t0(subject: Subject, data, fields: tuple[str, ...], errors: dict
             errors[name] = f"must not be before the day of randomization ({t0_day}); found {value}."
 
 
+def _dm_write(instance, user, reason: str):
+    """Data-management guard around one CRF save (datamanagement.services.crf_write): lock
+    check, reason for change, the edit checks of datamanagement/editchecks.py (soft ones open
+    queries), SDV and signature upkeep. Its refusals become this app's HardCheckFailed /
+    ReasonRequired, which the form views already show beside the fields."""
+    import contextlib
+
+    from datamanagement.exceptions import EditCheckFailed
+    from datamanagement.exceptions import ReasonRequired as DmReasonRequired
+    from datamanagement.services import crf_write
+
+    @contextlib.contextmanager
+    def guard():
+        try:
+            with crf_write(instance=instance, user=user, reason=reason) as write:
+                yield write
+        except EditCheckFailed as exc:
+            raise HardCheckFailed({f: " ".join(m) for f, m in exc.by_field().items()}) from exc
+        except DmReasonRequired as exc:
+            raise ReasonRequired() from exc
+        except DataLocked as exc:
+            raise FormLocked(exc) from exc
+
+    return guard()
+
+
+class FormLocked(HardCheckFailed, DataLocked):
+    """Locked data (datamanagement lock): shown on the form like a hard check, and still a
+    DataLocked / PermissionDenied for callers that look for those."""
+
+    def __init__(self, locked):
+        self.lock = locked.lock
+        HardCheckFailed.__init__(self, {"lock": str(locked)})
+
+
 def _crf_save(
     *,
     model: type[models.Model],
@@ -143,7 +179,7 @@ def _crf_save(
     if derive is not None:
         derive(subject, instance)
     instance.updated_by = user
-    with change_reason(reason or "initial entry"):
+    with change_reason(reason or "initial entry"), _dm_write(instance, user, reason or "initial entry"):
         if instance.pk is None:
             try:
                 with transaction.atomic():
@@ -204,7 +240,8 @@ def procedure_save(*, subject: Subject, user, data: Mapping[str, Any], passes: l
             if changed:
                 if row.pk is not None:
                     row.version += 1
-                row.save()
+                with _dm_write(row, user, reason or "initial entry"):
+                    row.save()
     return procedure
 
 
@@ -373,14 +410,17 @@ def death_record(*, subject: Subject, user, data: Mapping[str, Any], version: in
     day90 = Day90.objects.select_for_update(no_key=True).filter(subject=subject).first()
     with change_reason(f"death recorded on {death.died_on}: mRS 6"):
         if day90 is None:
-            Day90.objects.create(subject=subject, created_by=user, updated_by=user, mrs=6,
-                                 death_on=death.died_on, source=Day90Source.DEATH)
+            day90 = Day90(subject=subject, created_by=user, updated_by=user, mrs=6,
+                          death_on=death.died_on, source=Day90Source.DEATH)
+            with _dm_write(day90, user, f"death recorded on {death.died_on}: mRS 6"):
+                day90.save()
         elif day90.mrs != 6 or day90.death_on != death.died_on:
             day90.mrs = 6
             day90.death_on = death.died_on
             day90.version += 1
             day90.updated_by = user
-            day90.save()
+            with _dm_write(day90, user, f"death recorded on {death.died_on}: mRS 6"):
+                day90.save()
     return death
 
 

@@ -60,6 +60,7 @@ def test_coordinator_screens_eligible_patient_live_and_investigator_confirms(log
         page.select_option(f"#id_nihss_{code}", value)
     page.wait_for_function("document.getElementById('nihss-total').textContent.trim() === '14'")
     _wait_state(page, "IN4", "met")
+    page.locator("#section-stroke").screenshot(path=f"{SHOTS}/screening_nihss_tablet.png")
     page.select_option("#id_occlusion_site", "MCA_M1")
     page.fill("#id_aspects", "8")
     page.check("#id_evt_intended_0")  # yes
@@ -86,6 +87,7 @@ def test_coordinator_screens_eligible_patient_live_and_investigator_confirms(log
     page.fill("#id_consent_at", _local(now - timedelta(hours=1)))
     page.wait_for_selector("[data-testid=verdict-status][data-status=eligible]")
     assert page.evaluate("window.__noReload") is True  # still the same page: updated by htmx
+    assert page.locator("[data-testid=verdict-mini]").inner_text().startswith("Eligible · 19/19")
     page.screenshot(path=f"{SHOTS}/screening_form_tablet.png", full_page=False)
     page.set_viewport_size({"width": 768, "height": 1024})  # portrait tablet
     page.evaluate("window.scrollTo(0, document.getElementById('section-passes').offsetTop)")

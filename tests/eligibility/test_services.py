@@ -77,3 +77,32 @@ def test_changing_a_saved_value_needs_reason_filling_blank_does_not(personas, si
     assert s.age_years == 51
     event = s.events.order_by("-pgh_id").first()
     assert event.pgh_context.metadata["reason"] == "transcription error"
+
+
+def test_zero_and_no_are_answers_not_blanks(personas, sites):
+    s = screening_create(site=sites["001"], user=personas["coord001"], data={"age_years": 50})
+    s = screening_update(screening=s, user=personas["coord001"], version=1,
+                         data={"prestroke_mrs": 0, "ich_on_imaging": False})
+    assert s.version == 2 and s.prestroke_mrs == 0 and s.ich_on_imaging is False
+    with pytest.raises(ReasonForChangeRequired):
+        screening_update(screening=s, user=personas["coord001"], version=2, data={"ich_on_imaging": True})
+
+
+def test_pending_lab_under_attestation_opens_a_query_until_the_result_arrives(personas, sites):
+    from datamanagement.models import Query
+
+    s = screening_create(site=sites["001"], user=personas["inv001"],
+                         data=eligible_screening_data(platelets="pending", lab_pending_attested=True))
+    assert s.verdict_status == "eligible"
+    query = Query.objects.get(object_id=s.pk, field_name="platelets")
+    assert query.check_code == "LAB_PENDING_PLATELETS" and "attestation" in query.text
+    s = screening_update(screening=s, user=personas["coord001"], version=s.version, data={"platelets": "180"})
+    assert s.platelets == 180 and not s.platelets_pending
+    assert query.messages.filter(text__contains="no longer fails").exists()
+
+
+def test_unusual_value_opens_a_query(personas, sites):
+    from datamanagement.models import Query
+
+    s = screening_create(site=sites["001"], user=personas["coord001"], data=eligible_screening_data(age_years=104))
+    assert Query.objects.filter(object_id=s.pk, field_name="age_years", check_code="UNUSUAL_VALUE").exists()

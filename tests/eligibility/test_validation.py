@@ -60,3 +60,9 @@ def test_creatinine_range_depends_on_unit():
 
 def test_pending_lab_is_not_an_error():
     assert errors(platelets="pending", creatinine="pending", creatinine_unit=None) == {}
+
+
+def test_more_decimals_than_stored_refused_so_no_silent_rounding_across_a_threshold():
+    e = errors(inr=Decimal("2.004"))
+    assert list(e) == ["inr"] and "2 decimal places" in e["inr"]
+    assert errors(inr=Decimal("2.00"), aptt=Decimal("50.0")) == {}

@@ -264,3 +264,16 @@ def test_confirmed_screening_is_unconfirmed_when_data_change(client_for, sites, 
     assert r.status_code == 302
     s.refresh_from_db()
     assert s.confirmed_at is None and s.aspects == 7
+
+
+def test_form_shows_units_ranges_sections_and_nihss_items(client_for):
+    html = client_for("coord001").get("/screening/new/").content.decode()
+    for text in ("Patient and history", "Stroke and imaging", "Thrombectomy passes", "Laboratory values",
+                 "Exclusion criteria", "Consent", "Allowed 0–120 years", "×10⁹/L", "mL/min",
+                 "Allowed 0–10. IN5", "time zone Asia/Shanghai", 'data-testid="add-pass"'):
+        assert text in html, text
+    for code in ("1a", "1b", "1c", "2", "3", "4", "5a", "5b", "6a", "6b", "7", "8", "9", "10", "11"):
+        assert f'name="nihss_{code}"' in html
+    form = ScreeningForm()
+    assert ("UN", "UN (untestable)") in [(v, str(lbl)) for v, lbl in form.fields["nihss_5a"].choices]
+    assert "UN" not in [v for v, _ in form.fields["nihss_1a"].choices]
