@@ -78,13 +78,13 @@ def main() -> int:
                     raise RuntimeError("a child process exited during start-up") from None
                 time.sleep(0.1)
         elapsed = time.monotonic() - started
-        from core.management.commands.seed_demo import ACCOUNTS
+        from core.demo import ACCOUNTS
 
         print("\n" + "=" * 64, flush=True)
         print(f"  ANGEL-RESCUE EDC is running at {url}   (ready in {elapsed:.1f} s)")
         print("  Demo logins (password: " + env["DEMO_PASSWORD"] + "):")
         for username, _f, _l, role, site in ACCOUNTS:
-            print(f"    {username:<13} {role.label}{' at site ' + site if site else ''}")
+            print(f"    {username:<13} {role.value.replace('_', ' ')}{' at site ' + site if site else ''}")
         print("  Administrator, data manager and statistician enrol a TOTP app at first sign-in.")
         print("  Press Ctrl-C to stop everything. Data stays in var/.")
         print("=" * 64 + "\n", flush=True)

@@ -172,7 +172,9 @@ DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "ANGEL-RESCUE EDC <edc@localho
 
 # --- Celery: external broker when CELERY_BROKER_URL is set, else the embedded Redis ------------
 CELERY_BROKER_URL = envstr("CELERY_BROKER_URL") or embedded.redis_url()
-CELERY_RESULT_BACKEND = envstr("CELERY_RESULT_BACKEND") or CELERY_BROKER_URL
+# Task state that matters (exports, reminders) lives in PostgreSQL; no result backend needed.
+CELERY_RESULT_BACKEND = envstr("CELERY_RESULT_BACKEND") or None
+CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -198,6 +200,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if envbool("EDC_BEHIND_PROXY", False) else None
 X_FRAME_OPTIONS = "DENY"
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the load balancer's plain-HTTP health check
 
 LOGGING = {
     "version": 1,

@@ -1,5 +1,4 @@
 from django.db import transaction
-from django.db.models import F
 
 from audit.models import AuditAction
 from audit.services import audit_event_record
@@ -15,15 +14,21 @@ class MembershipError(ValueError):
 def site_next_number(*, site: Site, kind: str) -> int:
     """Next value of a per-site sequence. Must run inside the caller's transaction.
 
-    Race prevented: two screenings started at once at one site taking the same number. The
-    counter row is created if missing (ON CONFLICT DO NOTHING) and then incremented with a
-    single UPDATE … RETURNING, which takes the row lock until the caller commits.
+    Race prevented: two screenings started at once at one site taking the same number. One
+    statement creates the counter row if missing or increments it (INSERT … ON CONFLICT DO
+    UPDATE … RETURNING); it takes the row lock until the caller commits, so numbers are
+    unique, gap-free and never reused.
     """
-    SiteCounter.objects.bulk_create(
-        [SiteCounter(site=site, kind=kind, value=0)], ignore_conflicts=True
-    )
-    SiteCounter.objects.filter(site=site, kind=kind).update(value=F("value") + 1)
-    return SiteCounter.objects.get(site=site, kind=kind).value
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {SiteCounter._meta.db_table} (site_id, kind, value) VALUES (%s, %s, 1) "
+            f"ON CONFLICT (site_id, kind) DO UPDATE SET value = {SiteCounter._meta.db_table}.value + 1 "
+            "RETURNING value",
+            [site.pk, kind],
+        )
+        return cursor.fetchone()[0]
 
 
 @transaction.atomic  # not durable: the admin's change view calls it inside its own transaction

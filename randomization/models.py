@@ -89,7 +89,8 @@ class AllocationList(models.Model):
 @pgtrigger.register(
     pgtrigger.Protect(name="no_hard_delete", operation=pgtrigger.Delete),
     pgtrigger.Protect(name="entry_immutable", operation=pgtrigger.Update,
-                      condition=pgtrigger.AnyChange("list", "stratum", "sequence", "block", "block_size", "arm")),
+                      condition=pgtrigger.AnyChange("list", "stratum", "sequence", "block", "block_size", "arm",
+                                                    "stratum_size")),
     pgtrigger.Protect(name="used_stays_used", operation=pgtrigger.Update,
                       condition=pgtrigger.Q(old__used=True)),
 )
@@ -102,6 +103,7 @@ class AllocationEntry(models.Model):
     arm = models.CharField(_("arm"), max_length=12, choices=Arm.choices)
     used = models.BooleanField(default=False)
     used_at = models.DateTimeField(null=True, blank=True)
+    stratum_size = models.PositiveIntegerField(default=0)  # entries of this stratum in this list
 
     class Meta:
         ordering = ["list", "stratum", "sequence"]

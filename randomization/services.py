@@ -30,6 +30,7 @@ from randomization.exceptions import (
     NotConfirmed,
     NotEligible,
     NotPermitted,
+    RandomizationError,
 )
 from randomization.models import (
     Allocation,
@@ -59,6 +60,9 @@ def _require_statistician(user: User) -> None:
 def _store_list(*, user: User, name: str, source: str, seed: str, parameters: dict,
                 entries: list[blocks.Entry]) -> AllocationList:
     sha = blocks.fingerprint(entries)
+    sizes: dict[str, int] = {}
+    for e in entries:
+        sizes[e.stratum] = sizes.get(e.stratum, 0) + 1
     # The first list becomes the one in use; later ones are activated explicitly.
     first = not AllocationList.objects.filter(active=True).exists()
     allocation_list = AllocationList.objects.create(
@@ -66,7 +70,7 @@ def _store_list(*, user: User, name: str, source: str, seed: str, parameters: di
         parameters=parameters, sha256=sha, active=first, created_by=user)
     AllocationEntry.objects.bulk_create(
         [AllocationEntry(list=allocation_list, stratum=e.stratum, sequence=e.sequence, block=e.block,
-                         block_size=e.block_size, arm=e.arm) for e in entries],
+                         block_size=e.block_size, arm=e.arm, stratum_size=sizes[e.stratum]) for e in entries],
         batch_size=_ENTRY_BATCH)
     strata = sorted({e.stratum for e in entries})
     audit_event_record(
@@ -309,6 +313,9 @@ def randomize_locked(*, screening_id: int, user: User, allow_existing: bool = Tr
         return existing
 
     _check_ready(screening)
+    # The screening's own row (already locked) is updated before any shared lock is taken,
+    # so its trigger-audited UPDATE does not lengthen the time a stratum is held.
+    screening_mark_randomized(screening=screening)
     config = TrialConfig.current()
     stratum = blocks.stratum_of(site.code, screening.circulation)
     levels = minimisation.factor_levels(site=site.code, circulation=screening.circulation,
@@ -334,8 +341,10 @@ def randomize_locked(*, screening_id: int, user: User, allow_existing: bool = Tr
             raise exc
         arm = entry.arm
         AllocationEntry.objects.filter(pk=entry.pk).update(used=True, used_at=now)
-        # Freeze the list at its first use (a no-op UPDATE of zero rows afterwards).
-        AllocationList.objects.filter(pk=entry.list_id, frozen=False).update(frozen=True)
+        if entry.sequence == 1:
+            # Entries are used in sequence order per stratum, so a list's first use is always
+            # some stratum's entry 1: freeze the list then (idempotent for the other strata).
+            AllocationList.objects.filter(pk=entry.list_id, frozen=False).update(frozen=True)
 
     number = f"{site.code}-{site_next_number(site=site, kind='subject'):04d}"
     subject = Subject.objects.create(number=number, site=site, randomized_at=now)
@@ -344,14 +353,15 @@ def randomize_locked(*, screening_id: int, user: User, allow_existing: bool = Tr
         method=Method.MINIMISATION if entry is None else Method.BLOCKS,
         arm=arm, stratum=stratum, factors=levels, minimisation_detail=detail,
         randomized_at=now, randomized_by=user)
-    screening_mark_randomized(screening=screening)
     audit_event_record(
         action=AuditAction.RANDOMIZED, actor=user, site=site, obj=allocation,
         summary=f"Screening {screening.number} randomized as subject {number}",
         detail={"screening": screening.number, "subject": number, "stratum": stratum,
                 "method": allocation.method},
         reveals_allocation=True)
-    if entry is not None:
+    # Counting what is left costs a query; it can only be below the threshold when this
+    # entry is near the end of its stratum in its list (later lists only add supply).
+    if entry is not None and entry.stratum_size - entry.sequence < config.low_stratum_threshold:
         _check_stratum_supply(stratum, config.low_stratum_threshold)
     if notify:
         allocation_id = allocation.pk
@@ -365,6 +375,16 @@ def randomize_locked(*, screening_id: int, user: User, allow_existing: bool = Tr
     allocation.created = True
     allocation.screening = screening
     return allocation
+
+
+def screening_readiness_problem(screening: Screening) -> str | None:
+    """Why this screening cannot be randomized now (for the screen, before the button is
+    shown), or None. Advisory only: subject_randomize re-checks under the lock."""
+    try:
+        _check_ready(screening)
+    except RandomizationError as exc:
+        return str(exc)
+    return None
 
 
 def _check_ready(screening: Screening) -> None:

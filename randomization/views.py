@@ -50,8 +50,9 @@ def randomize(request, screening_id: int):
         else:
             return redirect("randomization:result", allocation_id=allocation.pk)
     passes = list(screening.passes.filter(active=True).order_by("position"))
+    problem = None if error else services.screening_readiness_problem(screening)
     return render(request, "randomization/randomize.html", {
-        "screening": screening, "passes": passes, "error": error,
+        "screening": screening, "passes": passes, "error": error or problem, "blocked": bool(problem),
         "now": timezone.now(),
     }, status=409 if error else 200)
 

@@ -70,6 +70,12 @@ def test_assessor_holding_a_site_role_elsewhere_stays_blinded(personas, sites, r
     assert subject_arm(user=personas["assessor001"], subject=randomized[-1].subject) is None
 
 
+def _body(response) -> str:
+    if response.streaming:
+        return b"".join(response.streaming_content).decode(errors="replace")
+    return response.content.decode(errors="replace")
+
+
 def _crawl(client, start_urls, max_pages=200):
     seen, queue, pages = set(), list(start_urls), {}
     while queue and len(seen) < max_pages:
@@ -78,10 +84,11 @@ def _crawl(client, start_urls, max_pages=200):
             continue
         seen.add(url)
         response = client.get(url)
+        response.text_body = _body(response)
         pages[url] = response
         if response.status_code != 200 or "html" not in response.get("Content-Type", ""):
             continue
-        for href in re.findall(r'href="([^"#]+)"', response.content.decode()):
+        for href in re.findall(r'href="([^"#]+)"', response.text_body):
             target = urljoin(url, href)
             parsed = urlparse(target)
             if parsed.netloc not in ("", "testserver") or parsed.path.startswith(("/static/", "/account/logout")):
@@ -103,7 +110,7 @@ def test_crawl_as_blinded_user_finds_no_arm_anywhere(username, client_for, rando
     assert len(pages) >= len(direct)
     for url, response in pages.items():
         assert response.status_code < 500, url
-        body = response.content.decode(errors="replace")
+        body = response.text_body
         match = ARM_PATTERN.search(body)
         assert match is None, f"{username} sees {match.group(0)!r} on {url}"
     # Responses must not differ by arm either: every allocation page answers the same way.
@@ -114,7 +121,7 @@ def test_crawl_as_blinded_user_finds_no_arm_anywhere(username, client_for, rando
 def test_crawl_as_site_staff_does_show_the_arm(client_for, randomized):
     """The crawl can fail: an unblinded coordinator's pages do carry the arm."""
     pages = _crawl(client_for("coord001"), ["/"])
-    assert any(ARM_PATTERN.search(r.content.decode()) for r in pages.values() if r.status_code == 200)
+    assert any(ARM_PATTERN.search(r.text_body) for r in pages.values() if r.status_code == 200)
 
 
 def test_breach_report_is_filed_by_anyone_and_audited(client_for, personas, randomized):

@@ -46,7 +46,7 @@ def test_strata_are_site_by_circulation():
 def test_blocks_are_2_or_4_and_balanced_and_prefixes_never_drift_more_than_2(seed):
     entries = blocks.generate(seed, ["001", "002"], 200)
     sizes = Counter()
-    for stratum, _block, arms in blocks.iter_blocks(entries):
+    for _stratum, _block, arms in blocks.iter_blocks(entries):
         assert len(arms) in (2, 4)
         assert arms.count("STENTING") == arms.count("CONTINUED_MT")
         sizes[len(arms)] += 1

@@ -102,3 +102,13 @@ def test_home_runs_constant_queries(client_for, personas, allocation_list, confi
             assert client.get("/randomization/home/").status_code == 200
         counts.append(len(ctx.captured_queries))
     assert counts[0] == counts[1]
+
+
+def test_screen_of_unconfirmed_screening_says_why_and_offers_no_button(client_for, personas, sites, allocation_list):
+    from tests.factories import make_screening
+
+    screening = make_screening(site=sites["001"], coordinator=personas["coord001"])
+    response = client_for("coord001").get(f"/randomization/screening/{screening.pk}/")
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "not yet confirmed by an investigator" in body and 'data-testid="confirm-randomize"' not in body
