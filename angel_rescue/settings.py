@@ -184,7 +184,7 @@ CELERY_TIMEZONE = "UTC"
 EDC_REMINDER_INTERVAL_SECONDS = envint("EDC_REMINDER_INTERVAL_SECONDS", 300)
 # Reminders are claimed and sent in batches (one transaction each); an optional pause between
 # batches spares a small mail server. A worker killed mid-run loses nothing (followup.reminders).
-EDC_REMINDER_BATCH_SIZE = envint("EDC_REMINDER_BATCH_SIZE", 500)
+EDC_REMINDER_BATCH_SIZE = envint("EDC_REMINDER_BATCH_SIZE", 2000)
 EDC_REMINDER_BATCH_PAUSE_SECONDS = float(envstr("EDC_REMINDER_BATCH_PAUSE_SECONDS", "0") or 0)
 EDC_REMINDER_EMAIL_LEASE_SECONDS = envint("EDC_REMINDER_EMAIL_LEASE_SECONDS", 900)
 

@@ -125,9 +125,13 @@ class CrfWrite:
     signatures_broken: int = 0
 
 
-def check_context(instance, crf: registry.CRF, previous: dict | None) -> editchecks.Context:
+_UNKNOWN = object()
+
+
+def check_context(instance, crf: registry.CRF, previous: dict | None, subject=_UNKNOWN) -> editchecks.Context:
     """Facts about the subject that edit checks need (ORM side of the pure editchecks)."""
-    subject = subject_of(instance)
+    if subject is _UNKNOWN:
+        subject = subject_of(instance)
     baseline: dict[str, Any] = {}
     if crf.visit == "V0" or not crf.subject_field:
         baseline = values_of(instance, crf)
@@ -136,7 +140,7 @@ def check_context(instance, crf: registry.CRF, previous: dict | None) -> editche
             if rows:
                 baseline = values_of(rows[0], other)
                 break
-    site = site_of(instance)
+    site = subject.site if subject is not None else site_of(instance)
     enrolled = subject is not None or getattr(instance, "outcome", None) == "randomized"
     return editchecks.Context(
         previous=previous,
@@ -181,28 +185,31 @@ def crf_write(*, instance, user, reason: str = "", expected_version: int | None 
             previous = values_of(row, crf)
             if expected_version is not None and row.version != expected_version:
                 raise StaleVersion(expected_version, row.version)
-    assert_unlocked(instance)
+    subject = subject_of(instance)  # once: the lock check, edit checks and upkeep all need it
+    assert_unlocked(instance, subject=subject)
     current = values_of(instance, crf)
     write = CrfWrite(crf=crf, first_save=previous is None)
     if previous is not None:
         write.changed = {k: (previous[k], v) for k, v in current.items() if jsonable(previous[k]) != jsonable(v)}
         if write.changed and not (reason or "").strip():
             raise ReasonRequired(field_label(crf, k) for k in write.changed)
-    result = editchecks.run(crf.code, current, check_context(instance, crf, previous))
+    result = editchecks.run(crf.code, current, check_context(instance, crf, previous, subject=subject))
     if result.hard:
         raise EditCheckFailed(result.hard)
     write.soft = result.soft
     with own_audit_context(reason=(reason or "").strip(), **_actor_metadata(user)):
         yield write
-        _after_save(instance=instance, crf=crf, user=user, write=write, reason=reason)
+        _after_save(instance=instance, crf=crf, user=user, write=write, reason=reason, subject=subject)
 
 
-def _after_save(*, instance, crf, user, write: CrfWrite, reason: str) -> None:
-    subject = subject_of(instance)
-    site = site_of(instance)
-    label = label_of(instance)
+def _after_save(*, instance, crf, user, write: CrfWrite, reason: str, subject) -> None:
+    if not write.soft and not write.changed:
+        return
+    site = subject.site if subject is not None else site_of(instance)
+    label = subject.number if subject is not None else label_of(instance)
     for failure in write.soft:
-        q = _auto_query(instance=instance, crf=crf, failure=failure, site=site, subject=subject, label=label)
+        q = _auto_query(instance=instance, crf=crf, failure=failure, site=site, subject=subject, label=label,
+                        user=user)
         if q is not None:
             write.queries_opened.append(q)
     if write.changed:
@@ -222,7 +229,7 @@ def _change_text(crf, changed: dict, user, reason: str) -> str:
 # --- Queries ------------------------------------------------------------------------------
 
 
-def _auto_query(*, instance, crf, failure, site, subject, label) -> Query | None:
+def _auto_query(*, instance, crf, failure, site, subject, label, user=None) -> Query | None:
     """Open the query of a failing soft check unless one is already unresolved."""
     unresolved = Query.objects.filter(
         crf_code=crf.code, object_id=instance.pk, field_name=failure.field,
@@ -244,8 +251,27 @@ def _auto_query(*, instance, crf, failure, site, subject, label) -> Query | None
         audit_event_record(action=AuditAction.OTHER, site=site, obj=query,
                            summary=f"Protocol deviation detected by edit check {failure.check} on {label}",
                            detail={"form": crf.code, "field": failure.field, "message": failure.message})
+        if subject is not None and user is not None:
+            _deviation_record(subject=subject, user=user, failure=failure)
     _notify_query_opened(query)
     return query
+
+
+def _deviation_record(*, subject, user, failure) -> None:
+    """File the protocol deviation in the subject's casebook (follow-up's deviation form,
+    category "lab value after randomization"), in the same transaction as the change that
+    revealed it; the site completes the corrective action."""
+    try:
+        from followup.models import ProtocolDeviation
+    except ImportError:  # without the follow-up app the flagged query is the record
+        return
+    deviation = ProtocolDeviation(
+        subject=subject, created_by=user, updated_by=user, category="lab",
+        occurred_on=timezone.localtime(timezone.now(), subject.site.tz).date(),
+        description=f"Detected by edit check {failure.check}: {failure.message}",
+    )
+    with crf_write(instance=deviation, user=user, reason=f"protocol deviation detected by edit check {failure.check}"):
+        deviation.save()
 
 
 def _note_resolved_checks(*, instance, crf, write: CrfWrite, user) -> None:

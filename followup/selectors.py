@@ -32,6 +32,7 @@ from followup.models import (
     Visit24h,
     Visit48h,
 )
+from randomization.selectors import arms_for_subjects, subject_arm
 
 VISIT_FORMS = {
     "V1": (Procedure, "procedure", "Procedure"),
@@ -105,18 +106,11 @@ def require_form(user, subject: Subject, code: str, *, edit: bool = False) -> st
 
 
 def arm_for(user, subject: Subject) -> str | None:
-    try:
-        from randomization.selectors import subject_arm
-    except ImportError:  # TEMPORARY until the randomization branch is merged
-        return None
+    """The arm, only where the blinding matrix allows (randomization.selectors decides)."""
     return subject_arm(user=user, subject=subject)
 
 
 def arms_for(user, subjects) -> dict[int, str]:
-    try:
-        from randomization.selectors import arms_for_subjects
-    except ImportError:  # TEMPORARY until the randomization branch is merged
-        return {}
     return arms_for_subjects(user=user, subjects=subjects)
 
 
@@ -252,6 +246,23 @@ def notifications_for(user, *, limit: int = 100) -> list[Notification]:
 
 
 def unread_count(user) -> int:
+    """Unread reminders plus unread randomization notices (one query)."""
     if not getattr(user, "is_authenticated", False):
         return 0
-    return Notification.objects.filter(user=user, read_at__isnull=True).count()
+    from randomization.models import Notification as RandomizationNotice
+
+    theirs = RandomizationNotice.objects.filter(recipient=user, read_at__isnull=True).values("pk")
+    return Notification.objects.filter(user=user, read_at__isnull=True).values("pk").union(theirs, all=True).count()
+
+
+def randomization_notices(user, *, limit: int = 20) -> list:
+    from randomization.selectors import notifications_for as randomization_notifications
+
+    return list(randomization_notifications(user=user, unread_only=True)[:limit])
+
+
+def blinding_breaches(subject: Subject) -> list:
+    """Breach reports naming this subject, for the day-90 form (they carry no arm)."""
+    from randomization.selectors import breaches_for_subject
+
+    return list(breaches_for_subject(subject=subject))

@@ -151,3 +151,17 @@ def test_randomization_time_order_against_the_procedure_form(make_subject, perso
         fu.procedure_save(subject=subject, user=personas["coord001"], passes=[], version=None,
                           data={"first_reperfusion_at": subject.randomized_at - dt.timedelta(minutes=1)})
     assert "first_reperfusion_at" in excinfo.value.errors
+
+
+def test_casebook_and_form_pages_show_query_counts_signature_and_lock(make_subject, personas, client_for):
+    subject = make_subject(timezone.now() - timedelta(days=2))
+    v2 = fu.visit24h_save(subject=subject, user=personas["coord001"], data={"nihss_i1a": 1}, version=None)
+    services.query_open(user=personas["monitor"], instance=v2, field_name="nihss_i1a", text="1 or 2?")
+    coord = client_for("coord001")
+    book = coord.get(f"/subjects/{subject.number}/").content.decode()
+    assert 'data-testid="dm-panel"' in book and 'data-testid="queries-V2"' in book
+    form = coord.get(f"/subjects/{subject.number}/form/V2/").content.decode()
+    assert 'data-testid="dm-field-queries"' in form and "nihss_i1a: 1 open" in form
+    services.lock_subject(user=personas["datamanager"], subject=subject)
+    assert "Locked" in coord.get(f"/subjects/{subject.number}/").content.decode()
+    assert 'data-testid="dm-lock"' in coord.get(f"/subjects/{subject.number}/form/V2/").content.decode()

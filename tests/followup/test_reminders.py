@@ -77,6 +77,14 @@ def test_recipients_coordinators_assessors_for_day90_and_monitor_on_escalation(m
     assert all(n.email_state == EmailState.SENT for n in Notification.objects.all())
 
 
+def test_one_digest_email_per_person_for_many_reminders(make_subject):
+    subjects = [make_subject(T0 + timedelta(minutes=i)) for i in range(3)]
+    run_at(dict(POINTS)["V3_due"] + timedelta(hours=1))
+    assert Notification.objects.count() == 3
+    assert len(mail.outbox) == 1 and mail.outbox[0].subject == "[ANGEL-RESCUE] 3 visit reminders"
+    assert all(s.number in mail.outbox[0].body for s in subjects)
+
+
 def test_reminder_times_are_shown_in_the_site_zone(make_subject):
     subject = make_subject(T0)
     run_at(dict(POINTS)["V3_open"])
@@ -121,7 +129,9 @@ def test_two_concurrent_runs_send_each_reminder_exactly_once(make_subject, setti
     assert Reminder.objects.filter(state=ReminderState.SENT).count() == len(subjects)
     per_reminder = Notification.objects.values_list("reminder_id", "user_id")
     assert len(per_reminder) == len(set(per_reminder)) == len(subjects)  # coord001 once each
-    assert len(mail.outbox) == len(subjects)
+    # E-mails are per person per batch (digests): every subject's reminder is in exactly one.
+    mentioned = [s.number for m in mail.outbox for s in subjects if f"for {s.number} " in m.body]
+    assert sorted(mentioned) == sorted(s.number for s in subjects)
 
 
 def test_no_reminder_after_the_visit_is_entered(make_subject, personas):

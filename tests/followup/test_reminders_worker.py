@@ -116,4 +116,12 @@ def test_worker_killed_mid_task_and_restarted_sends_each_reminder_exactly_once(m
         redis.terminate()
         redis.wait(10)
         log.close()
+        # Let PostgreSQL notice the killed workers' sessions before the test database goes.
+        with connection.cursor() as cursor:
+            for _ in range(100):
+                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                               "AND pid <> pg_backend_pid()")
+                if cursor.fetchone()[0] == 0:
+                    break
+                time.sleep(0.1)
         connection.close()
