@@ -473,9 +473,43 @@ def _screening_update(*, instance, user, data, reason):
         raise QueryError(str(exc)) from exc
 
 
+def _followup_update(service_name: str, *, repeating: bool = False):
+    """A follow-up form's own save service (its hard checks and derived values, e.g. the
+    day-90 study day and window flag), given the form's current values plus the correction."""
+
+    def update(*, instance, user, data, reason):
+        from followup import services as fu
+        from followup.exceptions import FollowupError, NotPermitted
+
+        skip = {"id", "subject", "created_by", "updated_by", "version", "created_at", "updated_at"}
+        current = {(f.attname if f.is_relation else f.name): getattr(instance, f.attname)
+                   for f in instance._meta.concrete_fields if f.editable and f.name not in skip}
+        kwargs = {"pk": instance.pk} if repeating else {}
+        try:
+            return getattr(fu, service_name)(subject=instance.subject, user=user, data={**current, **data},
+                                             version=instance.version, reason=reason, **kwargs)
+        except NotPermitted as exc:
+            raise PermissionDenied(str(exc)) from exc
+        except FollowupError as exc:
+            raise QueryError(str(exc)) from exc
+
+    return update
+
+
 # Forms whose owning app has its own update service (derived values to recompute). A form may
-# instead declare CRF(extra={"update_service": callable}).
-UPDATE_ADAPTERS = {"SCREENING": _screening_update}
+# instead declare CRF(extra={"update_service": callable}). Forms not listed (the procedure form,
+# whose service also rewrites its passes) are corrected through crf_write directly.
+UPDATE_ADAPTERS = {
+    "SCREENING": _screening_update,
+    "V2_24H": _followup_update("visit24h_save"),
+    "V3_48H": _followup_update("visit48h_save"),
+    "V4_DAY7": _followup_update("visit7d_save"),
+    "V5_DAY90": _followup_update("day90_save"),
+    "AE": _followup_update("adverse_event_save", repeating=True),
+    "DEVIATION": _followup_update("deviation_save", repeating=True),
+    "DEATH": _followup_update("death_record"),
+    "EXIT": _followup_update("study_exit_record"),
+}
 
 
 @transaction.atomic(durable=True)

@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -417,24 +417,15 @@ def services_audit_export(*, user, count: int, filters: dict) -> None:
                            detail={"filters": filters})
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
 def _csv_response(entries) -> HttpResponse:
-    writer = csv.writer(_Echo())
-    header = ["when_utc", "user", "kind", "form", "object", "field", "old_value", "new_value", "reason", "summary", "ip"]
-
-    def rows():
-        yield writer.writerow(header)
-        for e in entries:
-            yield writer.writerow([e.at.isoformat(), e.username, e.kind, e.form, e.object_label, e.field,
-                                   "" if e.old is None else e.old, "" if e.new is None else e.new,
-                                   e.reason, e.summary, e.ip])
-
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="audit-trail-{timezone.now():%Y%m%d-%H%M}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["when_utc", "user", "kind", "form", "object", "field", "old_value", "new_value", "reason",
+                     "summary", "ip"])
+    for e in entries:
+        writer.writerow([e.at.isoformat(), e.username, e.kind, e.form, e.object_label, e.field,
+                         "" if e.old is None else e.old, "" if e.new is None else e.new, e.reason, e.summary, e.ip])
     return response
 
 

@@ -48,7 +48,7 @@ def test_csv_export_has_old_new_and_reason(screening, personas, client_for):
     update_screening(screening, user=personas["coord001"], age_years=65, reason="typo in age")
     response = client_for("datamanager").get("/data/audit/", {"form": "SCREENING", "format": "csv"})
     assert response["Content-Type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     [row] = [r for r in rows if r["field"] == "age_years"]
     assert (row["old_value"], row["new_value"], row["reason"], row["user"]) == ("64", "65", "typo in age", "coord001")
     from audit.models import AuditEvent
@@ -70,7 +70,7 @@ def test_blinded_users_never_see_allocation_entries(randomized, personas, client
         body = client.get("/data/audit/").content.decode()
         for arm in ("STENTING", "CONTINUED_MT"):
             assert arm not in body
-        csv_body = b"".join(client.get("/data/audit/", {"format": "csv"}).streaming_content).decode()
+        csv_body = client.get("/data/audit/", {"format": "csv"}).content.decode()
         assert "STENTING" not in csv_body and "CONTINUED_MT" not in csv_body
     # the unblinded monitor does see the randomization event of its site
     monitor_entries = audit_trail.audit_entries(user=personas["monitor"])
