@@ -19,7 +19,7 @@ from django.core.exceptions import EmptyResultSet
 from django.db import connection
 
 from exports.analysis import analysis_sql
-from exports.columns import Column, Table
+from exports.columns import Table
 from exports.dataset import Scope, table_copy_sql
 from exports.dictionary import DICTIONARY_HEADER, dictionary_rows
 
@@ -40,33 +40,6 @@ def csv_value(value) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
     return str(value)
-
-
-def _iso_utc(value) -> str:
-    if value.utcoffset():
-        value = value.astimezone(dt.UTC)
-    return value.isoformat(timespec="seconds")[:19] + "Z"
-
-
-_FORMATTERS = {
-    "boolean": lambda v: "" if v is None else ("1" if v else "0"),
-    "datetime": lambda v: "" if v is None else _iso_utc(v),
-    "json": lambda v: "" if v is None else json.dumps(v, ensure_ascii=False, sort_keys=True),
-}
-
-
-def _row_formatter(columns):
-    """Per-column conversion for the values csv.writer would not write as we want (it writes
-    None as empty, numbers, Decimals, dates and text as they are)."""
-    converters = [(i, _FORMATTERS[c.kind]) for i, c in enumerate(columns) if c.kind in _FORMATTERS]
-
-    def fmt(row):
-        row = list(row)
-        for i, convert in converters:
-            row[i] = convert(row[i])
-        return row
-
-    return fmt
 
 
 def _header(columns) -> bytes:
@@ -90,18 +63,6 @@ def write_table(table: Table, scope: Scope, path: Path) -> int:
                 for chunk in copy:
                     fh.write(chunk)
             return max(raw.rowcount, 0)
-
-
-def write_rows(columns: list[Column], rows, path: Path) -> int:
-    n = 0
-    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow([c.name for c in columns])
-        fmt = _row_formatter(columns)
-        for row in rows:
-            writer.writerow(fmt(row))
-            n += 1
-    return n
 
 
 def write_analysis(scope: Scope, path: Path) -> int:
