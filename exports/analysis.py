@@ -1,27 +1,37 @@
 """The wide analysis table: one row per randomized subject, with the derived endpoints.
 
-Read in batches of subjects (keyset pagination on the subject number), so memory holds one
-batch whatever the size of the trial. Each batch asks every provider once for its columns.
+One SQL statement, composed from Django querysets and streamed (COPY for CSV, a server-side
+cursor for the statistical files), never held in memory:
 
-Providers:
+    SELECT m.*, <provider columns>
+    FROM (subjects in scope, LEFT JOIN the one-to-one follow-up forms, endpoints derived by
+          CASE expressions) m
+    LEFT JOIN (allocation: subject id, arm) a          -- unblinded exports only
+    LEFT JOIN (allocation keys → screening fields) b   -- baseline, via the link table
+    ORDER BY subject number
+
+The derived endpoints are SQL expressions defined once (exports.endpoints), so the CSV,
+SAS/Stata/SPSS files and the reports all read the same definitions.
+
+Providers (each adds columns):
 - subject: number, site, randomization instant, status;
-- arm (unblinded exports only — never computed for a blinded one);
-- baseline from the screening CRF (age, sex, NIHSS, circulation, occlusion site, ASPECTS);
-- outcomes (exports.endpoints): mRS at day 90 and mRS 0–2, death, sICH by each definition —
-  present when the follow-up forms are registered.
+- arm — unblinded exports only, never computed for a blinded one;
+- baseline from the screening CRF (age, sex, pre-stroke mRS, NIHSS, circulation, occlusion
+  site, ASPECTS, pc-ASPECTS);
+- outcomes (exports.endpoints): mRS at day 90 and mRS 0–2, death, sICH by each definition.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.apps import apps
+from django.db import connection
+from django.db.models import F, QuerySet
 
 from exports.columns import Column
-from exports.dataset import Scope, subjects_queryset
-
-BATCH = 1000
+from exports.dataset import CHUNK_SIZE, Scope, subjects_queryset
 
 A = "ANALYSIS"
 
@@ -38,6 +48,8 @@ SUBJECT_COLUMNS = [
          choices=(("on_study", "On study"), ("completed", "Completed"), ("withdrawn", "Withdrawn"),
                   ("lost", "Lost to follow-up"), ("dead", "Died"))),
 ]
+SUBJECT_EXPRESSIONS = {"subject_number": F("number"), "site": F("site__code"),
+                       "randomized_at": F("randomized_at"), "subject_status": F("status")}
 ARM_COLUMN = _col("arm", "Treatment arm", "text",
                   choices=(("STENTING", "Stenting or angioplasty"),
                            ("CONTINUED_MT", "Continued thrombectomy")))
@@ -49,7 +61,11 @@ BASELINE_FIELDS = ["age_years", "sex", "prestroke_mrs", "nihss_baseline", "circu
 @dataclass
 class Provider:
     columns: list[Column]
-    fetch: Callable[[list[int], Scope], dict[int, dict]]  # subject id → {column: value}
+    # Expressions evaluated in the main subject query (column name → expression from Subject).
+    annotations: dict = field(default_factory=dict)
+    # Or a queryset of values(sid=<subject id>, j_<column>=…) LEFT JOINed on the subject id
+    # (aliases are prefixed so they never clash with the model's own field names).
+    joined: Callable[[Scope], QuerySet] | None = None
 
 
 def allocation_model():
@@ -59,12 +75,9 @@ def allocation_model():
         return None
 
 
-def _arms(ids: list[int], scope: Scope) -> dict[int, dict]:
-    model = allocation_model()
-    if model is None or scope.blinded:
-        return {}
-    return {sid: {"arm": arm} for sid, arm in
-            model.objects.filter(subject_id__in=ids).values_list("subject_id", "arm")}
+def _arm_joined(scope: Scope) -> QuerySet:
+    return allocation_model().objects.filter(subject__site_id__in=scope.site_ids) \
+        .order_by().values(sid=F("subject_id"), j_arm=F("arm"))
 
 
 def _baseline_provider() -> Provider | None:
@@ -79,19 +92,21 @@ def _baseline_provider() -> Provider | None:
     if ref is None:
         return None
     by_name = {c.name: c for c in table_for(screening, blinded=True).columns}
-    cols = [Column(**{**c.__dict__, "name": f"baseline_{c.name}"[:32], "form": A, "source": c.name})
+    cols = [Column(**{**c.__dict__, "name": f"baseline_{c.name}"[:32], "form": A})
             for n in BASELINE_FIELDS if (c := by_name.get(n))]
 
-    def fetch(ids, scope):
-        out: dict[int, dict] = {}
-        qs = ref.for_subjects(screening.model._default_manager.all(), ids)
-        rows = qs.annotate(_subject_id=ref.id_expr()).values_list(
-            "_subject_id", *[c.source for c in cols])
-        for sid, *values in rows:
-            out[sid] = {c.name: v for c, v in zip(cols, values, strict=True)}
-        return out
+    def joined(scope):
+        if ref.path:
+            qs = screening.model._default_manager.filter(**{f"{ref.path}__site_id__in": scope.site_ids})
+            sid, prefix = f"{ref.path}_id" if "__" not in ref.path else f"{ref.path}__id", ""
+        else:
+            # Only the link's keys and the screening's own fields are read: never the arm.
+            qs = ref.link_model._default_manager.filter(
+                **{f"{ref.link_subject_field}__site_id__in": scope.site_ids})
+            sid, prefix = f"{ref.link_subject_field}_id", f"{ref.link_crf_field}__"
+        return qs.order_by().values(sid=F(sid), **{f"j_{c.name}": F(prefix + c.source) for c in cols})
 
-    return Provider(cols, fetch)
+    return Provider(cols, joined=joined)
 
 
 def providers(scope: Scope) -> list[Provider]:
@@ -99,7 +114,7 @@ def providers(scope: Scope) -> list[Provider]:
 
     out: list[Provider] = []
     if not scope.blinded and allocation_model() is not None:
-        out.append(Provider([ARM_COLUMN], _arms))
+        out.append(Provider([ARM_COLUMN], joined=_arm_joined))
     baseline = _baseline_provider()
     if baseline:
         out.append(baseline)
@@ -114,24 +129,54 @@ def analysis_columns(scope: Scope) -> list[Column]:
     return cols
 
 
-def analysis_rows(scope: Scope) -> Iterator[tuple]:
-    """Tuples in analysis_columns() order, one per subject, batch by batch."""
+def _quote(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def _csv_format(ref: str, c: Column) -> str:
+    """The outer SELECT formats values as the other CSV tables do (exports.dataset)."""
+    if c.kind == "boolean":
+        return f"({ref})::integer"
+    if c.kind == "datetime":
+        return f"""to_char({ref} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
+    if c.kind == "json":
+        return f"({ref})::text"
+    return ref
+
+
+def analysis_sql(scope: Scope, *, for_csv: bool = False) -> tuple[str, list, list[Column]]:
+    """(sql, params, columns) of the analysis table, in subject-number order."""
     provs = providers(scope)
-    cols = analysis_columns(scope)
-    names = [c.name for c in cols]
-    last = ""
-    base = subjects_queryset(scope).values_list("id", "number", "site__code", "randomized_at", "status")
-    while True:
-        batch = list(base.filter(number__gt=last)[:BATCH])
-        if not batch:
-            return
-        ids = [b[0] for b in batch]
-        extra: dict[int, dict] = {i: {} for i in ids}
-        for p in provs:
-            for sid, values in p.fetch(ids, scope).items():
-                extra[sid].update(values)
-        for sid, number, site, randomized_at, status in batch:
-            row = {"subject_number": number, "site": site, "randomized_at": randomized_at,
-                   "subject_status": status, **extra[sid]}
-            yield tuple(row.get(n) for n in names)
-        last = batch[-1][1]
+    main_exprs = {"sid": F("id"), **SUBJECT_EXPRESSIONS}
+    for p in provs:
+        main_exprs.update(p.annotations)
+    # Aliases prefixed "a_" so they never clash with core.Subject's own field names.
+    main = subjects_queryset(scope).order_by().values(**{f"a_{k}": v for k, v in main_exprs.items()})
+    sql, params = main.query.sql_with_params()
+    params = list(params)
+    select = {c.name: f"m.{_quote('a_' + c.name)}" for c in SUBJECT_COLUMNS}
+    joins = []
+    for i, p in enumerate(provs):
+        for c in p.columns:
+            if p.joined is None:
+                select[c.name] = f"m.{_quote('a_' + c.name)}"
+        if p.joined is not None:
+            jsql, jparams = p.joined(scope).query.sql_with_params()
+            joins.append(f"LEFT JOIN ({jsql}) j{i} ON j{i}.sid = m.a_sid")
+            params.extend(jparams)
+            for c in p.columns:
+                select[c.name] = f"j{i}.{_quote('j_' + c.name)}"
+    columns = analysis_columns(scope)
+    exprs = [_csv_format(select[c.name], c) if for_csv else select[c.name] for c in columns]
+    statement = (f"SELECT {', '.join(exprs)} FROM ({sql}) m {' '.join(joins)} "
+                 f'ORDER BY m.{_quote("a_subject_number")} COLLATE "C"')
+    return statement, params, columns
+
+
+def analysis_rows(scope: Scope) -> Iterator[tuple]:
+    """Tuples in analysis_columns() order, one per subject, read through a server-side cursor."""
+    sql, params, _columns = analysis_sql(scope)
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(CHUNK_SIZE):
+            yield from rows

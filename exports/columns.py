@@ -151,7 +151,7 @@ class SubjectRef:
     link_subject_field: str = ""
 
     def _link(self):
-        return self.link_model._default_manager.filter(**{self.link_crf_field: OuterRef("pk")})
+        return self.link_model._default_manager.filter(**{self.link_crf_field: OuterRef("pk")}).order_by()
 
     def number_expr(self):
         if self.path:
@@ -177,7 +177,17 @@ class SubjectRef:
         return qs.exclude(pk__in=linked)
 
 
+_REFS: dict[tuple, SubjectRef | None] = {}
+
+
 def subject_ref(crf: CRF) -> SubjectRef | None:
+    key = (crf.code, crf.model, crf.subject_field)
+    if key not in _REFS:
+        _REFS[key] = _find_subject_ref(crf)
+    return _REFS[key]
+
+
+def _find_subject_ref(crf: CRF) -> SubjectRef | None:
     from django.apps import apps
 
     from core.models import Subject

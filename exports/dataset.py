@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db.models import CharField, F, Func, IntegerField, QuerySet, TextField, Value
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Collate
 
 from core.crf import CRF
-from exports.columns import Column, Table, site_filter_path_of, subject_path, subject_ref
+from exports.columns import Column, Table, site_filter_path_of, subject_ref
 
 CHUNK_SIZE = 2000
 
@@ -71,9 +71,9 @@ class IsoUtc(Func):
 
 
 def _ordering(crf: CRF) -> list[str]:
-    sp = subject_path(crf)
-    if crf.subject_field:
-        return [f"{sp}__number", "pk"]
+    # Record-id order (the order of entry, an index scan): sorting the wide rows of every form
+    # by subject number cost a third of the export time at 10,000 subjects; the analysis
+    # table, which analysts read by subject, is in subject-number order.
     return ["pk"]
 
 
@@ -87,4 +87,34 @@ def table_rows(table: Table, scope: Scope, *, for_csv: bool = False) -> QuerySet
 def subjects_queryset(scope: Scope) -> QuerySet:
     from core.models import Subject
 
-    return Subject.objects.filter(site_id__in=scope.site_ids).order_by("number")
+    return Subject.objects.filter(site_id__in=scope.site_ids).order_by(Collate("number", "C"))
+
+
+def table_copy_sql(table: Table, scope: Scope) -> tuple[str, list]:
+    """SQL of one form's CSV table, values formatted by PostgreSQL (see _expression).
+
+    For a form that reaches its subject through a link table (the screening, through the
+    allocation's keys), the subject number comes from a LEFT JOIN on that link instead of a
+    correlated subquery per row: the same rows, a third of the time at 10,000 screenings.
+    """
+    from django.db import connection
+
+    ref = subject_ref(table.crf)
+    if ref is None or ref.path:
+        return table_rows(table, scope, for_csv=True).query.sql_with_params()
+    aliases = [f"c{i}" for i in range(len(table.columns))]
+    exprs = {}
+    for alias, c in zip(aliases, table.columns, strict=True):
+        exprs[alias] = (Value(None, output_field=CharField()) if c.name == "subject_number"
+                        else _expression(c, table, for_csv=True))
+    inner = crf_queryset(table.crf, scope).order_by().values(_pk=F("pk"), **exprs)
+    sql, params = inner.query.sql_with_params()
+    link = ref.link_model._default_manager.order_by().values(
+        _crf=F(f"{ref.link_crf_field}_id"), _number=F(f"{ref.link_subject_field}__number"))
+    link_sql, link_params = link.query.sql_with_params()
+    q = connection.ops.quote_name
+    select = ", ".join("l._number" if c.name == "subject_number" else f"t.{q(a)}"
+                       for a, c in zip(aliases, table.columns, strict=True))
+    statement = (f"SELECT {select} FROM ({sql}) t LEFT JOIN ({link_sql}) l ON l._crf = t._pk "
+                 f"ORDER BY t._pk")
+    return statement, [*params, *link_params]

@@ -10,6 +10,19 @@ the arm: they belong in blinded exports too.
 
 from __future__ import annotations
 
+from django.db.models import (
+    BooleanField,
+    Case,
+    DateField,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    Q,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
+
 from core import crf as registry
 from core.models import SubjectStatus
 from exports.columns import Column
@@ -53,45 +66,52 @@ def sich_available() -> bool:
     return _v48() is not None
 
 
-def _outcomes(subject_ids: list[int]) -> dict[int, dict]:
-    """subject id → {mrs_day90, mrs_day90_0_2, death, death_date}."""
-    from core.models import Subject
+def _reverse(model) -> str:
+    """The lookup from core.Subject to a one-to-one form (e.g. "day90")."""
+    return model._meta.get_field("subject").related_query_name()
 
-    out: dict[int, dict] = {}
-    statuses = dict(Subject.objects.filter(pk__in=subject_ids).values_list("pk", "status"))
-    day90 = _day90()
-    mrs = dict.fromkeys(subject_ids)
-    death_date = dict.fromkeys(subject_ids)
-    if day90 is not None:
-        for sid, value, died_on in day90.objects.filter(subject_id__in=subject_ids) \
-                .values_list("subject_id", "mrs", "death_on"):
-            mrs[sid] = value
-            death_date[sid] = died_on
-    death = _death()
-    dead_on_form = {}
+
+def outcome_expressions() -> dict:
+    """The derived outcome endpoints as SQL expressions over core.Subject (LEFT JOINs of the
+    one-to-one day-90 and death forms): the definition the analysis table uses.
+
+    - death: the subject's status is "dead", or a death form exists, or the day-90 mRS is 6;
+    - mrs_day90: 6 if dead (SPEC §6: a death recorded anywhere sets the day-90 mRS to 6),
+      else the mRS of the day-90 form (NULL when not assessed);
+    - mrs_day90_0_2: the primary endpoint, NULL when mrs_day90 is NULL;
+    - death_date: from the death form, else the day-90 form.
+    """
+    day90, death = _day90(), _death()
+    if day90 is None and death is None:
+        return {}
+    dead = Q(status=SubjectStatus.DEAD)
+    mrs = Value(None, output_field=IntegerField())
+    dates = []
     if death is not None:
-        dead_on_form = dict(death.objects.filter(subject_id__in=subject_ids)
-                            .values_list("subject_id", "died_on"))
-    for sid in subject_ids:
-        dead = statuses.get(sid) == SubjectStatus.DEAD or sid in dead_on_form or mrs[sid] == 6
-        # SPEC §6: a death recorded anywhere sets the day-90 mRS to 6.
-        value = 6 if dead else mrs[sid]
-        out[sid] = {
-            "mrs_day90": value,
-            "mrs_day90_0_2": None if value is None else value <= 2,
-            "death": dead,
-            "death_date": dead_on_form.get(sid) or death_date[sid],
-        }
-    return out
+        dead |= Q(**{f"{_reverse(death)}__isnull": False})
+        dates.append(F(f"{_reverse(death)}__died_on"))
+    if day90 is not None:
+        dead |= Q(**{f"{_reverse(day90)}__mrs": 6})
+        mrs = F(f"{_reverse(day90)}__mrs")
+        dates.append(F(f"{_reverse(day90)}__death_on"))
+    whens = [When(dead, then=Value(False))]
+    if day90 is not None:
+        whens += [When(Q(**{f"{_reverse(day90)}__mrs__lte": 2}), then=Value(True)),
+                  When(Q(**{f"{_reverse(day90)}__mrs__gt": 2}), then=Value(False))]
+    return {
+        "mrs_day90": Case(When(dead, then=Value(6)), default=mrs, output_field=IntegerField()),
+        "mrs_day90_0_2": Case(*whens, default=Value(None), output_field=BooleanField()),
+        "death": Case(When(dead, then=Value(True)), default=Value(False), output_field=BooleanField()),
+        "death_date": Coalesce(*dates, output_field=DateField()) if len(dates) > 1
+        else ExpressionWrapper(dates[0], output_field=DateField()),
+    }
 
 
-def _sich(subject_ids: list[int]) -> dict[int, dict]:
+def sich_expressions() -> dict:
     v48 = _v48()
     if v48 is None:
         return {}
-    keys = list(SICH_DEFINITIONS)
-    return {row[0]: dict(zip(keys, row[1:], strict=True))
-            for row in v48.objects.filter(subject_id__in=subject_ids).values_list("subject_id", *keys)}
+    return {k: F(f"{_reverse(v48)}__{k}") for k in SICH_DEFINITIONS}
 
 
 def providers() -> list:
@@ -99,7 +119,8 @@ def providers() -> list:
     from exports.analysis import Provider
 
     out = []
-    if _day90() is not None or _death() is not None:
+    outcomes = outcome_expressions()
+    if outcomes:
         out.append(Provider([
             Column("mrs_day90", "mRS at day 90 (6 if died)", "integer", "mrs_day90", form=A,
                    choices=MRS_LABELS, minimum=0, maximum=6),
@@ -107,24 +128,35 @@ def providers() -> list:
                    "mrs_day90_0_2", form=A),
             Column("death", "Died (any form or status)", "boolean", "death", form=A),
             Column("death_date", "Date of death", "date", "death_date", form=A),
-        ], lambda ids, scope: _outcomes(ids)))
-    if sich_available():
+        ], annotations=outcomes))
+    sich = sich_expressions()
+    if sich:
         out.append(Provider([Column(k, label, "boolean", k, form=A,
                                     help="Derived from the 48-hour CRF's raw components")
-                             for k, label in SICH_DEFINITIONS.items()],
-                            lambda ids, scope: _sich(ids)))
+                             for k, label in SICH_DEFINITIONS.items()], annotations=sich))
     return out
+
+
+def _annotated(subject_ids: list[int]):
+    from core.models import Subject
+
+    # Aliases prefixed "e_": "death" is also the reverse name of the death form.
+    return Subject.objects.filter(pk__in=subject_ids).order_by().annotate(
+        **{f"e_{k}": v for k, v in {**outcome_expressions(), **sich_expressions()}.items()})
 
 
 def day90_outcome_subject_ids(subject_ids: list[int]) -> set[int] | None:
     """Subjects with a day-90 outcome (an mRS, or death); None if not computable."""
-    if _day90() is None and _death() is None:
+    if not outcome_expressions():
         return None
-    return {sid for sid, o in _outcomes(subject_ids).items() if o["mrs_day90"] is not None}
+    return set(_annotated(subject_ids).filter(e_mrs_day90__isnull=False).values_list("pk", flat=True))
 
 
 def safety_by_subject(subject_ids: list[int]) -> dict[int, dict]:
-    """subject id → {"death": bool, "sich_heidelberg": bool | None, ...}."""
-    outcomes = _outcomes(subject_ids)
-    sich = _sich(subject_ids)
-    return {sid: {"death": outcomes[sid]["death"], **sich.get(sid, {})} for sid in subject_ids}
+    """subject id → {"death": bool, "sich_heidelberg": bool | None, ...} (same expressions as
+    the analysis table)."""
+    keys = [k for k in ("death", *SICH_DEFINITIONS) if k in {**outcome_expressions(), **sich_expressions()}]
+    if not keys:
+        return {}
+    return {row[0]: dict(zip(keys, row[1:], strict=True))
+            for row in _annotated(subject_ids).values_list("pk", *[f"e_{k}" for k in keys])}

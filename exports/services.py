@@ -15,6 +15,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from audit.models import AuditAction
 from audit.services import audit_event_record
@@ -39,11 +40,11 @@ def export_scope_for(*, user, blinded: bool = True, site_ids: list[int] | None =
     EXPORT_UNBLINDED and a person who may see the arm at all (core.access.sees_arm).
     """
     if not access.can(user, Action.EXPORT_BLINDED):
-        raise ExportNotPermitted("Exports are for data managers, monitors, the statistician and "
-                                 "administrators; your roles do not include exports.")
+        raise ExportNotPermitted(_("Exports are for data managers, monitors, the statistician and "
+                                   "administrators; your roles do not include exports."))
     if not blinded and not (access.can(user, Action.EXPORT_UNBLINDED) and access.sees_arm(user)):
-        raise ExportNotPermitted("An unblinded export (with the treatment arm) is for the unblinded "
-                                 "statistician only; ask for a blinded export instead.")
+        raise ExportNotPermitted(_("An unblinded export (with the treatment arm) is for the "
+                                   "unblinded statistician only; ask for a blinded export instead."))
     allowed = access.sites_for(user, Action.EXPORT_BLINDED)
     all_ids = set(Site.objects.values_list("pk", flat=True))
     allowed_ids = all_ids if allowed is None else allowed & all_ids
@@ -52,25 +53,25 @@ def export_scope_for(*, user, blinded: bool = True, site_ids: list[int] | None =
         outside = requested - allowed_ids
         if outside:
             codes = sorted(Site.objects.filter(pk__in=outside).values_list("code", flat=True))
-            raise ExportNotPermitted(f"You may export only your own sites; not permitted: "
-                                     f"{', '.join(codes) or 'unknown site'}.")
+            raise ExportNotPermitted(_("You may export only your own sites; not permitted: %(sites)s.")
+                                     % {"sites": ", ".join(codes) or _("unknown site")})
         chosen_sites = requested
     else:
         chosen_sites = allowed_ids
     if not chosen_sites:
-        raise ExportNotPermitted("You have no site to export.")
+        raise ExportNotPermitted(_("You have no site to export."))
     codes = [c for c in (forms or []) if c]
     if codes:
         available = {c.code for c in exported_crfs(blinded=blinded)}
         every = {c.code for c in exported_crfs(blinded=False)}
         hidden = [c for c in codes if c in every and c not in available]
         if hidden:
-            raise ExportNotPermitted(f"A blinded export cannot contain {', '.join(hidden)}: "
-                                     f"it reveals the treatment arm.")
+            raise ExportNotPermitted(_("A blinded export cannot contain %(forms)s: it reveals the "
+                                       "treatment arm.") % {"forms": ", ".join(hidden)})
         unknown = [c for c in codes if c not in every]
         if unknown:
-            raise ExportInvalid(f"Unknown form {', '.join(unknown)}; expected one of "
-                                f"{', '.join(sorted(available))}.")
+            raise ExportInvalid(_("Unknown form %(found)s; expected one of %(expected)s.")
+                                % {"found": ", ".join(unknown), "expected": ", ".join(sorted(available))})
     return Scope(blinded=blinded, site_ids=tuple(sorted(chosen_sites)), forms=tuple(codes))
 
 
@@ -79,9 +80,10 @@ def _check_formats(formats: list[str]) -> list[str]:
     chosen = [f for f in valid if f in set(formats)]
     unknown = sorted(set(formats) - set(valid))
     if unknown:
-        raise ExportInvalid(f"Unknown format {', '.join(unknown)}; expected {', '.join(valid)}.")
+        raise ExportInvalid(_("Unknown format %(found)s; expected %(expected)s.")
+                            % {"found": ", ".join(unknown), "expected": ", ".join(valid)})
     if not chosen:
-        raise ExportInvalid(f"Choose at least one format ({', '.join(valid)}).")
+        raise ExportInvalid(_("Choose at least one format (%(expected)s).") % {"expected": ", ".join(valid)})
     return chosen
 
 

@@ -18,9 +18,9 @@ from pathlib import Path
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
 
-from exports.analysis import analysis_columns, analysis_rows
-from exports.columns import Column, Table
-from exports.dataset import Scope, table_rows
+from exports.analysis import analysis_sql
+from exports.columns import Table
+from exports.dataset import Scope, table_copy_sql
 from exports.dictionary import DICTIONARY_HEADER, dictionary_rows
 
 BOM = "\ufeff".encode()
@@ -54,7 +54,7 @@ def write_table(table: Table, scope: Scope, path: Path) -> int:
         fh.write(BOM)
         fh.write(_header(table.columns))
         try:
-            sql, params = table_rows(table, scope, for_csv=True).query.sql_with_params()
+            sql, params = table_copy_sql(table, scope)
         except EmptyResultSet:
             return 0
         with connection.cursor() as cursor:
@@ -65,19 +65,18 @@ def write_table(table: Table, scope: Scope, path: Path) -> int:
             return max(raw.rowcount, 0)
 
 
-def write_rows(columns: list[Column], rows, path: Path) -> int:
-    n = 0
-    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow([c.name for c in columns])
-        for row in rows:
-            writer.writerow([csv_value(v) for v in row])
-            n += 1
-    return n
-
-
 def write_analysis(scope: Scope, path: Path) -> int:
-    return write_rows(analysis_columns(scope), analysis_rows(scope), path)
+    """The analysis table, formatted and streamed by PostgreSQL like the form tables."""
+    sql, params, columns = analysis_sql(scope, for_csv=True)
+    with open(path, "wb") as fh:
+        fh.write(BOM)
+        fh.write(_header(columns))
+        with connection.cursor() as cursor:
+            raw = cursor.cursor
+            with raw.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params) as copy:
+                for chunk in copy:
+                    fh.write(chunk)
+            return max(raw.rowcount, 0)
 
 
 def write_dictionary(tables: list[Table], scope: Scope, path: Path) -> int:

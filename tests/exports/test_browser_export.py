@@ -68,3 +68,18 @@ def test_data_manager_runs_an_export_watches_progress_and_downloads(study, login
     info.value.save_as(target)
     names = zipfile.ZipFile(target).namelist()
     assert "csv/screening.csv" in names and "dta/analysis.dta" in names and "README.txt" in names
+
+
+def test_statistician_sees_enrollment_chart_consort_and_dsmb(study, login_page):
+    page = login_page("statistician", viewport=(1024, 768))
+    page.goto(f"{page.live_url}/exports/reports/")
+    page.wait_for_function("() => window.Chart && Chart.getChart('by-site') && Chart.getChart('over-time')")
+    assert page.inner_text("[data-testid=total-randomized]") == "6"
+    page.screenshot(path="/tmp/exports-enrollment.png", full_page=True)
+    page.goto(f"{page.live_url}/exports/reports/consort/")
+    assert page.inner_text("[data-testid=consort-screened] .n") == "12"
+    assert page.locator("[data-testid^=consort-arm-]").count() == 2
+    page.screenshot(path="/tmp/exports-consort.png", full_page=True)
+    page.goto(f"{page.live_url}/exports/reports/dsmb/")
+    assert page.locator("[data-testid=dsmb-table] tbody tr").count() == 2
+    page.screenshot(path="/tmp/exports-dsmb.png", full_page=True)

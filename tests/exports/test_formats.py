@@ -154,3 +154,19 @@ def test_zip_bundle_holds_every_chosen_format_and_a_readme_with_checksums(study,
     readme = bundle.read("README.txt").decode()
     assert "Blinded: yes" in readme and "datamanager" in readme
     assert export.sha256 == sha256_of(export.path)
+
+
+def test_analysis_table_derives_day90_mrs_death_and_sich(study, personas, run_export):
+    from django.utils import timezone
+
+    export = run_export(personas["datamanager"], ["csv"])
+    rows = {r["subject_number"]: r for r in _csv(zipfile.ZipFile(export.path), "csv/analysis.csv")}
+    assessed, died, withdrew, sich, lost, nothing = (rows[s.number] for s in study["subjects"])
+    assert (assessed["mrs_day90"], assessed["mrs_day90_0_2"], assessed["death"]) == ("2", "1", "0")
+    # A death recorded anywhere makes the day-90 mRS 6 (SPEC §6).
+    assert (died["mrs_day90"], died["mrs_day90_0_2"], died["death"]) == ("6", "0", "1")
+    assert died["death_date"] == timezone.localdate().isoformat()
+    assert (withdrew["subject_status"], withdrew["mrs_day90"], withdrew["mrs_day90_0_2"]) == ("withdrawn", "", "")
+    assert lost["subject_status"] == "lost"
+    assert (sich["sich_heidelberg"], nothing["sich_heidelberg"]) == ("1", "")
+    assert nothing["death"] == "0"

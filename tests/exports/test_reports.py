@@ -169,3 +169,29 @@ def test_report_pages_run_a_fixed_number_of_queries(study, personas, client_for)
                                      investigator=personas["inv001"])
         subject_randomize(screening=s, user=personas["coord001"], notify=False)
     assert counts() == before
+
+
+def test_query_metrics_count_unresolved_queries_by_form_site_and_age(study, personas, client_for):
+    from datamanagement.models import Query
+    from datamanagement.services import query_answer, query_close, query_open
+
+    dm = personas["datamanager"]
+    s001 = next(s for s in study["screenings"] if s.site.code == "001")
+    s002 = next(s for s in study["screenings"] if s.site.code == "002")
+    first = query_open(user=dm, instance=s001, field_name="age_years", text="Please check the age.")
+    query_open(user=dm, instance=s002, field_name="platelets", text="Source document?")
+    closed = query_open(user=dm, instance=s002, field_name="inr", text="INR unit?")
+    query_answer(user=personas["coord001"], query=first, text="Checked: correct.")
+    query_close(user=dm, query=closed, text="OK")
+    with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(days=10)):
+        q = reports.query_metrics(dm)
+    unresolved = Query.objects.filter(status__in=["open", "answered"]).count()
+    assert q["available"] and q["open_total"] == unresolved
+    assert q["by_status"]["answered"] == 1 and q["by_status"]["closed"] >= 1
+    assert q["aging"]["8–30 days"] == unresolved
+    by_site = {r["site__code"]: r for r in q["per_site"]}
+    assert by_site["002"]["open"] == Query.objects.filter(site__code="002", status="open").count()
+    assert {r["crf_code"] for r in q["per_form"]} >= {"SCREENING"}
+    monitor = reports.query_metrics(personas["monitor"])
+    assert {r["site__code"] for r in monitor["per_site"]} == {"001"}
+    assert client_for("datamanager").get("/exports/reports/queries/").status_code == 200
