@@ -11,6 +11,7 @@ import pghistory
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from audit.models import AuditAction
 from audit.services import audit_event_record
@@ -297,18 +298,19 @@ def randomize_locked(*, screening_id: int, user: User, allow_existing: bool = Tr
     screening = (Screening.objects.select_for_update(no_key=True, of=("self",)).select_related("site")
                  .filter(pk=screening_id).first())
     if screening is None:
-        raise NotEligible("The screening does not exist.")
+        raise NotEligible(_("The screening does not exist."))
     site = screening.site
     if not access.can(user, Action.RANDOMIZE, site.pk):
-        raise NotPermitted(f"You may not randomize patients of site {site.code}: only its coordinators "
-                           "and investigators may.")
+        raise NotPermitted(_("You may not randomize patients of site %(site)s: only its coordinators "
+                             "and investigators may.") % {"site": site.code})
 
     existing = Allocation.objects.select_related("subject").filter(screening_id=screening.pk).first()
     if existing is not None:
         if not allow_existing:
             raise AlreadyRandomized(
-                f"Screening {screening.number} was already randomized as subject {existing.subject.number}; "
-                "a patient is randomized once only.", allocation=existing)
+                _("Screening %(screening)s was already randomized as subject %(subject)s; a patient is "
+                  "randomized once only.") % {"screening": screening.number, "subject": existing.subject.number},
+                allocation=existing)
         existing.created = False
         return existing
 
@@ -334,9 +336,11 @@ def randomize_locked(*, screening_id: int, user: User, allow_existing: bool = Tr
                  .order_by("list_id", "sequence").first())
         if entry is None:
             exc = AllocationListExhausted(
-                f"Randomization is not possible right now: no allocation is left for stratum {stratum} "
-                f"(site {site.code}, {screening.get_circulation_display().lower()} circulation). "
-                "The statistician has been alerted. Treat the patient per protocol and call the trial office.")
+                _("Randomization is not possible right now: no allocation is left for stratum %(stratum)s "
+                  "(site %(site)s, %(circulation)s circulation). The statistician has been alerted. Treat the "
+                  "patient per protocol and call the trial office.")
+                % {"stratum": stratum, "site": site.code,
+                   "circulation": screening.get_circulation_display().lower()})
             exc.stratum = stratum
             raise exc
         arm = entry.arm
@@ -389,23 +393,23 @@ def screening_readiness_problem(screening: Screening) -> str | None:
 
 def _check_ready(screening: Screening) -> None:
     if screening.outcome != ScreeningOutcome.OPEN:
-        raise NotEligible(f"Screening {screening.number} is closed ({screening.get_outcome_display()}); "
-                          "only an open screening can be randomized.")
+        raise NotEligible(_("Screening %(n)s is closed (%(outcome)s); only an open screening can be "
+                            "randomized.") % {"n": screening.number, "outcome": screening.get_outcome_display()})
     if screening.verdict_status != VerdictStatus.ELIGIBLE:
         reasons = ", ".join(screening.verdict_failed or []) or ", ".join(screening.verdict_missing or [])
-        raise NotEligible(f"Screening {screening.number} is not eligible: the verdict is "
-                          f"{screening.get_verdict_status_display().lower()}"
-                          + (f" ({reasons})" if reasons else "") + "; it must be eligible.")
+        verdict = screening.get_verdict_status_display().lower() + (f" ({reasons})" if reasons else "")
+        raise NotEligible(_("Screening %(n)s is not eligible: the verdict is %(verdict)s; it must be eligible.")
+                          % {"n": screening.number, "verdict": verdict})
     if not screening.circulation:
-        raise NotEligible(f"Screening {screening.number} has no circulation (anterior/posterior); "
-                          "it is needed for the stratum.")
+        raise NotEligible(_("Screening %(n)s has no circulation (anterior/posterior); it is needed for the "
+                            "stratum.") % {"n": screening.number})
     if screening.confirmed_at is None:
-        raise NotConfirmed(f"Screening {screening.number} is eligible but not yet confirmed by an "
-                           "investigator; an investigator must confirm eligibility first.")
+        raise NotConfirmed(_("Screening %(n)s is eligible but not yet confirmed by an investigator; an "
+                             "investigator must confirm eligibility first.") % {"n": screening.number})
     if screening.consent not in (Consent.PATIENT, Consent.LEGAL_REPRESENTATIVE):
-        found = screening.get_consent_display().lower() if screening.consent else "not recorded"
-        raise NoConsent(f"Screening {screening.number} has no consent (found: {found}); consent by the "
-                        "patient or a legal representative is required.")
+        found = screening.get_consent_display().lower() if screening.consent else _("not recorded")
+        raise NoConsent(_("Screening %(n)s has no consent (found: %(found)s); consent by the patient or a "
+                          "legal representative is required.") % {"n": screening.number, "found": found})
 
 
 def _minimisation_counts(levels: dict[str, str]) -> dict[str, dict[str, int]]:
