@@ -258,12 +258,14 @@ def active_locks(*, user) -> QuerySet[Lock]:
 
 def crf_instance_for(*, user, code: str, pk: int):
     """One CRF instance the user may read (404 otherwise, so nothing leaks across sites)."""
+    from django.core.exceptions import ObjectDoesNotExist
+
     from datamanagement.crfs import get_instance
     from datamanagement.permissions import can_view_crf
 
     try:
         crf, instance = get_instance(code, pk)
-    except (KeyError, LookupError) as exc:
+    except (KeyError, LookupError, ObjectDoesNotExist) as exc:
         raise Http404 from exc
     if not can_view_crf(user, crf, site_id_of(instance)):
         raise Http404

@@ -17,6 +17,7 @@ covered the changed data. All in the caller's transaction.
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
 import hashlib
 import json
 import uuid
@@ -311,8 +312,10 @@ def query_open(*, user, instance, field_name: str, text: str) -> Query:
         opened_by=user,
     )
     QueryMessage.objects.create(query=query, kind=MessageKind.OPEN, author=user, text=text.strip())
+    # A question about the procedure form may itself reveal the arm ("stent placed?").
     audit_event_record(action=AuditAction.QUERY, actor=user, site=site, obj=query,
-                       summary=f"Query opened on {query.object_label} {crf.code}.{field_name}")
+                       summary=f"Query opened on {query.object_label} {crf.code}.{field_name}",
+                       reveals_allocation=crf.reveals_arm)
     _notify_query_opened(query)
     return query
 
@@ -375,7 +378,7 @@ def _transition(query: Query, *, user, kind: str, status: str, text: str) -> Que
         QueryMessage.objects.create(query=query, kind=kind, author=user, text=(text or "").strip())
     audit_event_record(action=AuditAction.QUERY, actor=user, site=query.site, obj=query,
                        summary=f"Query Q{query.pk} {kind} ({query.object_label} {query.crf_code}.{query.field_name})",
-                       reason=(text or "").strip())
+                       reason=(text or "").strip(), reveals_allocation=registry.get(query.crf_code).reveals_arm)
     return query
 
 
@@ -441,6 +444,10 @@ def crf_field_correct(*, user, instance, field_name: str, value: Any, reason: st
         cleaned = model_field.clean(value, instance) if value not in ("", None) else None
     except ValidationError as exc:
         raise QueryError(f"{field_label(crf, field_name)}: {' '.join(exc.messages)}") from exc
+    if isinstance(cleaned, _dt.datetime) and timezone.is_naive(cleaned):
+        # A time typed on the form is the site's local time (SPEC §3: shown and entered in the
+        # site's zone, stored in UTC).
+        cleaned = timezone.make_aware(cleaned, site.tz)
     if cleaned is None and not model_field.null:
         cleaned = "" if model_field.get_internal_type() in ("CharField", "TextField") else model_field.get_default()
     old = getattr(instance, model_field.attname)
@@ -562,14 +569,18 @@ def sdv_mark(*, user, instance, fields: Iterable[str] | None = None) -> int:
 
 
 def _sdv_clear_changed(*, instance, crf, user, write: CrfWrite, reason: str) -> int:
-    total = 0
-    for name, (old, new) in write.changed.items():
-        why = (f"Value changed from {display(old)} to {display(new)} by {getattr(user, 'username', 'system')} "
-               f"on {timezone.now():%Y-%m-%d %H:%M} UTC. Reason: {reason}")
-        total += SourceVerification.objects.filter(
-            crf_code=crf.code, object_id=instance.pk, field_name=name, active=True,
-        ).update(active=False, cleared_at=timezone.now(), cleared_reason=why)
-    return total
+    """Clear the SDV of every changed field, each with its own why — one UPDATE however many
+    fields changed (a follow-up form may change fifteen NIHSS items at once)."""
+    from django.db.models import Case, TextField, Value, When
+
+    now = timezone.now()
+    who = getattr(user, "username", "system")
+    whens = [When(field_name=name, then=Value(
+        f"Value changed from {display(old)} to {display(new)} by {who} on {now:%Y-%m-%d %H:%M} UTC. "
+        f"Reason: {reason}")) for name, (old, new) in write.changed.items()]
+    return SourceVerification.objects.filter(
+        crf_code=crf.code, object_id=instance.pk, field_name__in=list(write.changed), active=True,
+    ).update(active=False, cleared_at=now, cleared_reason=Case(*whens, output_field=TextField()))
 
 
 # --- Signatures ---------------------------------------------------------------------------
@@ -658,7 +669,8 @@ def _lock_create(*, user, level, reason, **target) -> Lock:
     except IntegrityError as exc:
         raise LockError("This is already locked.") from exc
     audit_event_record(action=AuditAction.LOCK, actor=user, site=lock.site, obj=lock,
-                       summary=f"Locked {level} {lock.object_label}".strip(), reason=reason or "")
+                       summary=f"Locked {level} {lock.object_label}".strip(), reason=reason or "",
+                       reveals_allocation=bool(lock.crf_code) and registry.get(lock.crf_code).reveals_arm)
     return lock
 
 

@@ -149,6 +149,8 @@ def _field_input(crf, name):
 def forms_list(request):
     """Every form the user may review, newest first (entry point for monitors)."""
     user = request.user
+    if not access.can(user, Action.VIEW_CRF):
+        raise PermissionDenied
     sections = []
     for crf in registry.all_crfs():
         if not sees_form(user, crf):
@@ -383,6 +385,24 @@ def locks(request):
         "locks": selectors.active_locks(user=user),
         "history": Lock.objects.filter(active=False).select_related("locked_by", "unlocked_by")[:50],
     })
+
+
+@login_required
+def edit_checks(request):
+    """The edit checks of every form, as declared in datamanagement/editchecks.py."""
+    from datamanagement import editchecks
+
+    user = request.user
+    if not (access.can(user, Action.RAISE_QUERY) or access.can(user, Action.VIEW_CRF)):
+        raise PermissionDenied
+    forms = []
+    for crf in registry.all_crfs():
+        checks = editchecks.checks_for(crf.code)
+        if checks and sees_form(user, crf):
+            forms.append({"crf": crf, "checks": [
+                {"code": c.code, "field": field_label(crf, c.field), "severity": c.severity, "rule": c.rule,
+                 "deviation": c.deviation} for c in checks]})
+    return render(request, "datamanagement/editchecks.html", {"forms": forms})
 
 
 @login_required

@@ -137,7 +137,7 @@ class Casebook:
     study_exit: object | None = None
     can_enter_events: bool = False
     can_view_events: bool = False
-    baseline: object | None = None
+    screening_id: int | None = None  # V0: the screening CRF that led to the randomization
 
 
 def _entered(record) -> bool:
@@ -172,6 +172,10 @@ def casebook(user, number: str, now: datetime | None = None) -> Casebook:
     book = Casebook(subject=subject, arm=None if limited else arm_for(user, subject),
                     day90_only=limited, rows=rows)
     if not limited:
+        from randomization.models import Allocation
+
+        book.screening_id = Allocation.objects.filter(subject_id=subject.pk).values_list(
+            "screening_id", flat=True).first()
         book.can_enter_events = access.can(user, Action.ENTER_CRF, subject.site_id)
         book.can_view_events = True
         book.adverse_events = list(AdverseEvent.objects.filter(subject=subject).order_by("onset_on", "id"))

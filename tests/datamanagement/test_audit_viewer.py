@@ -87,3 +87,17 @@ def test_site_scoped_monitor_sees_only_its_sites_changes(make_screening, persona
     reasons = {e.reason for e in audit_trail.audit_entries(user=personas["monitor"], form="SCREENING")}
     assert "site 2 change" not in reasons
     assert "site 2 change" in {e.reason for e in audit_trail.audit_entries(user=personas["datamanager"], form="SCREENING")}
+
+
+def test_subject_filter_includes_the_screening_form_of_the_subject(randomized, personas):
+    screening, subject = randomized()
+    update_screening(screening, user=personas["coord001"], aspects=7, reason="after randomization")
+    entries = audit_trail.audit_entries(user=personas["datamanager"], subject=subject.number)
+    assert any(e.field == "aspects" and e.reason == "after randomization" for e in entries)
+
+
+def test_edit_checks_page_lists_hard_and_soft_checks_of_each_form(client_for):
+    body = client_for("monitor").get("/data/editchecks/").content.decode()
+    assert 'data-testid="checks-SCREENING"' in body and 'data-testid="checks-V5_DAY90"' in body
+    assert "DAY90_WINDOW" in body and "NIHSS_ITEM_RANGE" in body and "protocol deviation" in body
+    assert client_for("coord001").get("/data/editchecks/").status_code in (200, 403)
