@@ -24,7 +24,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from django.conf import settings
-from django.db.models import F
+from django.db.models import F, Q
 from lxml import etree
 
 from core.models import Site, User
@@ -330,8 +330,11 @@ class OdmWriter:
                 last_pk = keyed[-1][0]
 
     def write(self, path: Path) -> dict[str, int]:
-        users = list(User.objects.order_by("pk").values_list("pk", "username", "first_name",
-                                                               "last_name"))
+        # Staff of the exported sites and all-site staff only: a site-scoped export does not
+        # list the people of other sites (their changes, if any, appear as the system user).
+        staff = User.objects.filter(Q(memberships__site_id__in=self.scope.site_ids)
+                                    | Q(memberships__site__isnull=True)).distinct()
+        users = list(staff.order_by("pk").values_list("pk", "username", "first_name", "last_name"))
         known = {u[0] for u in users}
         now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
         with etree.xmlfile(str(path), encoding="utf-8") as xf:
