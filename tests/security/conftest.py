@@ -99,7 +99,7 @@ def url_patterns():
             elif isinstance(p, URLPattern):
                 route = prefix + str(p.pattern)
                 name = ":".join(ns + [p.name]) if p.name else None
-                params = list(p.pattern.converters) or list(getattr(p.pattern, "regex").groupindex)
+                params = list(p.pattern.converters) or list(p.pattern.regex.groupindex)
                 out.append((name, route, params))
 
     walk(get_resolver().url_patterns, [], "")
@@ -115,9 +115,11 @@ NOT_GETTABLE = {
 }
 
 
-def concrete_urls(study, crfs=None) -> dict[str, list[str]]:
+def concrete_urls(study, site: str | None = None) -> dict[str, list[str]]:
     """Every URL pattern → concrete URLs filled from the study's objects. A pattern with a
-    parameter this function cannot fill raises, so a new URL cannot slip past the sweep."""
+    parameter this function cannot fill raises, so a new URL cannot slip past the sweep.
+    With `site` ("001"), only the object URLs of that site's objects (subjects, screenings,
+    CRF rows, queries, allocations)."""
     from core import crf as registry
     from datamanagement.models import Query
     from randomization.models import Allocation
@@ -132,17 +134,30 @@ def concrete_urls(study, crfs=None) -> dict[str, list[str]]:
         for row in rows:
             by_site.setdefault(_site_of(row, c), row)
         instances[c.code] = list(by_site.values())
-    queries = list(Query.objects.order_by("pk"))
-    allocations = list(Allocation.objects.order_by("pk"))
+    queries = list(Query.objects.order_by("pk").select_related("site"))
+    allocations = list(Allocation.objects.order_by("pk").select_related("subject__site"))
     exports = list(study["exports"].values())
     lists = [study["allocation_list"]]
+    if site is not None:
+        subjects = [s for s in subjects if s.site.code == site]
+        screenings = [s for s in screenings if s.site.code == site]
+        instances = {code: [r for r in rows if _site_code(r, registry.get(code)) == site]
+                     for code, rows in instances.items()}
+        queries = [q for q in queries if q.site.code == site]
+        allocations = [a for a in allocations if a.subject.site.code == site]
+        exports, lists = [], []
     result: dict[str, list[str]] = {}
     for name, route, params in url_patterns():
         if name is None or name in NOT_GETTABLE:
             continue
         urls: list[str] = []
         if not params:
-            urls.append(reverse(name))
+            if site is None:
+                urls.append(reverse(name))
+            else:
+                continue
+        elif name.startswith("admin:") and site is not None:
+            continue
         elif name.startswith("admin:"):
             urls += [u for u in _admin_urls(name, params) if u != "__none__"]
             if not urls:
@@ -185,9 +200,12 @@ def concrete_urls(study, crfs=None) -> dict[str, list[str]]:
         else:
             raise AssertionError(f"The security sweep does not know how to fill {name} ({route}); "
                                  f"add it to tests/security/conftest.py")
+        if site is not None and not urls:
+            continue  # a list of non-site objects (export, allocation list)
         assert urls, f"no object to fill {name}"
         result[name] = urls
-    result["admin:catch_all"] = ["/admin/nothing-here/"]
+    if site is None:
+        result["admin:catch_all"] = ["/admin/nothing-here/"]
     return result
 
 
@@ -218,6 +236,13 @@ def _admin_urls(name, params) -> list[str]:
     if not objects:
         return ["__none__"]
     return [reverse(name, kwargs={params[0]: o.pk}) for o in objects]
+
+
+def _site_code(row, c):
+    from core.models import Site
+
+    site_id = _site_of(row, c)
+    return Site.objects.get(pk=site_id).code if site_id else None
 
 
 def _site_of(row, c):
