@@ -9,7 +9,7 @@ classifications, and records the reason for change in the audit trail.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, models, transaction
@@ -97,6 +97,27 @@ def _not_before_t0(subject: Subject, data, fields: tuple[str, ...], errors: dict
             errors[name] = f"must not be before the day of randomization ({t0_day}); found {value}."
 
 
+# A time may be this much ahead of the server clock (tablet clocks drift) before it counts as
+# "in the future" (as on the screening form, eligibility.protocol.FUTURE_TOLERANCE).
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+
+def _not_in_future(subject: Subject, data, errors: dict[str, str]) -> None:
+    """Hard check (SPEC §8, value impossible): no clinical date or time after now — a 24-hour
+    NIHSS, a discharge or a death in the year 9999 was saved before this check."""
+    now = timezone.now()
+    today = _local_date(subject, now)
+    for name, value in data.items():
+        if name in errors or value is None:
+            continue
+        if isinstance(value, datetime):
+            if value > now + FUTURE_TOLERANCE:
+                errors[name] = (f"A time in the future is impossible; found "
+                                f"{timezone.localtime(value, subject.site.tz):%Y-%m-%d %H:%M}.")
+        elif isinstance(value, date) and value > today:
+            errors[name] = f"A date in the future is impossible (today is {today}); found {value}."
+
+
 def _dm_write(instance, user, reason: str):
     """Data-management guard around one CRF save (datamanagement.services.crf_write): lock
     check, reason for change, the edit checks of datamanagement/editchecks.py (soft ones open
@@ -156,6 +177,7 @@ def _crf_save(
     _check_nihss(model, data, errors)
     if check is not None:
         check(subject, data, errors)
+    _not_in_future(subject, data, errors)
     lookup = {"pk": pk, "subject": subject} if pk is not None else {"subject": subject}
     repeating = pk is not None or model in (AdverseEvent, ProtocolDeviation)
     instance = None

@@ -4,6 +4,7 @@ import re
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 pytestmark = pytest.mark.django_db
@@ -18,9 +19,11 @@ def trial_data(randomized, personas):
 
     screening, subject = randomized()
     t0 = subject.randomized_at
-    v1 = fu.procedure_save(subject=subject, user=personas["coord001"], passes=[], version=None,
-                           data={"first_reperfusion_at": t0 + timedelta(minutes=20), "stent": True,
-                                 "stent_type": "balloon_expandable", "final_etici": "2b67"})
+    # Entered an hour after randomization: a reperfusion time in the future is refused.
+    with time_machine.travel(t0 + timedelta(hours=1), tick=False):
+        v1 = fu.procedure_save(subject=subject, user=personas["coord001"], passes=[], version=None,
+                               data={"first_reperfusion_at": t0 + timedelta(minutes=20), "stent": True,
+                                     "stent_type": "balloon_expandable", "final_etici": "2b67"})
     services.query_open(user=personas["monitor"], instance=v1, field_name="stent_type", text="Which stent (balloon)?")
     services.query_open(user=personas["monitor"], instance=screening, field_name="aspects", text="ASPECTS?")
     services.sdv_mark(user=personas["monitor"], instance=v1)
