@@ -12,6 +12,9 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 @pytest.fixture
 def study(personas, sites, settings, tmp_path, django_capture_on_commit_callbacks):
+    import time_machine
+    from django.utils import timezone
+
     from core.models import Subject
     from datamanagement import services as dm
     from eligibility.services import screening_close
@@ -28,6 +31,9 @@ def study(personas, sites, settings, tmp_path, django_capture_on_commit_callback
 
     settings.EDC_EXPORT_DIR = tmp_path / "exports"
     stat = personas["statistician"]
+    # Randomized 100 days ago, so the follow-up (day 90 included) is in the past, as it must be.
+    travel = time_machine.travel(timezone.now() - timedelta(days=100), tick=False)
+    travel.start()
     allocation_list = allocation_list_generate(user=stat, seed="security-review", entries_per_stratum=4,
                                                site_codes=["001", "002", "003"])
     allocation_list_set_active(user=stat, allocation_list=allocation_list, active=True)
@@ -42,13 +48,14 @@ def study(personas, sites, settings, tmp_path, django_capture_on_commit_callback
         young = make_screening(site=site, coordinator=coord, age_years=17)
         screenings[f"{code}-closed"] = screening_close(screening=young, user=coord, reason="ineligible")
         screenings[f"{code}-open"] = make_screening(site=site, coordinator=coord, nihss_items={})
+    travel.stop()
     for s in screenings.values():
         s.refresh_from_db()
     subj = {k: Subject.objects.get(pk=a.subject_id) for k, a in allocations.items()}
     s1, s2 = subj["001-0"], subj["001-1"]
     t0 = s1.randomized_at
     coord1, coord2 = personas["coord001"], personas["coord002"]
-    today = s1.randomized_at.date() + timedelta(days=1)
+    today = timezone.localdate() - timedelta(days=2)
     v1 = fu.procedure_save(subject=s1, user=coord1, passes=[{"technique": "stent_retriever", "etici": "2b50"}],
                            version=None,
                            data={"first_reperfusion_at": t0 + timedelta(minutes=20), "stent": True,
@@ -175,15 +182,17 @@ def concrete_urls(study, site: str | None = None) -> dict[str, list[str]]:
         elif params == ["number"]:
             urls += [reverse(name, kwargs={"number": s.number}) for s in subjects]
         elif params == ["number", "code"]:
-            urls += [reverse(name, kwargs={"number": s.number, "code": c.code})
-                     for s in subjects for c in registry.all_crfs() if c.subject_field]
+            from followup.forms import FORM_CLASSES
+
+            urls += [reverse(name, kwargs={"number": s.number, "code": code})
+                     for s in subjects for code in FORM_CLASSES]
         elif params == ["number", "code", "pk"]:
-            for c in registry.all_crfs():
-                for row in instances[c.code]:
-                    subject = _subject_of(row, c)
-                    if subject is not None:
-                        urls.append(reverse(name, kwargs={"number": subject.number, "code": c.code,
-                                                          "pk": row.pk}))
+            from followup.selectors import REPEATING_EVENTS
+
+            for code, (model, *_rest) in REPEATING_EVENTS.items():
+                for row in model.objects.filter(subject__in=subjects).order_by("pk"):
+                    urls.append(reverse(name, kwargs={"number": row.subject.number, "code": code,
+                                                      "pk": row.pk}))
         elif params == ["pk"] and name == "datamanagement:query":
             urls += [reverse(name, kwargs={"pk": q.pk}) for q in queries]
         elif params == ["pk"] and name.startswith("datamanagement:"):
