@@ -216,7 +216,11 @@ def breaches(request):
 @login_required
 def notifications(request):
     if request.method == "POST":
-        services.notification_mark_read(user=request.user, notification_id=int(request.POST.get("id", 0) or 0))
+        raw = (request.POST.get("id") or "").strip()
+        if raw.isascii() and raw.isdigit():
+            services.notification_mark_read(user=request.user, notification_id=int(raw))
+        else:  # a tampered or empty id (was a 500): say so, mark nothing
+            messages.error(request, _("Which notice? Expected its number; found “%(v)s”.") % {"v": raw[:40]})
         return redirect("randomization:notifications")
     return render(request, "randomization/notifications.html", {
         "notifications": selectors.notifications_for(user=request.user)[:100]})

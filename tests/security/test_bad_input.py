@@ -98,3 +98,58 @@ def test_every_crf_form_refuses_garbage_naming_the_field(study, client_for):
             if unnamed:
                 problems.append(f"{url} {kind}: no error beside {unnamed}")
     assert not problems, "\n".join(problems)
+
+
+GARBAGE = ["abc", "9" * 25, "9999-12-31T23:59", "", "-1", "<script>alert(1)</script>", "1e999", "\x00"]
+EXTRA_KEYS = ["ids", "id", "reason", "text", "password", "value", "field", "scope", "visit", "format",
+              "site", "status", "active", "method", "minimisation_p", "csv", "seed", "formats", "blinded",
+              "forms", "site_ids", "action", "next", "version", "form_version"]
+
+
+def _post_targets(html: str, url: str):
+    """(action URL, field names) of every POST form on the page."""
+    doc = lxml.html.fromstring(html)
+    for form in doc.forms:
+        if (form.method or "").upper() != "POST":
+            continue
+        action = form.get("action") or url
+        if not action.startswith("/"):
+            action = url
+        yield action, [el.get("name") for el in form.inputs if el.get("name")]
+
+
+PERSONA_ORDER = ["coord001", "inv001", "assessor001", "monitor", "datamanager", "statistician"]
+
+
+@pytest.mark.parametrize("who", PERSONA_ORDER)
+def test_garbage_posted_anywhere_is_never_a_server_error(who, study, client_for):
+    """Every POST form of the project (and every POST-only URL) gets garbage in every field
+    it shows plus the usual extra keys, as a persona that may use it: never a 500."""
+    from tests.security.conftest import concrete_urls
+
+    client = client_for(who)
+    client.raise_request_exception = False
+    errors, posted = [], 0
+    for name, group in concrete_urls(study).items():
+        if name.startswith("admin:"):
+            continue  # Django's own admin forms (tested upstream); the admin persona has its sweep
+        for url in group[:2]:
+            response = client.get(url)
+            targets = []
+            if response.status_code == 405:
+                targets = [(url, [])]
+            elif response.status_code == 200 and "html" in response.get("Content-Type", ""):
+                targets = list(_post_targets(response.content.decode(errors="replace"), url))
+            for i, (action, fields) in enumerate(targets):
+                if action.startswith(("/account/logout/", "/i18n/")):
+                    continue
+                # Each persona rotates the garbage differently, so across the personas every
+                # field gets several kinds of garbage.
+                payload = {f: GARBAGE[(i + j + 3 * PERSONA_ORDER.index(who)) % len(GARBAGE)] for j, f in enumerate(fields + EXTRA_KEYS)
+                           if not f.startswith("csrf")}
+                result = client.post(action, payload)
+                posted += 1
+                if result.status_code >= 500:
+                    errors.append(f"{who} POST {action} (from {url}) → {result.status_code}")
+    assert posted > 3
+    assert not errors, "\n".join(errors)
