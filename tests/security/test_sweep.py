@@ -124,7 +124,16 @@ def test_blinded_users_never_see_the_arm(who, study, client_for):
               "/exports/reports/consort/?format=csv", "/exports/reports/dsmb/?format=csv"]
     labels = _arm_words_in_labels()
     pages = crawl(client, start)
-    assert len(pages) > 40  # the crawl did reach the application
+    # The crawl did reach the pages that matter for this persona (so the test can fail).
+    must_reach = {
+        "assessor001": [f"/subjects/{study['subjects']['001-0'].number}/form/V5/"],
+        "datamanager": ["/data/audit/?format=csv", "/data/queries/", "/exports/dictionary/",
+                        f"/exports/center/{study['exports']['datamanager'].pk}/download/",
+                        f"/data/subjects/{study['subjects']['001-0'].pk}/"],
+        "admin": ["/admin/", "/admin/core/user/", "/admin/core/membership/", "/data/audit/"],
+    }[who]
+    for url in must_reach:
+        assert pages.get(url, (None,))[0] == 200, f"{who} did not reach {url}: {pages.get(url, (None,))[0]}"
     leaks = []
     for url, (status, bodies) in pages.items():
         assert status < 500, f"{who} GET {url} → {status}"
@@ -170,3 +179,25 @@ def test_the_site_sweep_can_fail_coord001_reaches_its_own_objects(study, client_
     urls = concrete_urls(study, site="001")
     assert client.get(urls["followup:casebook"][0]).status_code == 200
     assert client.get(urls["eligibility:detail"][0]).status_code == 200
+
+
+def test_site_staff_pages_never_name_another_sites_subjects(study, client_for):
+    """coord002 crawls everything it can reach (lists, logs, reports, CSV): no site-001
+    screening or subject number ever appears."""
+    client = client_for("coord002")
+    client.raise_request_exception = False
+    start = [u for group in concrete_urls(study).values() for u in group]
+    pages = crawl(client, start)
+    assert client.get("/subjects/").status_code == 200
+    from core.models import Subject
+    from eligibility.models import Screening
+
+    numbers = [s.number for s in Subject.objects.filter(site__code="001")]
+    numbers += [s.number for s in Screening.objects.filter(site__code="001")]
+    other = re.compile(r"\b(?:%s)\b" % "|".join(map(re.escape, numbers)))
+    # Only pages served (a 404 page may echo the number the user typed in the address).
+    leaks = [f"{url}: {m.group(0)}" for url, (status, bodies) in pages.items() if status == 200
+             for body in bodies for m in [other.search(body)] if m]
+    assert not leaks, "coord002 sees site-001 subjects:\n" + "\n".join(leaks)
+    own = re.compile(r"\b002-S?\d{4}\b")
+    assert any(own.search(body) for _, bodies in pages.values() for body in bodies)  # can fail
