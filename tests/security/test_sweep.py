@@ -194,7 +194,7 @@ def test_site_staff_pages_never_name_another_sites_subjects(study, client_for):
 
     numbers = [s.number for s in Subject.objects.filter(site__code="001")]
     numbers += [s.number for s in Screening.objects.filter(site__code="001")]
-    other = re.compile(r"\b(?:%s)\b" % "|".join(map(re.escape, numbers)))
+    other = re.compile(r"\b(?:" + "|".join(map(re.escape, numbers)) + r")\b")
     # Only pages served (a 404 page may echo the number the user typed in the address).
     leaks = [f"{url}: {m.group(0)}" for url, (status, bodies) in pages.items() if status == 200
              for body in bodies for m in [other.search(body)] if m]
