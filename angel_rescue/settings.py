@@ -182,6 +182,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILI
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = "UTC"
 EDC_REMINDER_INTERVAL_SECONDS = envint("EDC_REMINDER_INTERVAL_SECONDS", 300)
+# Reminders are claimed and sent in batches (one transaction each); an optional pause between
+# batches spares a small mail server. A worker killed mid-run loses nothing (followup.reminders).
+EDC_REMINDER_BATCH_SIZE = envint("EDC_REMINDER_BATCH_SIZE", 2000)
+EDC_REMINDER_BATCH_PAUSE_SECONDS = float(envstr("EDC_REMINDER_BATCH_PAUSE_SECONDS", "0") or 0)
+EDC_REMINDER_EMAIL_LEASE_SECONDS = envint("EDC_REMINDER_EMAIL_LEASE_SECONDS", 900)
 
 # --- Security (production) -------------------------------------------------------------------
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", not DEBUG)

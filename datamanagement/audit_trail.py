@@ -100,8 +100,16 @@ def audit_entries(*, user, form: str | None = None, field: str | None = None, su
     entries: list[Entry] = []
     if qs is not None:
         if subject_obj is not None:
-            qs = qs.filter(Q(pgh_data__subject_id=subject_obj.pk) |
-                           Q(pgh_obj_model="core.Subject", pgh_obj_id=str(subject_obj.pk)))
+            cond = (Q(pgh_data__subject_id=subject_obj.pk) |
+                    Q(pgh_obj_model="core.Subject", pgh_obj_id=str(subject_obj.pk)))
+            # Forms not keyed by subject (the screening CRF) and rows keyed through another form
+            # (the procedure's passes): their instances of this subject, by id.
+            from datamanagement.crfs import instances_of_subject
+
+            for crf, rows in instances_of_subject(subject_obj):
+                if rows and (not crf.subject_field or "__" in crf.subject_field):
+                    cond |= Q(pgh_obj_model=crf.model._meta.label, pgh_obj_id__in=[str(r.pk) for r in rows])
+            qs = qs.filter(cond)
         if object_id:
             qs = qs.filter(pgh_obj_id=str(object_id))
         if username:

@@ -138,9 +138,8 @@ def subject_of(instance):
     link_model, to_crf, to_subject = link
     from core.models import Subject
 
-    subject_id = (link_model.objects.filter(**{to_crf: instance.pk})
-                  .values_list(to_subject, flat=True).first())
-    return Subject.objects.select_related("site").filter(pk=subject_id).first() if subject_id else None
+    link = link_model.objects.filter(**{to_crf: instance.pk}).values(to_subject)[:1]
+    return Subject.objects.select_related("site").filter(pk__in=link).first()  # one query
 
 
 def _subject_link(model):

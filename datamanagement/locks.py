@@ -18,11 +18,14 @@ from datamanagement.crfs import crf_of, subject_of
 from datamanagement.exceptions import DataLocked
 from datamanagement.models import Lock, LockLevel
 
+_UNKNOWN = object()
 
-def active_lock_for(instance) -> Lock | None:
+
+def active_lock_for(instance, subject=_UNKNOWN) -> Lock | None:
     """The lock that covers this CRF instance (database, then subject, then form), if any."""
     crf = crf_of(instance)
-    subject = subject_of(instance)
+    if subject is _UNKNOWN:
+        subject = subject_of(instance)
     cond = Q(level=LockLevel.DATABASE)
     if subject is not None:
         cond |= Q(level=LockLevel.SUBJECT, subject=subject)
@@ -33,9 +36,10 @@ def active_lock_for(instance) -> Lock | None:
     return min(locks, key=lambda lock: order[lock.level]) if locks else None
 
 
-def assert_unlocked(instance) -> None:
-    """Raise DataLocked when the instance may not be written."""
-    lock = active_lock_for(instance)
+def assert_unlocked(instance, subject=_UNKNOWN) -> None:
+    """Raise DataLocked when the instance may not be written. Every CRF save calls it (through
+    datamanagement.services.crf_write); `subject` may be passed when the caller knows it."""
+    lock = active_lock_for(instance, subject)
     if lock is not None:
         raise DataLocked(lock)
 

@@ -258,13 +258,61 @@ def active_locks(*, user) -> QuerySet[Lock]:
 
 def crf_instance_for(*, user, code: str, pk: int):
     """One CRF instance the user may read (404 otherwise, so nothing leaks across sites)."""
+    from django.core.exceptions import ObjectDoesNotExist
+
     from datamanagement.crfs import get_instance
     from datamanagement.permissions import can_view_crf
 
     try:
         crf, instance = get_instance(code, pk)
-    except (KeyError, LookupError) as exc:
+    except (KeyError, LookupError, ObjectDoesNotExist) as exc:
         raise Http404 from exc
     if not can_view_crf(user, crf, site_id_of(instance)):
         raise Http404
     return crf, instance
+
+
+@dataclass
+class Panel:
+    """What the casebook and form pages of other apps show from data management."""
+
+    subject: object
+    counts: dict = field(default_factory=dict)  # visit/form key → InstanceCounts
+    signatures: dict = field(default_factory=dict)  # "casebook" | visit code → latest Signature
+    lock: Lock | None = None
+    field_counts: dict = field(default_factory=dict)  # field name → {"open", "answered", "closed"}
+    unresolved: int = 0
+
+
+def casebook_panel(*, user, subject, records: dict) -> Panel:
+    """For a casebook page: query counts per record (keyed as the caller keys `records`, e.g.
+    by visit code), the latest signature per visit and of the casebook, and the active lock.
+    Three database queries whatever the number of forms."""
+    present = {k: r for k, r in records.items() if r is not None}
+    counts = query_counts_for(user=user, instances=present.values())
+    panel = Panel(subject=subject)
+    for key, record in present.items():
+        c = counts.get((crf_of(record).code, record.pk))
+        if c is not None:
+            panel.counts[key] = c
+            panel.unresolved += c.unresolved
+    for s in Signature.objects.filter(subject=subject).select_related("signer").order_by("-signed_at", "-id"):
+        panel.signatures.setdefault(s.visit or "casebook", s)
+    panel.lock = (Lock.objects.filter(active=True).filter(Q(level="database") | Q(level="subject", subject=subject))
+                  .order_by("level").first())
+    return panel
+
+
+def form_panel(*, user, instance) -> Panel | None:
+    """For a form page: per-field query counts and the lock covering the form."""
+    if instance is None:
+        return None
+    from datamanagement.crfs import subject_of
+    from datamanagement.locks import active_lock_for
+
+    counts = query_counts_for(user=user, instances=[instance]).get((crf_of(instance).code, instance.pk))
+    panel = Panel(subject=subject_of(instance), lock=active_lock_for(instance))
+    if counts is not None:
+        panel.field_counts = {k: dict(v) for k, v in counts.by_field.items() if v["open"] + v["answered"]}
+        panel.unresolved = counts.unresolved
+    return panel

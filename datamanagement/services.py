@@ -17,6 +17,7 @@ covered the changed data. All in the caller's transaction.
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
 import hashlib
 import json
 import uuid
@@ -125,9 +126,13 @@ class CrfWrite:
     signatures_broken: int = 0
 
 
-def check_context(instance, crf: registry.CRF, previous: dict | None) -> editchecks.Context:
+_UNKNOWN = object()
+
+
+def check_context(instance, crf: registry.CRF, previous: dict | None, subject=_UNKNOWN) -> editchecks.Context:
     """Facts about the subject that edit checks need (ORM side of the pure editchecks)."""
-    subject = subject_of(instance)
+    if subject is _UNKNOWN:
+        subject = subject_of(instance)
     baseline: dict[str, Any] = {}
     if crf.visit == "V0" or not crf.subject_field:
         baseline = values_of(instance, crf)
@@ -136,7 +141,7 @@ def check_context(instance, crf: registry.CRF, previous: dict | None) -> editche
             if rows:
                 baseline = values_of(rows[0], other)
                 break
-    site = site_of(instance)
+    site = subject.site if subject is not None else site_of(instance)
     enrolled = subject is not None or getattr(instance, "outcome", None) == "randomized"
     return editchecks.Context(
         previous=previous,
@@ -181,28 +186,31 @@ def crf_write(*, instance, user, reason: str = "", expected_version: int | None 
             previous = values_of(row, crf)
             if expected_version is not None and row.version != expected_version:
                 raise StaleVersion(expected_version, row.version)
-    assert_unlocked(instance)
+    subject = subject_of(instance)  # once: the lock check, edit checks and upkeep all need it
+    assert_unlocked(instance, subject=subject)
     current = values_of(instance, crf)
     write = CrfWrite(crf=crf, first_save=previous is None)
     if previous is not None:
         write.changed = {k: (previous[k], v) for k, v in current.items() if jsonable(previous[k]) != jsonable(v)}
         if write.changed and not (reason or "").strip():
             raise ReasonRequired(field_label(crf, k) for k in write.changed)
-    result = editchecks.run(crf.code, current, check_context(instance, crf, previous))
+    result = editchecks.run(crf.code, current, check_context(instance, crf, previous, subject=subject))
     if result.hard:
         raise EditCheckFailed(result.hard)
     write.soft = result.soft
     with own_audit_context(reason=(reason or "").strip(), **_actor_metadata(user)):
         yield write
-        _after_save(instance=instance, crf=crf, user=user, write=write, reason=reason)
+        _after_save(instance=instance, crf=crf, user=user, write=write, reason=reason, subject=subject)
 
 
-def _after_save(*, instance, crf, user, write: CrfWrite, reason: str) -> None:
-    subject = subject_of(instance)
-    site = site_of(instance)
-    label = label_of(instance)
+def _after_save(*, instance, crf, user, write: CrfWrite, reason: str, subject) -> None:
+    if not write.soft and not write.changed:
+        return
+    site = subject.site if subject is not None else site_of(instance)
+    label = subject.number if subject is not None else label_of(instance)
     for failure in write.soft:
-        q = _auto_query(instance=instance, crf=crf, failure=failure, site=site, subject=subject, label=label)
+        q = _auto_query(instance=instance, crf=crf, failure=failure, site=site, subject=subject, label=label,
+                        user=user)
         if q is not None:
             write.queries_opened.append(q)
     if write.changed:
@@ -222,7 +230,7 @@ def _change_text(crf, changed: dict, user, reason: str) -> str:
 # --- Queries ------------------------------------------------------------------------------
 
 
-def _auto_query(*, instance, crf, failure, site, subject, label) -> Query | None:
+def _auto_query(*, instance, crf, failure, site, subject, label, user=None) -> Query | None:
     """Open the query of a failing soft check unless one is already unresolved."""
     unresolved = Query.objects.filter(
         crf_code=crf.code, object_id=instance.pk, field_name=failure.field,
@@ -244,8 +252,27 @@ def _auto_query(*, instance, crf, failure, site, subject, label) -> Query | None
         audit_event_record(action=AuditAction.OTHER, site=site, obj=query,
                            summary=f"Protocol deviation detected by edit check {failure.check} on {label}",
                            detail={"form": crf.code, "field": failure.field, "message": failure.message})
+        if subject is not None and user is not None:
+            _deviation_record(subject=subject, user=user, failure=failure)
     _notify_query_opened(query)
     return query
+
+
+def _deviation_record(*, subject, user, failure) -> None:
+    """File the protocol deviation in the subject's casebook (follow-up's deviation form,
+    category "lab value after randomization"), in the same transaction as the change that
+    revealed it; the site completes the corrective action."""
+    try:
+        from followup.models import ProtocolDeviation
+    except ImportError:  # without the follow-up app the flagged query is the record
+        return
+    deviation = ProtocolDeviation(
+        subject=subject, created_by=user, updated_by=user, category="lab",
+        occurred_on=timezone.localtime(timezone.now(), subject.site.tz).date(),
+        description=f"Detected by edit check {failure.check}: {failure.message}",
+    )
+    with crf_write(instance=deviation, user=user, reason=f"protocol deviation detected by edit check {failure.check}"):
+        deviation.save()
 
 
 def _note_resolved_checks(*, instance, crf, write: CrfWrite, user) -> None:
@@ -285,8 +312,10 @@ def query_open(*, user, instance, field_name: str, text: str) -> Query:
         opened_by=user,
     )
     QueryMessage.objects.create(query=query, kind=MessageKind.OPEN, author=user, text=text.strip())
+    # A question about the procedure form may itself reveal the arm ("stent placed?").
     audit_event_record(action=AuditAction.QUERY, actor=user, site=site, obj=query,
-                       summary=f"Query opened on {query.object_label} {crf.code}.{field_name}")
+                       summary=f"Query opened on {query.object_label} {crf.code}.{field_name}",
+                       reveals_allocation=crf.reveals_arm)
     _notify_query_opened(query)
     return query
 
@@ -349,7 +378,7 @@ def _transition(query: Query, *, user, kind: str, status: str, text: str) -> Que
         QueryMessage.objects.create(query=query, kind=kind, author=user, text=(text or "").strip())
     audit_event_record(action=AuditAction.QUERY, actor=user, site=query.site, obj=query,
                        summary=f"Query Q{query.pk} {kind} ({query.object_label} {query.crf_code}.{query.field_name})",
-                       reason=(text or "").strip())
+                       reason=(text or "").strip(), reveals_allocation=registry.get(query.crf_code).reveals_arm)
     return query
 
 
@@ -415,6 +444,10 @@ def crf_field_correct(*, user, instance, field_name: str, value: Any, reason: st
         cleaned = model_field.clean(value, instance) if value not in ("", None) else None
     except ValidationError as exc:
         raise QueryError(f"{field_label(crf, field_name)}: {' '.join(exc.messages)}") from exc
+    if isinstance(cleaned, _dt.datetime) and timezone.is_naive(cleaned):
+        # A time typed on the form is the site's local time (SPEC §3: shown and entered in the
+        # site's zone, stored in UTC).
+        cleaned = timezone.make_aware(cleaned, site.tz)
     if cleaned is None and not model_field.null:
         cleaned = "" if model_field.get_internal_type() in ("CharField", "TextField") else model_field.get_default()
     old = getattr(instance, model_field.attname)
@@ -447,9 +480,43 @@ def _screening_update(*, instance, user, data, reason):
         raise QueryError(str(exc)) from exc
 
 
+def _followup_update(service_name: str, *, repeating: bool = False):
+    """A follow-up form's own save service (its hard checks and derived values, e.g. the
+    day-90 study day and window flag), given the form's current values plus the correction."""
+
+    def update(*, instance, user, data, reason):
+        from followup import services as fu
+        from followup.exceptions import FollowupError, NotPermitted
+
+        skip = {"id", "subject", "created_by", "updated_by", "version", "created_at", "updated_at"}
+        current = {(f.attname if f.is_relation else f.name): getattr(instance, f.attname)
+                   for f in instance._meta.concrete_fields if f.editable and f.name not in skip}
+        kwargs = {"pk": instance.pk} if repeating else {}
+        try:
+            return getattr(fu, service_name)(subject=instance.subject, user=user, data={**current, **data},
+                                             version=instance.version, reason=reason, **kwargs)
+        except NotPermitted as exc:
+            raise PermissionDenied(str(exc)) from exc
+        except FollowupError as exc:
+            raise QueryError(str(exc)) from exc
+
+    return update
+
+
 # Forms whose owning app has its own update service (derived values to recompute). A form may
-# instead declare CRF(extra={"update_service": callable}).
-UPDATE_ADAPTERS = {"SCREENING": _screening_update}
+# instead declare CRF(extra={"update_service": callable}). Forms not listed (the procedure form,
+# whose service also rewrites its passes) are corrected through crf_write directly.
+UPDATE_ADAPTERS = {
+    "SCREENING": _screening_update,
+    "V2_24H": _followup_update("visit24h_save"),
+    "V3_48H": _followup_update("visit48h_save"),
+    "V4_DAY7": _followup_update("visit7d_save"),
+    "V5_DAY90": _followup_update("day90_save"),
+    "AE": _followup_update("adverse_event_save", repeating=True),
+    "DEVIATION": _followup_update("deviation_save", repeating=True),
+    "DEATH": _followup_update("death_record"),
+    "EXIT": _followup_update("study_exit_record"),
+}
 
 
 @transaction.atomic(durable=True)
@@ -502,14 +569,18 @@ def sdv_mark(*, user, instance, fields: Iterable[str] | None = None) -> int:
 
 
 def _sdv_clear_changed(*, instance, crf, user, write: CrfWrite, reason: str) -> int:
-    total = 0
-    for name, (old, new) in write.changed.items():
-        why = (f"Value changed from {display(old)} to {display(new)} by {getattr(user, 'username', 'system')} "
-               f"on {timezone.now():%Y-%m-%d %H:%M} UTC. Reason: {reason}")
-        total += SourceVerification.objects.filter(
-            crf_code=crf.code, object_id=instance.pk, field_name=name, active=True,
-        ).update(active=False, cleared_at=timezone.now(), cleared_reason=why)
-    return total
+    """Clear the SDV of every changed field, each with its own why — one UPDATE however many
+    fields changed (a follow-up form may change fifteen NIHSS items at once)."""
+    from django.db.models import Case, TextField, Value, When
+
+    now = timezone.now()
+    who = getattr(user, "username", "system")
+    whens = [When(field_name=name, then=Value(
+        f"Value changed from {display(old)} to {display(new)} by {who} on {now:%Y-%m-%d %H:%M} UTC. "
+        f"Reason: {reason}")) for name, (old, new) in write.changed.items()]
+    return SourceVerification.objects.filter(
+        crf_code=crf.code, object_id=instance.pk, field_name__in=list(write.changed), active=True,
+    ).update(active=False, cleared_at=now, cleared_reason=Case(*whens, output_field=TextField()))
 
 
 # --- Signatures ---------------------------------------------------------------------------
@@ -598,7 +669,8 @@ def _lock_create(*, user, level, reason, **target) -> Lock:
     except IntegrityError as exc:
         raise LockError("This is already locked.") from exc
     audit_event_record(action=AuditAction.LOCK, actor=user, site=lock.site, obj=lock,
-                       summary=f"Locked {level} {lock.object_label}".strip(), reason=reason or "")
+                       summary=f"Locked {level} {lock.object_label}".strip(), reason=reason or "",
+                       reveals_allocation=bool(lock.crf_code) and registry.get(lock.crf_code).reveals_arm)
     return lock
 
 

@@ -18,4 +18,5 @@ urlpatterns = [
     path("sdv/", views.sdv_progress, name="sdv"),
     path("locks/", views.locks, name="locks"),
     path("audit/", views.audit, name="audit"),
+    path("editchecks/", views.edit_checks, name="editchecks"),
 ]

@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -149,6 +149,8 @@ def _field_input(crf, name):
 def forms_list(request):
     """Every form the user may review, newest first (entry point for monitors)."""
     user = request.user
+    if not access.can(user, Action.VIEW_CRF):
+        raise PermissionDenied
     sections = []
     for crf in registry.all_crfs():
         if not sees_form(user, crf):
@@ -386,6 +388,24 @@ def locks(request):
 
 
 @login_required
+def edit_checks(request):
+    """The edit checks of every form, as declared in datamanagement/editchecks.py."""
+    from datamanagement import editchecks
+
+    user = request.user
+    if not (access.can(user, Action.RAISE_QUERY) or access.can(user, Action.VIEW_CRF)):
+        raise PermissionDenied
+    forms = []
+    for crf in registry.all_crfs():
+        checks = editchecks.checks_for(crf.code)
+        if checks and sees_form(user, crf):
+            forms.append({"crf": crf, "checks": [
+                {"code": c.code, "field": field_label(crf, c.field), "severity": c.severity, "rule": c.rule,
+                 "deviation": c.deviation} for c in checks]})
+    return render(request, "datamanagement/editchecks.html", {"forms": forms})
+
+
+@login_required
 def audit(request):
     """Audit trail viewer: per field, form, subject and user; filterable; CSV export."""
     user = request.user
@@ -417,24 +437,15 @@ def services_audit_export(*, user, count: int, filters: dict) -> None:
                            detail={"filters": filters})
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
 def _csv_response(entries) -> HttpResponse:
-    writer = csv.writer(_Echo())
-    header = ["when_utc", "user", "kind", "form", "object", "field", "old_value", "new_value", "reason", "summary", "ip"]
-
-    def rows():
-        yield writer.writerow(header)
-        for e in entries:
-            yield writer.writerow([e.at.isoformat(), e.username, e.kind, e.form, e.object_label, e.field,
-                                   "" if e.old is None else e.old, "" if e.new is None else e.new,
-                                   e.reason, e.summary, e.ip])
-
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="audit-trail-{timezone.now():%Y%m%d-%H%M}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["when_utc", "user", "kind", "form", "object", "field", "old_value", "new_value", "reason",
+                     "summary", "ip"])
+    for e in entries:
+        writer.writerow([e.at.isoformat(), e.username, e.kind, e.form, e.object_label, e.field,
+                         "" if e.old is None else e.old, "" if e.new is None else e.new, e.reason, e.summary, e.ip])
     return response
 
 

@@ -80,7 +80,25 @@ class CRFForm(forms.ModelForm):
         self.fields["form_version"].initial = self.instance.version if self.instance.pk else None
         if not editing:
             del self.fields["reason"]
+        short = {}
+        for prefix in ("nihss", "before", "worse"):
+            for item in nihss.ITEMS:
+                short[nihss.field_name(prefix, item)] = (f"{item.code} · {item.label}", None)
+                short[nihss.un_field_name(prefix, item)] = (_("%(code)s untestable (UN)") % {"code": item.code},
+                                                            "")
+        for name, f in self.fields.items():
+            if name in short:
+                f.label, help_text = short[name]
+                if help_text is not None:
+                    f.help_text = help_text
+            elif name not in ("form_version", "reason"):
+                # Keep scale names as written (mRS, eTICI), not "MRS", "ETICI".
+                verbose = str(self._meta.model._meta.get_field(name).verbose_name)
+                if verbose[:2] in ("mR", "eT"):
+                    f.label = verbose
         for f in self.fields.values():
+            if isinstance(f.widget, forms.RadioSelect) and hasattr(f, "choices"):
+                f.choices = [c for c in f.choices if c[0] not in ("", None)]  # no "------" radio
             if isinstance(f.widget, forms.Select) and not isinstance(f.widget, forms.RadioSelect):
                 f.widget.attrs.setdefault("class", "form-select")
             if read_only:

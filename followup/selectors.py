@@ -32,6 +32,7 @@ from followup.models import (
     Visit24h,
     Visit48h,
 )
+from randomization.selectors import arms_for_subjects, subject_arm
 
 VISIT_FORMS = {
     "V1": (Procedure, "procedure", "Procedure"),
@@ -105,18 +106,11 @@ def require_form(user, subject: Subject, code: str, *, edit: bool = False) -> st
 
 
 def arm_for(user, subject: Subject) -> str | None:
-    try:
-        from randomization.selectors import subject_arm
-    except ImportError:  # TEMPORARY until the randomization branch is merged
-        return None
+    """The arm, only where the blinding matrix allows (randomization.selectors decides)."""
     return subject_arm(user=user, subject=subject)
 
 
 def arms_for(user, subjects) -> dict[int, str]:
-    try:
-        from randomization.selectors import arms_for_subjects
-    except ImportError:  # TEMPORARY until the randomization branch is merged
-        return {}
     return arms_for_subjects(user=user, subjects=subjects)
 
 
@@ -143,7 +137,7 @@ class Casebook:
     study_exit: object | None = None
     can_enter_events: bool = False
     can_view_events: bool = False
-    baseline: object | None = None
+    screening_id: int | None = None  # V0: the screening CRF that led to the randomization
 
 
 def _entered(record) -> bool:
@@ -178,6 +172,10 @@ def casebook(user, number: str, now: datetime | None = None) -> Casebook:
     book = Casebook(subject=subject, arm=None if limited else arm_for(user, subject),
                     day90_only=limited, rows=rows)
     if not limited:
+        from randomization.models import Allocation
+
+        book.screening_id = Allocation.objects.filter(subject_id=subject.pk).values_list(
+            "screening_id", flat=True).first()
         book.can_enter_events = access.can(user, Action.ENTER_CRF, subject.site_id)
         book.can_view_events = True
         book.adverse_events = list(AdverseEvent.objects.filter(subject=subject).order_by("onset_on", "id"))
@@ -252,6 +250,23 @@ def notifications_for(user, *, limit: int = 100) -> list[Notification]:
 
 
 def unread_count(user) -> int:
+    """Unread reminders plus unread randomization notices (one query)."""
     if not getattr(user, "is_authenticated", False):
         return 0
-    return Notification.objects.filter(user=user, read_at__isnull=True).count()
+    from randomization.models import Notification as RandomizationNotice
+
+    theirs = RandomizationNotice.objects.filter(recipient=user, read_at__isnull=True).values("pk")
+    return Notification.objects.filter(user=user, read_at__isnull=True).values("pk").union(theirs, all=True).count()
+
+
+def randomization_notices(user, *, limit: int = 20) -> list:
+    from randomization.selectors import notifications_for as randomization_notifications
+
+    return list(randomization_notifications(user=user, unread_only=True)[:limit])
+
+
+def blinding_breaches(subject: Subject) -> list:
+    """Breach reports naming this subject, for the day-90 form (they carry no arm)."""
+    from randomization.selectors import breaches_for_subject
+
+    return list(breaches_for_subject(subject=subject))

@@ -260,11 +260,8 @@ def visit24h_save(*, subject: Subject, user, data: Mapping[str, Any], version: i
 def baseline_nihss(subject: Subject) -> int | None:
     """NIHSS at baseline, from the screening CRF that led to the randomization."""
     from eligibility.models import Screening
+    from randomization.models import Allocation
 
-    try:
-        from randomization.models import Allocation
-    except ImportError:  # pragma: no cover - randomization app not merged yet
-        return None
     screening_ids = Allocation.objects.filter(subject_id=subject.pk).values("screening_id")
     return Screening.objects.filter(pk__in=screening_ids).values_list("nihss_baseline", flat=True).first()
 
@@ -315,17 +312,23 @@ def _check_v3(subject: Subject, data: dict, errors: dict[str, str]) -> None:
 def visit48h_save(*, subject: Subject, user, data: Mapping[str, Any], version: int | None,
                   reason: str = "") -> Visit48h:
     _require_entry(user, subject)
-    return _crf_save(model=Visit48h, subject=subject, user=user, data=data, version=version,
-                     reason=reason, derive=_derive_v3, check=_check_v3)
+    row = _crf_save(model=Visit48h, subject=subject, user=user, data=data, version=version,
+                    reason=reason, derive=_derive_v3, check=_check_v3)
+    if row.died:
+        _death_effects(subject, user, died_on=None, where="48-hour form")
+    return row
 
 
 @transaction.atomic(durable=True)
 def visit7d_save(*, subject: Subject, user, data: Mapping[str, Any], version: int | None,
                  reason: str = "") -> Visit7d:
     _require_entry(user, subject)
-    return _crf_save(model=Visit7d, subject=subject, user=user, data=data, version=version,
+    row = _crf_save(model=Visit7d, subject=subject, user=user, data=data, version=version,
                      reason=reason, derive=_nihss_totals(Visit7d),
                      check=lambda s, d, e: _not_before_t0(s, d, ("assessed_on", "discharge_on"), e))
+    if row.destination == "died":
+        _death_effects(subject, user, died_on=row.discharge_on or row.assessed_on, where="day-7 form")
+    return row
 
 
 # --- V5 day 90 --------------------------------------------------------------------------------
@@ -371,8 +374,11 @@ def adverse_event_save(*, subject: Subject, user, data: Mapping[str, Any], versi
         if d.get("serious") and not criteria:
             errors["serious"] = "A serious adverse event needs at least one seriousness criterion; none is ticked."
 
-    return _crf_save(model=AdverseEvent, subject=subject, user=user, data=data, version=version,
-                     reason=reason, pk=pk, check=check)
+    row = _crf_save(model=AdverseEvent, subject=subject, user=user, data=data, version=version,
+                    reason=reason, pk=pk, check=check)
+    if row.outcome == "fatal":
+        _death_effects(subject, user, died_on=row.resolved_on, where=f"fatal adverse event {row.term}")
+    return row
 
 
 @transaction.atomic(durable=True)
@@ -398,6 +404,29 @@ def _subject_status_set(subject: Subject, status: str) -> None:
         state=ReminderState.CANCELLED)
 
 
+def _death_effects(subject: Subject, user, *, died_on, where: str) -> None:
+    """SPEC §6: a death recorded anywhere (death form, fatal adverse event, V3 "died",
+    V4 destination "died") makes the subject dead, stops reminders and sets the day-90 mRS
+    to 6 (with the date of death when known)."""
+    if subject.status != SubjectStatus.DEAD:
+        _subject_status_set(subject, SubjectStatus.DEAD)
+    day90 = Day90.objects.select_for_update(no_key=True).filter(subject=subject).first()
+    why = f"death recorded ({where}{f', died on {died_on}' if died_on else ''}): day-90 mRS 6"
+    with change_reason(why):
+        if day90 is None:
+            day90 = Day90(subject=subject, created_by=user, updated_by=user, mrs=6,
+                          death_on=died_on, source=Day90Source.DEATH)
+            with _dm_write(day90, user, why):
+                day90.save()
+        elif day90.mrs != 6 or (died_on and day90.death_on != died_on):
+            day90.mrs = 6
+            day90.death_on = died_on or day90.death_on
+            day90.version += 1
+            day90.updated_by = user
+            with _dm_write(day90, user, why):
+                day90.save()
+
+
 @transaction.atomic(durable=True)
 def death_record(*, subject: Subject, user, data: Mapping[str, Any], version: int | None = None,
                  reason: str = "") -> Death:
@@ -405,22 +434,7 @@ def death_record(*, subject: Subject, user, data: Mapping[str, Any], version: in
     _require_entry(user, subject)
     death = _crf_save(model=Death, subject=subject, user=user, data=data, version=version,
                       reason=reason, check=lambda s, d, e: _not_before_t0(s, d, ("died_on",), e))
-    _subject_status_set(subject, SubjectStatus.DEAD)
-    # SPEC §6: a death recorded anywhere sets the day-90 mRS to 6.
-    day90 = Day90.objects.select_for_update(no_key=True).filter(subject=subject).first()
-    with change_reason(f"death recorded on {death.died_on}: mRS 6"):
-        if day90 is None:
-            day90 = Day90(subject=subject, created_by=user, updated_by=user, mrs=6,
-                          death_on=death.died_on, source=Day90Source.DEATH)
-            with _dm_write(day90, user, f"death recorded on {death.died_on}: mRS 6"):
-                day90.save()
-        elif day90.mrs != 6 or day90.death_on != death.died_on:
-            day90.mrs = 6
-            day90.death_on = death.died_on
-            day90.version += 1
-            day90.updated_by = user
-            with _dm_write(day90, user, f"death recorded on {death.died_on}: mRS 6"):
-                day90.save()
+    _death_effects(subject, user, died_on=death.died_on, where="death form")
     return death
 
 

@@ -50,8 +50,13 @@ def subjects(request):
 @login_required
 def casebook(request, number):
     book = selectors.casebook(request.user, number)
+    # Data-management status (queries per visit, signatures, lock): datamanagement.selectors.
+    from datamanagement.selectors import casebook_panel
+
+    dm = casebook_panel(user=request.user, subject=book.subject,
+                        records={row.code: row.record for row in book.rows if row.code != "V0"})
     return render(request, "followup/casebook.html", {"book": book, "subject": book.subject,
-                                                      "site": book.subject.site})
+                                                      "site": book.subject.site, "dm": dm})
 
 
 def _display(field, value):
@@ -158,17 +163,22 @@ def crf(request, number, code, pk=None):
                 formset_cls = djforms.formset_factory(PassFormSet.form, extra=max(1, 3 - len(initial)),
                                                       max_num=10)
                 passes_formset = formset_cls(prefix="passes", initial=initial)
+        from datamanagement.selectors import form_panel  # queries per field, lock
+
         return render(request, "followup/crf_form.html", {
             "subject": subject, "site": subject.site, "code": code, "form": form, "record": instance,
             "label": selectors.ALL_FORMS[code][2], "read_only": level != selectors.EDIT,
             "passes": passes_formset, "conflict": conflict, "saved_by": saved_by,
+            "breaches": selectors.blinding_breaches(subject) if code == "V5" else [],
+            "dm_form": form_panel(user=request.user, instance=instance),
         })
 
 
 @login_required
 def notifications(request):
     items = selectors.notifications_for(request.user)
-    return render(request, "followup/notifications.html", {"items": items})
+    return render(request, "followup/notifications.html", {
+        "items": items, "others": selectors.randomization_notices(request.user)})
 
 
 @login_required

@@ -48,7 +48,7 @@ def test_csv_export_has_old_new_and_reason(screening, personas, client_for):
     update_screening(screening, user=personas["coord001"], age_years=65, reason="typo in age")
     response = client_for("datamanager").get("/data/audit/", {"form": "SCREENING", "format": "csv"})
     assert response["Content-Type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     [row] = [r for r in rows if r["field"] == "age_years"]
     assert (row["old_value"], row["new_value"], row["reason"], row["user"]) == ("64", "65", "typo in age", "coord001")
     from audit.models import AuditEvent
@@ -70,7 +70,7 @@ def test_blinded_users_never_see_allocation_entries(randomized, personas, client
         body = client.get("/data/audit/").content.decode()
         for arm in ("STENTING", "CONTINUED_MT"):
             assert arm not in body
-        csv_body = b"".join(client.get("/data/audit/", {"format": "csv"}).streaming_content).decode()
+        csv_body = client.get("/data/audit/", {"format": "csv"}).content.decode()
         assert "STENTING" not in csv_body and "CONTINUED_MT" not in csv_body
     # the unblinded monitor does see the randomization event of its site
     monitor_entries = audit_trail.audit_entries(user=personas["monitor"])
@@ -87,3 +87,17 @@ def test_site_scoped_monitor_sees_only_its_sites_changes(make_screening, persona
     reasons = {e.reason for e in audit_trail.audit_entries(user=personas["monitor"], form="SCREENING")}
     assert "site 2 change" not in reasons
     assert "site 2 change" in {e.reason for e in audit_trail.audit_entries(user=personas["datamanager"], form="SCREENING")}
+
+
+def test_subject_filter_includes_the_screening_form_of_the_subject(randomized, personas):
+    screening, subject = randomized()
+    update_screening(screening, user=personas["coord001"], aspects=7, reason="after randomization")
+    entries = audit_trail.audit_entries(user=personas["datamanager"], subject=subject.number)
+    assert any(e.field == "aspects" and e.reason == "after randomization" for e in entries)
+
+
+def test_edit_checks_page_lists_hard_and_soft_checks_of_each_form(client_for):
+    body = client_for("monitor").get("/data/editchecks/").content.decode()
+    assert 'data-testid="checks-SCREENING"' in body and 'data-testid="checks-V5_DAY90"' in body
+    assert "DAY90_WINDOW" in body and "NIHSS_ITEM_RANGE" in body and "protocol deviation" in body
+    assert client_for("coord001").get("/data/editchecks/").status_code in (200, 403)

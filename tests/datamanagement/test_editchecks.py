@@ -145,6 +145,11 @@ def test_pending_lab_later_breaching_opens_a_deviation_query(personas, sites, al
     assert query.field_name == "platelets" and query.protocol_deviation
     assert query.origin == "edit_check" and query.opened_by is None and query.status == "open"
     assert "EX3" in query.text
+    # and the deviation is filed in the subject's casebook (follow-up's deviation form)
+    from followup.models import ProtocolDeviation
+
+    deviation = ProtocolDeviation.objects.get(subject__number=query.object_label)
+    assert deviation.category == "lab" and "EX3" in deviation.description
 
 
 @pytest.mark.django_db

@@ -81,8 +81,10 @@ def test_procedure_form_queries_are_hidden_from_blinded_users(make_subject, pers
         assert selectors.query_counts_for(user=personas[who], instances=[v1]) == {}
     with pytest.raises(Exception):  # noqa: B017 - PermissionDenied: the blinded data manager cannot raise one
         services.query_open(user=personas["datamanager"], instance=v1, field_name="final_etici", text="?")
-    # nor see the form's history in the audit trail
-    assert not [e for e in audit_trail.audit_entries(user=personas["datamanager"]) if e.form.startswith("V1")]
+    # nor see the form's history in the audit trail, nor the query's action events
+    dm_entries = audit_trail.audit_entries(user=personas["datamanager"])
+    assert not [e for e in dm_entries if e.form.startswith("V1")]
+    assert not [e for e in dm_entries if "V1_PROCEDURE" in e.summary or "eTICI per DSA" in e.reason]
     assert [e for e in audit_trail.audit_entries(user=personas["monitor"]) if e.form.startswith("V1")]
 
 
@@ -151,3 +153,57 @@ def test_randomization_time_order_against_the_procedure_form(make_subject, perso
         fu.procedure_save(subject=subject, user=personas["coord001"], passes=[], version=None,
                           data={"first_reperfusion_at": subject.randomized_at - dt.timedelta(minutes=1)})
     assert "first_reperfusion_at" in excinfo.value.errors
+
+
+def test_casebook_and_form_pages_show_query_counts_signature_and_lock(make_subject, personas, client_for):
+    subject = make_subject(timezone.now() - timedelta(days=2))
+    v2 = fu.visit24h_save(subject=subject, user=personas["coord001"], data={"nihss_i1a": 1}, version=None)
+    services.query_open(user=personas["monitor"], instance=v2, field_name="nihss_i1a", text="1 or 2?")
+    coord = client_for("coord001")
+    book = coord.get(f"/subjects/{subject.number}/").content.decode()
+    assert 'data-testid="dm-panel"' in book and 'data-testid="queries-V2"' in book
+    form = coord.get(f"/subjects/{subject.number}/form/V2/").content.decode()
+    assert 'data-testid="dm-field-queries"' in form and "nihss_i1a: 1 open" in form
+    services.lock_subject(user=personas["datamanager"], subject=subject)
+    assert "Locked" in coord.get(f"/subjects/{subject.number}/").content.decode()
+    assert 'data-testid="dm-lock"' in coord.get(f"/subjects/{subject.number}/form/V2/").content.decode()
+
+
+def test_assessor_corrects_the_day90_date_from_the_query_through_the_forms_own_service(make_subject, personas):
+    subject = make_subject(timezone.now() - timedelta(days=101))
+    row = _day90(subject, personas["assessor001"], 99)
+    q = Query.objects.get(crf_code="V5_DAY90", field_name="assessed_on")
+    local_t0 = timezone.localtime(subject.randomized_at, subject.site.tz).date()
+    services.crf_field_correct(user=personas["assessor001"], instance=row, field_name="assessed_on",
+                               value=(local_t0 + timedelta(days=96)).isoformat(),
+                               reason="date typed wrong; call log says day 96", query=q)
+    row.refresh_from_db()
+    q.refresh_from_db()
+    assert (row.study_day, row.outside_window) == (96, False)  # derived by followup.services
+    assert q.status == "answered" and "edit check no longer fails" in " ".join(m.text for m in q.messages.all())
+    # site coordinators may not correct the blinded assessor's form
+    with pytest.raises(Exception):  # noqa: B017 - PermissionDenied
+        services.crf_field_correct(user=personas["coord001"], instance=row, field_name="mrs", value="3",
+                                   reason="x")
+
+
+def test_reason_for_change_form_mixin_requires_a_reason_only_for_changes_of_saved_data(make_subject, personas):
+    from django import forms as djforms
+
+    from datamanagement.forms import ReasonForChangeMixin
+
+    class V2Form(ReasonForChangeMixin, djforms.ModelForm):
+        class Meta:
+            model = fu.Visit24h
+            fields = ["nihss_i1a", "nihss_i2"]
+
+    assert "reason_for_change" not in V2Form().fields  # first entry: no reason asked
+    subject = make_subject(timezone.now() - timedelta(days=2))
+    v2 = fu.visit24h_save(subject=subject, user=personas["coord001"], data={"nihss_i1a": 1, "nihss_i2": 0},
+                          version=None)
+    unchanged = V2Form({"nihss_i1a": "1", "nihss_i2": "0"}, instance=v2)
+    assert unchanged.is_valid()
+    changed = V2Form({"nihss_i1a": "2", "nihss_i2": "0"}, instance=v2)
+    assert not changed.is_valid() and "reason_for_change" in changed.errors
+    with_reason = V2Form({"nihss_i1a": "2", "nihss_i2": "0", "reason_for_change": "re-examined"}, instance=v2)
+    assert with_reason.is_valid() and with_reason.reason_for_change_value() == "re-examined"

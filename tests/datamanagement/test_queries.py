@@ -235,3 +235,24 @@ def query_instance(query):
     from eligibility.models import Screening
 
     return Screening.objects.get(pk=query.object_id)
+
+
+def test_a_corrected_time_is_read_in_the_sites_zone(screening, personas):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    local = timezone.localtime(screening.last_known_well, screening.site.tz) - dt.timedelta(minutes=30)
+    services.crf_field_correct(user=personas["coord001"], instance=screening, field_name="last_known_well",
+                               value=local.strftime("%Y-%m-%dT%H:%M"), reason="ambulance sheet")
+    screening.refresh_from_db()
+    assert screening.last_known_well == local.astimezone(dt.UTC).replace(second=0, microsecond=0)
+
+
+def test_unknown_form_or_record_is_not_found_never_a_500(client_for, screening):
+    client = client_for("monitor")
+    assert client.get("/data/crf/NO_SUCH_FORM/1/").status_code == 404
+    assert client.get(f"/data/crf/SCREENING/{screening.pk + 999}/").status_code == 404
+    assert client.get("/data/queries/999999/").status_code == 404
+    # a record of another site is not found either (its existence is not leaked)
+    assert client_for("coord002").get(f"/data/crf/SCREENING/{screening.pk}/").status_code == 404

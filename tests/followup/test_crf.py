@@ -278,3 +278,62 @@ def test_assessor_list_shows_only_day90_windows(client_for, make_subject):
     page = client_for("assessor001").get("/subjects/").content.decode()
     table = page.split('data-testid="subjects-table"')[1]
     assert "V5" in table and "V2" not in table and "V1" not in table
+
+
+def test_casebook_shows_the_arm_only_where_the_blinding_matrix_allows(client_for, subject):
+    from randomization.models import Allocation
+
+    arm = Allocation.objects.get(subject=subject).arm
+    coord = client_for("coord001").get(f"/subjects/{subject.number}/").content.decode()
+    assert 'data-testid="arm"' in coord and arm in coord
+    assert "Asia/Shanghai" in coord and 'data-visit="V1"' in coord
+    for username in ("assessor001", "datamanager"):
+        client = client_for(username)
+        for path in (f"/subjects/{subject.number}/", "/subjects/", url(subject, "V5"), url(subject, "V2")):
+            page = client.get(path).content.decode()
+            assert "STENTING" not in page and "CONTINUED_MT" not in page, (username, path)
+        page = client.get(f"/subjects/{subject.number}/").content.decode()
+        assert 'data-visit="V1"' not in page
+
+
+def test_ecass_uses_the_baseline_nihss_of_the_screening(personas, subject):
+    from followup import nihss as scale
+
+    assert services.baseline_nihss(subject) == 14  # tests.factories: eligible screening, NIHSS 14
+    worse = {scale.field_name("worse", i): 0 for i in scale.ITEMS}
+    worse.update(worse_i1a=3, worse_i5a=4, worse_i6a=4, worse_i9=3, worse_i4=3, worse_i3=1)  # total 18
+    row = services.visit48h_save(subject=subject, user=personas["inv001"], version=None, data={
+        "new_ich": True, "hb_2": True, "ich_predominant_cause": True, **worse})
+    assert row.worse_total == 18
+    assert row.sich_ecass3 is True and "NIHSS +4 from baseline" in row.sich_reasoning["ecass3"]
+
+
+def test_a_fatal_adverse_event_counts_as_a_death_recorded_anywhere(personas, subject):
+    died = timezone.localtime(subject.randomized_at, SHANGHAI).date() + timedelta(days=1)
+    services.adverse_event_save(subject=subject, user=personas["coord001"], data={
+        "term": "malignant oedema", "onset_on": died, "serious": True, "sae_death": True,
+        "outcome": "fatal", "resolved_on": died})
+    subject.refresh_from_db()
+    assert subject.status == SubjectStatus.DEAD
+    assert (Day90.objects.get(subject=subject).mrs, Day90.objects.get(subject=subject).death_on) == (6, died)
+
+
+def test_day90_outside_window_opens_a_query(client_for, make_subject):
+    from datamanagement.models import Query
+
+    subject = make_subject(timezone.now() - timedelta(days=100))
+    d = timezone.localtime(subject.randomized_at, SHANGHAI).date() + timedelta(days=99)
+    client_for("assessor001").post(url(subject, "V5"), {
+        "assessed_on": d.isoformat(), "mode": "phone", "respondent": "patient", "blinded_attested": "on", "mrs": "1"})
+    row = Day90.objects.get(subject=subject)
+    assert Query.objects.filter(crf_code="V5_DAY90", object_id=row.pk, field_name="assessed_on").exists()
+
+
+def test_saved_forms_show_derived_totals_and_item_changes(client_for, subject):
+    client = client_for("coord001")
+    client.post(url(subject, "V2"), nihss_post(value=1))
+    assert "NIHSS total (derived): <strong>15</strong>" in client.get(url(subject, "V2")).content.decode()
+    client.post(url(subject, "V3"), {"new_ich": "false", **nihss_post("before", value=0),
+                                     **nihss_post("worse", value=0, worse_i9="3")})
+    page = client.get(url(subject, "V3")).content.decode()
+    assert "per-item change (at − before)" in page and "9 +3" in page

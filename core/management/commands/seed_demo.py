@@ -68,8 +68,12 @@ class Command(BaseCommand):
         return created
 
     def seed_subjects(self, count: int) -> None:
+        from core.models import Subject
+        from followup.seeding import fill_visits
         from randomization.seeding import seed_subjects
 
         seed_subjects(count, stdout=self.stdout)
+        # Visits of every seeded subject, as far as elapsed time allows (idempotent).
+        fill_visits(Subject.objects.all(), stdout=self.stdout)
 
 

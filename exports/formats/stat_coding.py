@@ -1,0 +1,72 @@
+"""How a column is coded in SAS, Stata and SPSS files.
+
+Stata value labels attach only to numeric variables, so every coded variable is numeric in
+all three packages (one coding, documented in the data dictionary):
+- booleans: 0 = No, 1 = Yes;
+- integer code lists (mRS 0–6): the codes themselves;
+- text code lists ("MCA_M1"): 1…n in the order the form lists them, labelled with their text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from decimal import Decimal
+
+from exports.columns import Column
+
+
+def _int_codes(c: Column) -> bool:
+    return all(isinstance(code, int) and not isinstance(code, bool) for code, _ in c.choices)
+
+
+def stat_labels(c: Column) -> dict[int, str]:
+    """Value labels: numeric code → label (empty when the column is not coded)."""
+    if c.kind == "boolean":
+        return {0: "No", 1: "Yes"}
+    if not c.choices:
+        return {}
+    if _int_codes(c):
+        return {int(code): str(label) for code, label in c.choices}
+    return {i: str(label) for i, (_code, label) in enumerate(c.choices, start=1)}
+
+
+def encoder(c: Column):
+    """A function turning a database value of `c` into its value in a statistical file."""
+    if c.kind == "boolean":
+        return lambda v: math.nan if v is None else float(bool(v))
+    if c.choices and not _int_codes(c):
+        mapping = {code: float(i) for i, (code, _l) in enumerate(c.choices, start=1)}
+        return lambda v: mapping.get(v, math.nan) if v not in (None, "") else math.nan
+    if c.kind in ("integer", "float", "decimal"):
+        return lambda v: math.nan if v is None else float(v)
+    if c.kind == "datetime":
+        # Naive UTC: SAS, Stata and SPSS have no time zones; the label says "(UTC)".
+        return lambda v: None if v is None else v.astimezone(dt.UTC).replace(tzinfo=None)
+    if c.kind == "date":
+        return lambda v: v  # datetime.date objects: pyreadstat writes them as dates
+    if c.kind == "json":
+        return lambda v: "" if v is None else json.dumps(v, ensure_ascii=False, sort_keys=True)
+
+    def text(v):
+        if v is None:
+            return ""
+        if isinstance(v, Decimal):
+            return format(v, "f")
+        return str(v)
+
+    return text
+
+
+def is_numeric(c: Column) -> bool:
+    return c.kind in ("boolean", "integer", "float", "decimal") or bool(c.choices)
+
+
+def stat_label(c: Column) -> str:
+    label = c.label
+    if c.unit and c.unit not in label:
+        label = f"{label} ({c.unit})"
+    if c.kind == "datetime" and "UTC" not in label:
+        label = f"{label} (UTC)"
+    return label

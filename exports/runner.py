@@ -1,0 +1,155 @@
+"""Build the files of one export into a directory and bundle them into a ZIP.
+
+Layout of the bundle (every export, whatever formats were chosen):
+    README.txt                 who, when, blinded or not, sites, forms, row counts, checksums
+    dictionary.csv             the data dictionary of exactly these tables
+    csv/<form>.csv, csv/analysis.csv
+    odm/angel_rescue.xml
+    xpt|dta|sav/<form>.<ext>, …/analysis.<ext> (xpt also formats.sas and formats.xpt)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+from exports.analysis import analysis_columns, analysis_rows
+from exports.columns import Table, tables
+from exports.dataset import CHUNK_SIZE, Scope, table_rows
+from exports.formats import csv_format
+from exports.formats.odm import write_odm
+from exports.formats.stat_files import SasFormats, write_stat
+
+Progress = Callable[[float, str], None]
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def build(*, scope: Scope, formats: list[str], directory: Path, file_oid: str,
+          progress: Progress | None = None) -> dict[str, dict[str, int]]:
+    """Write every chosen format into `directory`; returns row counts per format and table."""
+    progress = progress or (lambda fraction, step: None)
+    chosen = tables(blinded=scope.blinded, codes=scope.form_codes)
+    units = len(formats) * (len(chosen) + 1) + 1
+    done = 0
+    counts: dict[str, dict[str, int]] = {}
+
+    def step(label: str, n: float = 1.0):
+        nonlocal done
+        done += n
+        progress(min(done / units, 0.99), label)
+
+    directory.mkdir(parents=True, exist_ok=True)
+    csv_format.write_dictionary(chosen, scope, directory / "dictionary.csv")
+    step("Data dictionary")
+    for fmt in formats:
+        if fmt == "csv":
+            counts["csv"] = _csv(chosen, scope, directory / "csv", step)
+        elif fmt == "odm":
+            (directory / "odm").mkdir(exist_ok=True)
+            base = done
+
+            def odm_progress(fraction, label, base=base):
+                nonlocal done
+                done = base + fraction * len(chosen)
+                progress(min(done / units, 0.99), label)
+
+            counts["odm"] = write_odm(chosen, scope, directory / "odm" / "angel_rescue.xml",
+                                      file_oid=file_oid, progress=odm_progress)
+            done = base + len(chosen)
+            step("ODM done")
+        elif fmt in ("xpt", "dta", "sav"):
+            counts[fmt] = _stat(fmt, chosen, scope, directory / fmt, step)
+        else:
+            raise ValueError(f"Unknown export format {fmt!r}; expected csv, odm, xpt, dta or sav.")
+    return counts
+
+
+# CSV tables are written by COPY on this many database connections at once: PostgreSQL does
+# the formatting, so two COPYs keep two cores busy.
+CSV_WORKERS = 2
+
+
+def _csv_write(job) -> int:
+    kind, table, scope, path = job
+    if kind == "analysis":
+        return csv_format.write_analysis(scope, path)
+    return csv_format.write_table(table, scope, path)
+
+
+def _csv_in_thread(job) -> int:
+    from django.db import connection
+
+    try:
+        return _csv_write(job)
+    finally:
+        connection.close()  # each worker thread has its own connection
+
+
+def _csv(chosen: list[Table], scope: Scope, out: Path, step) -> dict[str, int]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    out.mkdir(exist_ok=True)
+    jobs = [("form", t, scope, out / f"{t.filename}.csv") for t in chosen]
+    jobs.append(("analysis", None, scope, out / "analysis.csv"))
+    labels = [t.label for t in chosen] + ["analysis table"]
+    codes = [t.code for t in chosen] + ["ANALYSIS"]
+    counts = {}
+    from django.db import connection
+
+    if connection.in_atomic_block:
+        # Inside a transaction (a caller's, or a test's) other connections would not see
+        # its rows: write on this connection, one table after the other.
+        results = map(_csv_write, jobs)
+        pool = None
+    else:
+        pool = ThreadPoolExecutor(max_workers=CSV_WORKERS)
+        results = pool.map(_csv_in_thread, jobs)
+    try:
+        # Results in submission order; progress is reported from this (the task's) thread.
+        for code, label, n in zip(codes, labels, results, strict=True):
+            counts[code] = n
+            step(f"CSV: {label}")
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    return counts
+
+
+def _stat(fmt: str, chosen: list[Table], scope: Scope, out: Path, step) -> dict[str, int]:
+    out.mkdir(exist_ok=True)
+    sas = SasFormats() if fmt == "xpt" else None
+    counts = {}
+    for t in chosen:
+        rows = table_rows(t, scope).iterator(chunk_size=CHUNK_SIZE)
+        counts[t.code] = write_stat(fmt, list(t.columns), rows, out / f"{t.filename}.{fmt}",
+                                    table_label=t.label, table_name=t.code, sas_formats=sas)
+        step(f"{fmt.upper()}: {t.label}")
+    counts["ANALYSIS"] = write_stat(fmt, analysis_columns(scope), analysis_rows(scope),
+                                    out / f"analysis.{fmt}", table_label="Analysis table",
+                                    table_name="ANALYSIS", sas_formats=sas)
+    if sas is not None:
+        sas.write(out)
+    step(f"{fmt.upper()}: analysis table")
+    return counts
+
+
+def bundle(directory: Path, target: Path, readme: str) -> None:
+    """ZIP every file of `directory` (streamed from disk) with a README listing checksums."""
+    files = sorted(p for p in directory.rglob("*") if p.is_file())
+    lines = [readme, "", "Files (SHA-256):"]
+    for p in files:
+        lines.append(f"  {sha256_of(p)}  {p.relative_to(directory).as_posix()}")
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1,
+                         allowZip64=True) as zf:
+        zf.writestr("README.txt", "\n".join(lines) + "\n")
+        for p in files:
+            zf.write(p, p.relative_to(directory).as_posix())
