@@ -207,7 +207,8 @@ def _after_save(*, instance, crf, user, write: CrfWrite, reason: str, subject) -
     if not write.soft and not write.changed:
         return
     site = subject.site if subject is not None else site_of(instance)
-    label = subject.number if subject is not None else label_of(instance)
+    # (label_of would look the subject up again: it is already known to be None here)
+    label = subject.number if subject is not None else str(getattr(instance, "number", instance.pk))
     for failure in write.soft:
         q = _auto_query(instance=instance, crf=crf, failure=failure, site=site, subject=subject, label=label,
                         user=user)
