@@ -304,7 +304,11 @@ def randomize_locked(*, screening_id: int, user: User, allow_existing: bool = Tr
         raise NotPermitted(_("You may not randomize patients of site %(site)s: only its coordinators "
                              "and investigators may.") % {"site": site.code})
 
-    existing = Allocation.objects.select_related("subject").filter(screening_id=screening.pk).first()
+    # The outcome and the allocation are written in one transaction, so an open screening
+    # has no allocation: look it up only for a randomized one (UNIQUE screening backs this).
+    existing = None
+    if screening.outcome == ScreeningOutcome.RANDOMIZED:
+        existing = Allocation.objects.select_related("subject").filter(screening_id=screening.pk).first()
     if existing is not None:
         if not allow_existing:
             raise AlreadyRandomized(

@@ -24,7 +24,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from django.conf import settings
-from django.db.models import F
+from django.db.models import F, Q
 from lxml import etree
 
 from core.models import Site, User
@@ -33,6 +33,7 @@ from exports.dataset import Scope, crf_queryset
 from exports.formats.csv_format import csv_value
 
 NS = "http://www.cdisc.org/ns/odm/v1.3"
+NSMAP = {None: NS}
 STUDY_OID = "ST.ANGEL-RESCUE"
 MDV_OID = "MDV.1"
 SYSTEM_USER = "USR.SYSTEM"
@@ -104,6 +105,10 @@ class OdmWriter:
         self.file_oid = file_oid
         self.progress = progress or (lambda fraction, step: None)
         self.row_counts: dict[str, int] = defaultdict(int)
+        # OIDs computed once per table, not once per value (a third of the run time at 10k).
+        self.item_oids = {t.code: [_item_oid(t, c) for c in _item_columns(t)] for t in tables}
+        self.form_oids = {t.code: _oid("F", t.code) for t in tables}
+        self.group_oids = {t.code: _oid("IG", t.code) for t in tables}
 
     # --- metadata ----------------------------------------------------------------------
     def _study(self, xf):
@@ -226,32 +231,37 @@ class OdmWriter:
         return grouped
 
     def _form(self, xf, table: Table, entries, site_code: str, known_users: set[int]):
+        """FormData elements built as small lxml trees (C speed) and written whole: one
+        form's values in memory at a time."""
         cols = _item_columns(table)
+        item_oids = self.item_oids[table.code]
+        sub = etree.SubElement
         for pk, values, audit in entries:
-            attrs = {"FormOID": _oid("F", table.code)}
+            attrs = {"FormOID": self.form_oids[table.code]}
             if table.crf.repeating:
                 attrs["FormRepeatKey"] = str(pk)
-            with xf.element(q("FormData"), **attrs):
-                if audit is not None:
-                    at, user_id, reason = audit
-                    user_oid = f"USR.{user_id}" if user_id in known_users else SYSTEM_USER
-                    with xf.element(q("AuditRecord")):
-                        leaf(xf, "UserRef", None, UserOID=user_oid)
-                        leaf(xf, "LocationRef", None, LocationOID=f"LOC.{site_code}")
-                        leaf(xf, "DateTimeStamp", at.astimezone(dt.UTC).isoformat())
-                        if reason:
-                            leaf(xf, "ReasonForChange", reason)
-                with xf.element(q("ItemGroupData"), ItemGroupOID=_oid("IG", table.code)):
-                    for c, value in zip(cols, values, strict=True):
-                        if value is None or value == "":
-                            continue
-                        if c.kind == "boolean":
-                            text = "true" if value else "false"
-                        elif c.kind == "datetime":
-                            text = value.astimezone(dt.UTC).replace(microsecond=0).isoformat()
-                        else:
-                            text = csv_value(value)
-                        leaf(xf, "ItemData", None, ItemOID=_item_oid(table, c), Value=text)
+            form = etree.Element(q("FormData"), attrs, nsmap=NSMAP)
+            if audit is not None:
+                at, user_id, reason = audit
+                record = sub(form, q("AuditRecord"))
+                sub(record, q("UserRef"), UserOID=f"USR.{user_id}" if user_id in known_users
+                    else SYSTEM_USER)
+                sub(record, q("LocationRef"), LocationOID=f"LOC.{site_code}")
+                sub(record, q("DateTimeStamp")).text = at.astimezone(dt.UTC).isoformat()
+                if reason:
+                    sub(record, q("ReasonForChange")).text = reason
+            group = sub(form, q("ItemGroupData"), ItemGroupOID=self.group_oids[table.code])
+            for c, oid, value in zip(cols, item_oids, values, strict=True):
+                if value is None or value == "":
+                    continue
+                if c.kind == "boolean":
+                    text = "true" if value else "false"
+                elif c.kind == "datetime":
+                    text = value.astimezone(dt.UTC).replace(microsecond=0).isoformat()
+                else:
+                    text = csv_value(value)
+                sub(group, q("ItemData"), ItemOID=oid, Value=text)
+            xf.write(form)
             self.row_counts[table.code] += 1
 
     def _subject(self, xf, key: str, site_code: str, forms_by_event, known_users):
@@ -320,8 +330,11 @@ class OdmWriter:
                 last_pk = keyed[-1][0]
 
     def write(self, path: Path) -> dict[str, int]:
-        users = list(User.objects.order_by("pk").values_list("pk", "username", "first_name",
-                                                               "last_name"))
+        # Staff of the exported sites and all-site staff only: a site-scoped export does not
+        # list the people of other sites (their changes, if any, appear as the system user).
+        staff = User.objects.filter(Q(memberships__site_id__in=self.scope.site_ids)
+                                    | Q(memberships__site__isnull=True)).distinct()
+        users = list(staff.order_by("pk").values_list("pk", "username", "first_name", "last_name"))
         known = {u[0] for u in users}
         now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
         with etree.xmlfile(str(path), encoding="utf-8") as xf:

@@ -182,3 +182,10 @@ def test_export_data_command_refuses_a_user_without_export_rights(study, persona
     with pytest.raises(CommandError, match="exports"):
         call_command("export_data", "--format", "csv", "--output", str(tmp_path / "x"),
                      "--user", "coord001", stdout=io.StringIO())
+
+
+def test_monitor_odm_lists_only_the_staff_of_the_monitors_site(study, personas, run_export):
+    export = run_export(personas["monitor"], ["odm"])
+    xml = _bundle_bytes(export)["odm/angel_rescue.xml"]
+    assert b"<LoginName>coord001</LoginName>" in xml
+    assert b"coord002" not in xml and b"inv002" not in xml

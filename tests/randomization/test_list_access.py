@@ -108,3 +108,13 @@ def test_list_detail_runs_constant_queries(client_for, personas, sites, django_a
             assert client.get(f"/randomization/lists/{lst.pk}/").status_code == 200
         counts.append(len(ctx.captured_queries))
     assert counts[0] == counts[1]
+
+
+def test_low_stratum_alert_is_shown_in_app_to_the_statistician(client_for, personas, sites, confirmed):
+    from randomization.services import allocation_list_generate, subject_randomize
+
+    allocation_list_generate(user=personas["statistician"], seed="alert", entries_per_stratum=10, site_codes=["001"])
+    subject_randomize(screening=confirmed("001"), user=personas["coord001"])
+    body = client_for("statistician").get("/randomization/lists/").content.decode()
+    assert 'data-testid="alert"' in body and "stratum 001-anterior has" in body
+    assert "stratum 001-anterior" not in client_for("coord001").get("/randomization/notifications/").content.decode()
