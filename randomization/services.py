@@ -263,7 +263,7 @@ def _subject_randomize_txn(*, screening_id: int, user: User, allow_existing: boo
     # pghistory context: the subject and screening row events name who randomized.
     with pghistory.context(user=user.pk, username=user.username):
         return randomize_locked(screening_id=screening_id, user=user, allow_existing=allow_existing,
-                            notify=notify, now=now)
+                                notify=notify, now=now)
 
 
 def randomize_locked(*, screening_id: int, user: User, allow_existing: bool = True, notify: bool = True,
@@ -291,6 +291,8 @@ def randomize_locked(*, screening_id: int, user: User, allow_existing: bool = Tr
          SiteCounter row), so numbers are gap-free and unique per site (UNIQUE Subject.number).
     Every randomization takes its locks in this order (screening → entry/config → site
     counter) and holds them only until commit, so there is no lock cycle and no deadlock.
+    Work that needs no shared lock (checks, the screening's own update) is done before step 2,
+    so a stratum and a site are held for as few statements as possible.
     """
     now = now or timezone.now()
     # of=("self",): lock the screening row only — without it PostgreSQL would also lock the
