@@ -1,0 +1,172 @@
+"""Cross-cutting security sweeps over every URL of the project (SPEC §2, §5): no persona ever
+gets a server error, blinded users never learn the arm by any page, CSV or JSON, and site staff
+never reach another site's objects."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from html import unescape
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.security.conftest import concrete_urls
+
+pytestmark = pytest.mark.django_db
+
+PERSONAS = ["coord001", "inv001", "assessor001", "coord002", "inv002", "monitor", "datamanager",
+            "statistician", "admin"]
+
+
+def test_no_page_errors_for_any_persona(study, client_for):
+    urls = concrete_urls(study)
+    failures = []
+    for who in PERSONAS:
+        client = client_for(who)
+        client.raise_request_exception = False
+        for name, group in urls.items():
+            for url in group:
+                response = client.get(url)
+                if response.status_code >= 500:
+                    failures.append(f"{who} GET {url} ({name}) → {response.status_code}")
+        assert client.get("/account/logout/").status_code < 500  # GET is refused, never a 500
+    anonymous = __import__("django.test", fromlist=["Client"]).Client(raise_request_exception=False)
+    for name, group in urls.items():
+        for url in group:
+            response = anonymous.get(url)
+            if response.status_code >= 500:
+                failures.append(f"anonymous GET {url} ({name}) → {response.status_code}")
+    assert not failures, "\n".join(failures)
+
+
+# --- blinding ---------------------------------------------------------------------------------
+
+# The arm codes and their display labels (randomization.models.Arm), and words that only the
+# procedure CRF uses (a stent placed, balloon angioplasty: they reveal the arm). "Stent
+# retriever" is a thrombectomy device used before randomization in both arms, so bare "stent"
+# is allowed.
+ARM_WORDS = re.compile(
+    r"STENTING|CONTINUED_MT|Stenting or angioplasty|Continued thrombectomy"
+    r"|stent (?:placed|type|diameter|length|\(device\))|stent_(?:type|diameter|length|device)"
+    r"|balloon|angioplasty|in-stent|instent|Balloon-expandable|Self-expanding"
+    # per-arm counts under a neutral name ("arm A: 3", "group B") — "treatment arm" in plain
+    # explanatory text and the NIHSS item "Motor arm" are not leaks.
+    r"|\b(?:arm|group) [AB12]\b",
+    re.I,
+)
+LINK = re.compile(r"""(?:href|hx-get|data-url)\s*=\s*["']([^"'#]+)""")
+# Never followed: they change state on GET elsewhere or leave the app (static files, language).
+SKIP = ("/static/", "/account/logout/", "/i18n/", "/admin/logout/", "/media/")
+
+
+def _arm_words_in_labels():
+    """The arm labels in every language the site offers (a Chinese page must not say it either)."""
+    from django.conf import settings
+    from django.utils import translation
+
+    from randomization.models import Arm
+
+    words = set()
+    for code, _ in settings.LANGUAGES:
+        with translation.override(code):
+            words |= {str(label) for label in Arm.labels}
+    return words
+
+
+def _bodies(response) -> list[str]:
+    content = b"".join(response.streaming_content) if response.streaming else response.content
+    if content[:2] == b"PK":
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            return [archive.read(n).decode("utf-8", "replace") for n in archive.namelist()]
+    return [content.decode("utf-8", "replace")]
+
+
+def crawl(client, start: list[str], limit: int = 600) -> dict[str, tuple[int, list[str]]]:
+    """GET every start URL and every same-site link found in the pages, breadth first."""
+    seen: dict[str, tuple[int, list[str]]] = {}
+    per_path: dict[str, int] = {}
+    queue = list(start)
+    while queue and len(seen) < limit:
+        url = queue.pop(0)
+        if url in seen or url.startswith(SKIP) or not url.startswith("/"):
+            continue
+        path = urlsplit(url).path
+        if per_path.get(path, 0) >= 2:  # a few filter / sort variants of a page are enough
+            continue
+        per_path[path] = per_path.get(path, 0) + 1
+        response = client.get(url)
+        bodies = _bodies(response)
+        seen[url] = (response.status_code, bodies)
+        content_type = response.get("Content-Type", "")
+        if "html" in content_type:
+            for link in LINK.findall(bodies[0]):
+                link = unescape(link)
+                if link.startswith("?"):
+                    link = path + link
+                elif not link.startswith("/"):
+                    continue
+                queue.append(link)
+        if response.status_code in (301, 302) and response.get("Location", "").startswith("/"):
+            queue.append(response["Location"])
+    return seen
+
+
+@pytest.mark.parametrize("who", ["assessor001", "datamanager", "admin"])
+def test_blinded_users_never_see_the_arm(who, study, client_for):
+    client = client_for(who)
+    client.raise_request_exception = False
+    urls = concrete_urls(study)
+    start = [u for group in urls.values() for u in group]
+    start += ["/data/audit/?format=csv", "/data/audit/?format=json", "/exports/dictionary/?format=csv",
+              f"/data/audit/?subject={study['subjects']['001-0'].number}", "/data/audit/?form=V1_PROCEDURE",
+              "/exports/reports/consort/?format=csv", "/exports/reports/dsmb/?format=csv"]
+    labels = _arm_words_in_labels()
+    pages = crawl(client, start)
+    assert len(pages) > 40  # the crawl did reach the application
+    leaks = []
+    for url, (status, bodies) in pages.items():
+        assert status < 500, f"{who} GET {url} → {status}"
+        for body in bodies:
+            match = ARM_WORDS.search(body)
+            if match:
+                leaks.append(f"{url}: {body[max(0, match.start() - 80):match.end() + 80]!r}")
+            leaks += [f"{url}: arm label {label!r}" for label in labels if label in body]
+    assert not leaks, f"{who} learns the arm:\n" + "\n".join(leaks)
+
+
+def test_the_blinding_crawl_can_fail_the_unblinded_statistician_sees_the_arm(study, client_for):
+    client = client_for("statistician")
+    pages = crawl(client, [f"/randomization/lists/{study['allocation_list'].pk}/csv/",
+                           f"/randomization/allocation/{study['allocations']['001-0'].pk}/"])
+    assert any(ARM_WORDS.search(body) for _, bodies in pages.values() for body in bodies)
+
+
+# --- site scope ------------------------------------------------------------------------------
+
+
+def test_site_staff_cannot_reach_other_sites(study, client_for):
+    """coord002 asks for every object URL of a site-001 object (GET, and POST for the views
+    that only take POST): never a 200 or a redirect into the page, only 403/404."""
+    urls = concrete_urls(study, site="001")
+    assert {"followup:casebook", "datamanagement:crf", "eligibility:detail", "randomization:result",
+            "datamanagement:query"} <= set(urls)
+    client = client_for("coord002")
+    client.raise_request_exception = False
+    reached = []
+    for name, group in urls.items():
+        for url in group:
+            response = client.get(url)
+            if response.status_code == 405:  # POST-only: the POST must be refused as well
+                response = client.post(url, {})
+            if response.status_code not in (403, 404):
+                reached.append(f"{name} {url} → {response.status_code}")
+    assert not reached, "coord002 reaches site-001 objects:\n" + "\n".join(reached)
+
+
+def test_the_site_sweep_can_fail_coord001_reaches_its_own_objects(study, client_for):
+    client = client_for("coord001")
+    urls = concrete_urls(study, site="001")
+    assert client.get(urls["followup:casebook"][0]).status_code == 200
+    assert client.get(urls["eligibility:detail"][0]).status_code == 200
