@@ -27,6 +27,7 @@ from randomization.exceptions import (
     AllocationListExhausted,
     AlreadyRandomized,
     BreachReportError,
+    DataIsLocked,
     NoConsent,
     NotConfirmed,
     NotEligible,
@@ -321,6 +322,15 @@ def randomize_locked(*, screening_id: int, user: User, allow_existing: bool = Tr
         return existing
 
     _check_ready(screening)
+    # A locked screening form or database refuses the write in PostgreSQL; say so in words
+    # before any row is touched instead of failing on the trigger.
+    from datamanagement.exceptions import DataLocked
+    from datamanagement.locks import assert_unlocked
+
+    try:
+        assert_unlocked(screening)
+    except DataLocked as exc:
+        raise DataIsLocked(_("Randomization is not possible now: %(reason)s") % {"reason": exc}) from exc
     # The screening's own row (already locked) is updated before any shared lock is taken,
     # so its trigger-audited UPDATE does not lengthen the time a stratum is held.
     screening_mark_randomized(screening=screening)
