@@ -22,12 +22,13 @@ def main() -> int:
     names = sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)])
                    if m.name.startswith("bench_"))
     failures = 0
-    with scratch_database():
-        for name in names:
-            if only and not any(o in name for o in only):
-                continue
-            print(f"\n== {name} ==", flush=True)
-            started = time.monotonic()
+    for name in names:
+        if only and not any(o in name for o in only):
+            continue
+        print(f"\n== {name} ==", flush=True)
+        started = time.monotonic()
+        # Each benchmark gets a freshly migrated database of its own.
+        with scratch_database():
             try:
                 module = importlib.import_module(f"bench.{name}")
                 for line in module.run():
@@ -35,7 +36,7 @@ def main() -> int:
             except Exception as exc:  # report and go on with the other benchmarks
                 failures += 1
                 print(f"  FAILED: {exc!r}", flush=True)
-            print(f"  ({time.monotonic() - started:.1f} s)", flush=True)
+        print(f"  ({time.monotonic() - started:.1f} s)", flush=True)
     return 1 if failures else 0
 
 

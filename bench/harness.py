@@ -15,6 +15,8 @@ def scratch_database():
 
     django.setup()
     settings.CELERY_TASK_ALWAYS_EAGER = True
+    # Its own database name, so a benchmark never collides with a test run's test_postgres.
+    connections["default"].settings_dict.setdefault("TEST", {})["NAME"] = "edc_bench"
     old = setup_databases(verbosity=0, interactive=False, keepdb=False,
                           aliases=["default"], serialized_aliases=[])
     try:

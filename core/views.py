@@ -10,6 +10,7 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -31,27 +32,29 @@ def home(request):
     """One home page; its panels follow the user's roles (later issues fill them)."""
     user = request.user
     panels = []
+    seen_urls = set()
     for action, title, url_name in HOME_PANELS:
-        if access.can(user, action):
+        if url_name not in seen_urls and access.can(user, action):
+            seen_urls.add(url_name)
             panels.append({"title": title, "url_name": url_name})
     return render(request, "core/home.html", {"panels": panels})
 
 
 HOME_PANELS = [
-    (Action.SCREEN, _("Screening"), "eligibility:list"),
-    (Action.RANDOMIZE, _("Randomize"), "randomization:home"),
-    (Action.ENTER_CRF, _("Subjects and visits"), "followup:subjects"),
-    (Action.ENTER_DAY90, _("Day-90 assessments"), "followup:subjects"),
-    (Action.VIEW_CRF, _("Casebooks"), "followup:subjects"),
-    (Action.RAISE_QUERY, _("Queries"), "datamanagement:queries"),
-    (Action.ANSWER_QUERY, _("My queries"), "datamanagement:queries"),
-    (Action.SCREENING_LOG, _("Screening log"), "eligibility:log"),
-    (Action.ALLOCATION_LIST, _("Allocation lists"), "randomization:lists"),
-    (Action.EXPORT_BLINDED, _("Exports"), "exports:center"),
-    (Action.REPORTS, _("Reports"), "exports:reports"),
-    (Action.AUDIT_TRAIL, _("Audit trail"), "datamanagement:audit"),
-    (Action.ADMINISTER, _("Users, sites, roles"), "admin:index"),
-    (Action.ADMINISTER, _("Locked accounts"), "unlock"),
+    (Action.SCREEN, gettext_lazy("Screening"), "eligibility:list"),
+    (Action.RANDOMIZE, gettext_lazy("Randomize"), "randomization:home"),
+    (Action.ENTER_CRF, gettext_lazy("Subjects and visits"), "followup:subjects"),
+    (Action.ENTER_DAY90, gettext_lazy("Day-90 assessments"), "followup:subjects"),
+    (Action.VIEW_CRF, gettext_lazy("Casebooks"), "followup:subjects"),
+    (Action.RAISE_QUERY, gettext_lazy("Queries"), "datamanagement:queries"),
+    (Action.ANSWER_QUERY, gettext_lazy("My queries"), "datamanagement:queries"),
+    (Action.SCREENING_LOG, gettext_lazy("Screening log"), "eligibility:log"),
+    (Action.ALLOCATION_LIST, gettext_lazy("Allocation lists"), "randomization:lists"),
+    (Action.EXPORT_BLINDED, gettext_lazy("Exports"), "exports:center"),
+    (Action.REPORTS, gettext_lazy("Reports"), "exports:reports"),
+    (Action.AUDIT_TRAIL, gettext_lazy("Audit trail"), "datamanagement:audit"),
+    (Action.ADMINISTER, gettext_lazy("Users, sites, roles"), "admin:index"),
+    (Action.ADMINISTER, gettext_lazy("Locked accounts"), "unlock"),
 ]
 
 

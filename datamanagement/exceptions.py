@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext as _
 
 
 class DataManagementError(Exception):
@@ -20,20 +21,21 @@ class DataLocked(DataManagementError, PermissionDenied):
             return
         self.lock = lock
         if lock.level == "database":
-            what = "The database is locked"
+            what = _("The database is locked")
         elif lock.level == "subject":
-            what = f"Subject {lock.object_label or lock.subject_id} is locked"
+            what = _("Subject %(s)s is locked") % {"s": lock.object_label or lock.subject_id}
         else:
-            what = f"This form ({lock.crf_code} {lock.object_label}) is locked"
-        super().__init__(f"{what} since {lock.locked_at:%Y-%m-%d %H:%M} UTC; the data are read-only. "
-                         "Ask a data manager to unlock it, with a reason.")
+            what = _("This form (%(f)s) is locked") % {"f": f"{lock.crf_code} {lock.object_label}"}
+        super().__init__(_("%(what)s since %(when)s UTC; the data are read-only. Ask a data manager "
+                           "to unlock it, with a reason.") % {"what": what,
+                                                             "when": f"{lock.locked_at:%Y-%m-%d %H:%M}"})
 
 
 class ReasonRequired(DataManagementError):
     def __init__(self, fields):
         self.fields = list(fields)
-        super().__init__("Reason for change: a reason is required to change data already saved "
-                         f"(changed: {', '.join(self.fields)}).")
+        super().__init__(_("Reason for change: a reason is required to change data already saved "
+                           "(changed: %(fields)s).") % {"fields": ", ".join(self.fields)})
 
 
 class EditCheckFailed(DataManagementError):
@@ -52,8 +54,8 @@ class EditCheckFailed(DataManagementError):
 
 class StaleVersion(DataManagementError):
     def __init__(self, expected, found):
-        super().__init__(f"Someone saved this form meanwhile: you edited version {expected}, "
-                         f"the current version is {found}. Reload and re-enter your change.")
+        super().__init__(_("Someone saved this form meanwhile: you edited version %(e)s, the current "
+                           "version is %(f)s. Reload and re-enter your change.") % {"e": expected, "f": found})
 
 
 class QueryError(DataManagementError):
@@ -62,7 +64,8 @@ class QueryError(DataManagementError):
 
 class QueryTransitionRefused(QueryError):
     def __init__(self, action, status):
-        super().__init__(f"A query that is {status} cannot be {action}.")
+        super().__init__(_("A query that is %(status)s cannot be %(action)s.") % {"status": status,
+                                                                                  "action": action})
 
 
 class SdvError(DataManagementError):
@@ -75,7 +78,8 @@ class SignatureError(DataManagementError):
 
 class WrongPassword(SignatureError):
     def __init__(self):
-        super().__init__("Password: the password does not match your account; the signature was not applied.")
+        super().__init__(_("Password: the password does not match your account; the signature was not "
+                           "applied."))
 
 
 class LockError(DataManagementError):

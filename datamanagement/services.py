@@ -33,6 +33,7 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from audit.models import AuditAction
 from audit.services import audit_event_record
@@ -207,7 +208,8 @@ def _after_save(*, instance, crf, user, write: CrfWrite, reason: str, subject) -
     if not write.soft and not write.changed:
         return
     site = subject.site if subject is not None else site_of(instance)
-    label = subject.number if subject is not None else label_of(instance)
+    # (label_of would look the subject up again: it is already known to be None here)
+    label = subject.number if subject is not None else str(getattr(instance, "number", instance.pk))
     for failure in write.soft:
         q = _auto_query(instance=instance, crf=crf, failure=failure, site=site, subject=subject, label=label,
                         user=user)
@@ -292,7 +294,7 @@ def _lock_query(query: Query) -> Query:
 
 def _require(condition: bool) -> None:
     if not condition:
-        raise PermissionDenied("You do not have permission for this action on this query.")
+        raise PermissionDenied(_("You do not have permission for this action on this query."))
 
 
 @transaction.atomic(durable=True)
@@ -302,9 +304,9 @@ def query_open(*, user, instance, field_name: str, text: str) -> Query:
     site = site_of(instance)
     _require(can_raise(user, crf, site.pk))
     if field_name not in field_names(crf):
-        raise QueryError(f"Field: {field_name!r} is not a data field of {crf.label}.")
+        raise QueryError(_("Field: %(f)s is not a data field of %(form)s.") % {"f": field_name, "form": crf.label})
     if not (text or "").strip():
-        raise QueryError("Question: write what should be checked.")
+        raise QueryError(_("Question: write what should be checked."))
     assert_unlocked(instance)
     query = Query.objects.create(
         crf_code=crf.code, object_id=instance.pk, field_name=field_name, object_label=label_of(instance),
@@ -328,7 +330,7 @@ def query_answer(*, user, query: Query, text: str) -> Query:
     if query.status != QueryStatus.OPEN:
         raise QueryTransitionRefused("answered", query.get_status_display().lower())
     if not (text or "").strip():
-        raise QueryError("Answer: write your answer to the question.")
+        raise QueryError(_("Answer: write your answer to the question."))
     return _transition(query, user=user, kind=MessageKind.ANSWER, status=QueryStatus.ANSWERED, text=text)
 
 
@@ -348,7 +350,7 @@ def query_reopen(*, user, query: Query, text: str) -> Query:
     if query.status == QueryStatus.OPEN:
         raise QueryTransitionRefused("re-opened", "open")
     if not (text or "").strip():
-        raise QueryError("Reason: say why the query is re-opened.")
+        raise QueryError(_("Reason: say why the query is re-opened."))
     query = _transition(query, user=user, kind=MessageKind.REOPEN, status=QueryStatus.OPEN, text=text)
     _notify_query_opened(query)
     return query
@@ -359,7 +361,7 @@ def query_comment(*, user, query: Query, text: str) -> QueryMessage:
     crf = registry.get(query.crf_code)
     _require(can_raise(user, crf, query.site_id) or can_answer(user, crf, query.site_id))
     if not (text or "").strip():
-        raise QueryError("Comment: the comment is empty.")
+        raise QueryError(_("Comment: the comment is empty."))
     return QueryMessage.objects.create(query=query, kind=MessageKind.COMMENT, author=user, text=text.strip())
 
 
@@ -438,7 +440,7 @@ def crf_field_correct(*, user, instance, field_name: str, value: Any, reason: st
     site = site_of(instance)
     _require(can_enter(user, crf, site.pk))
     if field_name not in field_names(crf):
-        raise QueryError(f"Field: {field_name!r} is not a data field of {crf.label}.")
+        raise QueryError(_("Field: %(f)s is not a data field of %(form)s.") % {"f": field_name, "form": crf.label})
     model_field = crf.model._meta.get_field(field_name)
     try:
         cleaned = model_field.clean(value, instance) if value not in ("", None) else None
@@ -549,7 +551,7 @@ def sdv_mark(*, user, instance, fields: Iterable[str] | None = None) -> int:
     crf = crf_of(instance)
     site = site_of(instance)
     if not can_sdv(user, crf, site.pk):
-        raise PermissionDenied("Only the monitor of this site marks source data verified.")
+        raise PermissionDenied(_("Only the monitor of this site marks source data verified."))
     names = field_names(crf)
     wanted = list(fields) if fields is not None else names
     unknown = [f for f in wanted if f not in names]
@@ -629,10 +631,11 @@ def _signature_create(*, user, subject, scope: str, visit: str, ip: str | None) 
     if scope not in SignatureScope.values:
         raise SignatureError(f"Scope: expected visit or casebook, found {scope!r}.")
     if scope == SignatureScope.VISIT and not visit:
-        raise SignatureError("Visit: choose the visit to sign.")
+        raise SignatureError(_("Visit: choose the visit to sign."))
     content = signature_content(subject, scope, visit if scope == SignatureScope.VISIT else "")
     if not content:
-        raise SignatureError("There is no data to sign yet for this " + ("visit." if visit else "casebook."))
+        raise SignatureError(_("There is no data to sign yet for this visit.") if visit
+                             else _("There is no data to sign yet for this casebook."))
     meaning = signature_meaning(user=user, subject=subject, scope=scope, visit=visit)
     digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
     with own_audit_context(reason="electronic signature", **_actor_metadata(user)):
@@ -667,7 +670,7 @@ def _lock_create(*, user, level, reason, **target) -> Lock:
         with transaction.atomic(), own_audit_context(reason=reason or "lock", **_actor_metadata(user)):
             lock = Lock.objects.create(level=level, reason=reason or "", locked_by=user, **target)
     except IntegrityError as exc:
-        raise LockError("This is already locked.") from exc
+        raise LockError(_("This is already locked.")) from exc
     audit_event_record(action=AuditAction.LOCK, actor=user, site=lock.site, obj=lock,
                        summary=f"Locked {level} {lock.object_label}".strip(), reason=reason or "",
                        reveals_allocation=bool(lock.crf_code) and registry.get(lock.crf_code).reveals_arm)
@@ -692,7 +695,7 @@ def lock_subject(*, user, subject, reason: str = "") -> Lock:
 @transaction.atomic(durable=True)
 def lock_database(*, user, reason: str) -> Lock:
     if not (reason or "").strip():
-        raise LockError("Reason: say why the database is locked (e.g. final analysis).")
+        raise LockError(_("Reason: say why the database is locked (e.g. final analysis)."))
     return _lock_create(user=user, level=LockLevel.DATABASE, reason=reason, object_label="database")
 
 
@@ -701,11 +704,11 @@ def lock_release(*, user, lock: Lock, reason: str) -> Lock:
     """Unlock: a data manager, with a reason; audited."""
     access.require(user, Action.LOCK)
     if not (reason or "").strip():
-        raise LockError("Reason: a reason is required to unlock.")
+        raise LockError(_("Reason: a reason is required to unlock."))
     # Race prevented: two data managers unlocking the same lock at once both recording it.
     lock = Lock.objects.select_for_update(no_key=True).get(pk=lock.pk)
     if not lock.active:
-        raise LockError("This lock was already lifted.")
+        raise LockError(_("This lock was already lifted."))
     lock.active = False
     lock.unlocked_by, lock.unlocked_at, lock.unlock_reason = user, timezone.now(), reason.strip()
     with own_audit_context(reason=reason.strip(), **_actor_metadata(user)):

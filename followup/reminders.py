@@ -155,8 +155,7 @@ def _people(reminder: Reminder, recipients) -> list:
 def _message(reminder: Reminder) -> tuple[str, str]:
     subject = reminder.subject
     site = subject.site
-    windows = {w.code: w for w in schedule.visit_windows(subject.randomized_at, site.tz)}
-    w = windows[reminder.visit]
+    w = schedule.visit_window(reminder.visit, subject.randomized_at, site.tz)
     def fmt(d):
         return (f"{timezone.localtime(d, site.tz):%Y-%m-%d %H:%M}")
     values = {"number": subject.number, "opens": f"{w.opens:%Y-%m-%d}", "closes": fmt(w.closes),
@@ -189,9 +188,10 @@ def claim_batch(now: datetime, batch_size: int, task_id: str) -> int:
             raise RuntimeError(f"claimed {claimed} of {len(due)} locked reminders")
         recipients = _recipients({r.subject.site_id for r in due})
         notes = []
+        casebook_url = reverse("followup:casebook", args=["SUBJECT"])  # resolved once per batch
         for reminder in due:
             title, body = _message(reminder)
-            url = reverse("followup:casebook", args=[reminder.subject.number])
+            url = casebook_url.replace("SUBJECT", reminder.subject.number)
             for user in _people(reminder, recipients):
                 notes.append(Notification(user=user, reminder=reminder, subject=reminder.subject,
                                           title=title[:200], body=body, url=url,

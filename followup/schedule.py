@@ -146,6 +146,14 @@ def visit_windows(randomized_at: datetime, tz: tzinfo | str) -> list[Window]:
     return [_window(rule, randomized_at, zone) for rule in VISITS]
 
 
+_RULES = {rule.code: rule for rule in VISITS}
+
+
+def visit_window(code: str, randomized_at: datetime, tz: tzinfo | str) -> Window:
+    """The window of one visit (V2–V5): as visit_windows() but computing only that one."""
+    return _window(_RULES[code], randomized_at, _zone(tz))
+
+
 def procedure_window(randomized_at: datetime, tz: tzinfo | str) -> Window:
     """V1 (procedure): on the day of T0 — from T0 to the end of that local day."""
     zone = _zone(tz)

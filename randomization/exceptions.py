@@ -29,6 +29,10 @@ class AlreadyRandomized(RandomizationError):
         self.allocation = allocation
 
 
+class DataIsLocked(RandomizationError):
+    """The screening, its site's data or the whole database is locked by data management."""
+
+
 class AllocationListExhausted(RandomizationError):
     pass
 

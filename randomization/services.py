@@ -27,6 +27,7 @@ from randomization.exceptions import (
     AllocationListExhausted,
     AlreadyRandomized,
     BreachReportError,
+    DataIsLocked,
     NoConsent,
     NotConfirmed,
     NotEligible,
@@ -263,7 +264,7 @@ def _subject_randomize_txn(*, screening_id: int, user: User, allow_existing: boo
     # pghistory context: the subject and screening row events name who randomized.
     with pghistory.context(user=user.pk, username=user.username):
         return randomize_locked(screening_id=screening_id, user=user, allow_existing=allow_existing,
-                            notify=notify, now=now)
+                                notify=notify, now=now)
 
 
 def randomize_locked(*, screening_id: int, user: User, allow_existing: bool = True, notify: bool = True,
@@ -291,6 +292,8 @@ def randomize_locked(*, screening_id: int, user: User, allow_existing: bool = Tr
          SiteCounter row), so numbers are gap-free and unique per site (UNIQUE Subject.number).
     Every randomization takes its locks in this order (screening → entry/config → site
     counter) and holds them only until commit, so there is no lock cycle and no deadlock.
+    Work that needs no shared lock (checks, the screening's own update) is done before step 2,
+    so a stratum and a site are held for as few statements as possible.
     """
     now = now or timezone.now()
     # of=("self",): lock the screening row only — without it PostgreSQL would also lock the
@@ -319,6 +322,15 @@ def randomize_locked(*, screening_id: int, user: User, allow_existing: bool = Tr
         return existing
 
     _check_ready(screening)
+    # A locked screening form or database refuses the write in PostgreSQL; say so in words
+    # before any row is touched instead of failing on the trigger.
+    from datamanagement.exceptions import DataLocked
+    from datamanagement.locks import assert_unlocked
+
+    try:
+        assert_unlocked(screening)
+    except DataLocked as exc:
+        raise DataIsLocked(_("Randomization is not possible now: %(reason)s") % {"reason": exc}) from exc
     # The screening's own row (already locked) is updated before any shared lock is taken,
     # so its trigger-audited UPDATE does not lengthen the time a stratum is held.
     screening_mark_randomized(screening=screening)

@@ -26,6 +26,7 @@ def test_monitor_raises_coordinator_corrects_monitor_closes_and_verifies(login_p
     coord.goto(coord.live_url + "/data/queries/")
     coord.click(f"a:has-text('Q{query.pk}')")
     coord.wait_for_selector("[data-testid=correct-form]")
+    coord.screenshot(path="/tmp/dm_coordinator_query_tablet.png", full_page=True)
     coord.fill("#id_value", "7")
     coord.fill("#id_reason", "CT report re-read: ASPECTS 7")
     coord.click("button:has-text('Save correction')")

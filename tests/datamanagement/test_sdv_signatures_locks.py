@@ -210,3 +210,17 @@ def test_reason_for_change_is_required_after_first_save(screening, personas):
         save_crf(screening, user=personas["coord001"], aspects=Decimal("7"))
     fresh, write = save_crf(screening, user=personas["coord001"], aspects=7, reason="re-read")
     assert write.changed == {"aspects": (8, 7)}
+
+
+def test_every_registered_crf_table_carries_the_lock_trigger():
+    from django.db import connection
+
+    from core import crf
+    from datamanagement.locks import TRIGGER_NAME
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                       "WHERE t.tgname = %s", [TRIGGER_NAME])
+        guarded = {row[0] for row in cursor.fetchall()}
+    tables = {c.model._meta.db_table for c in crf.all_crfs()}
+    assert len(tables) >= 10 and tables <= guarded

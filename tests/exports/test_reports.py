@@ -195,3 +195,22 @@ def test_query_metrics_count_unresolved_queries_by_form_site_and_age(study, pers
     monitor = reports.query_metrics(personas["monitor"])
     assert {r["site__code"] for r in monitor["per_site"]} == {"001"}
     assert client_for("datamanager").get("/exports/reports/queries/").status_code == 200
+
+
+ARM_TEXTS = ("STENTING", "CONTINUED_MT", "Stenting or angioplasty", "Continued thrombectomy")
+
+
+@pytest.mark.parametrize("username", ["datamanager", "admin"])
+def test_blinded_users_crawling_every_export_and_report_page_never_see_the_arm(username, study, client_for, run_export, personas):
+    export = run_export(personas[username], ["csv"])
+    client = client_for(username)
+    urls = ["/exports/center/", "/exports/dictionary/", "/exports/reports/", "/exports/reports/consort/",
+            "/exports/reports/compliance/", "/exports/reports/queries/", "/exports/reports/missing/",
+            "/exports/reports/dsmb/", "/exports/reports/dsmb/?format=pdf",
+            f"/exports/center/{export.pk}/status/"]
+    for url in urls:
+        response = client.get(url)
+        assert response.status_code in (200, 403), url
+        body = response.content.decode(errors="replace")
+        for text in ARM_TEXTS:
+            assert text not in body, f"{text} on {url}"

@@ -131,3 +131,8 @@ def test_v5_status_boundaries(when, expected):
 def test_horizon_helpers_cover_every_reminder():
     assert schedule.earliest_reminder_hours() <= 36
     assert schedule.latest_reminder_days() >= 98
+
+
+def test_visit_window_of_one_visit_equals_the_full_list():
+    t0 = datetime(2026, 3, 28, 20, 0, tzinfo=BERLIN)
+    assert [schedule.visit_window(w.code, t0, BERLIN) for w in visit_windows(t0, BERLIN)] == visit_windows(t0, BERLIN)

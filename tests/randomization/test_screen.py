@@ -112,3 +112,14 @@ def test_screen_of_unconfirmed_screening_says_why_and_offers_no_button(client_fo
     body = response.content.decode()
     assert response.status_code == 200
     assert "not yet confirmed by an investigator" in body and 'data-testid="confirm-randomize"' not in body
+
+
+def test_randomizing_while_the_database_is_locked_is_refused_in_words(personas, client_for, allocation_list, confirmed):
+    from datamanagement.services import lock_database
+
+    screening = confirmed("001")
+    lock_database(user=personas["datamanager"], reason="interim analysis")
+    response = client_for("coord001").post(f"/randomization/screening/{screening.pk}/", follow=True)
+    assert response.status_code == 409  # the screen again, with the reason — never a 500
+    assert "Randomization is not possible now" in response.content.decode()
+    assert not Allocation.objects.exists()
