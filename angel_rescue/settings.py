@@ -40,7 +40,9 @@ INSTALLED_APPS = [
     "axes",
     "pgtrigger",
     "pghistory",
-    "pghistory.admin",
+    # No "pghistory.admin": its event browser showed every tracked row's history (the procedure
+    # CRF's stent fields included) to a superuser administrator, who must stay blinded. The
+    # audit trail viewer (datamanagement:audit) is the blinded way to read history.
     "core",
     "audit",
     "eligibility",
