@@ -224,7 +224,8 @@ def _admin_urls(name, params) -> list[str]:
     from core.models import User
 
     if params == ["app_label"]:
-        return [reverse(name, kwargs={"app_label": label}) for label in ("core", "auth", "pghistory")]
+        labels = sorted({m._meta.app_label for m in admin.site._registry})
+        return [reverse(name, kwargs={"app_label": label}) for label in labels]
     if params == ["content_type_id", "object_id"]:
         from django.contrib.contenttypes.models import ContentType
 

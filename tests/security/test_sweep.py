@@ -201,3 +201,24 @@ def test_site_staff_pages_never_name_another_sites_subjects(study, client_for):
     assert not leaks, "coord002 sees site-001 subjects:\n" + "\n".join(leaks)
     own = re.compile(r"\b002-S?\d{4}\b")
     assert any(own.search(body) for _, bodies in pages.values() for body in bodies)  # can fail
+
+
+def test_a_superuser_administrator_never_sees_the_arm_on_the_admin_site(study, client_for, personas):
+    """README deploys with `createsuperuser` and then grants the admin role: that person is
+    still blinded (SPEC §2), so the admin site may not show clinical history (pghistory events of
+    the procedure CRF: stent type, diameter) or any other arm-revealing row."""
+    admin_user = personas["admin"]
+    admin_user.is_superuser = True
+    admin_user.save(update_fields=["is_superuser"])
+    client = client_for("admin")
+    client.raise_request_exception = False
+    start = [u for name, group in concrete_urls(study).items() if name.startswith("admin:") for u in group]
+    pages = crawl(client, ["/admin/", "/admin/pghistory/events/"] + start)
+    assert pages["/admin/"][0] == 200
+    assert pages["/admin/pghistory/events/"][0] == 404  # no browser of the clinical history
+    leaks = []
+    for url, (status, bodies) in pages.items():
+        assert status < 500, f"GET {url} → {status}"
+        if url.startswith("/admin/"):
+            leaks += [f"{url}: {m.group(0)}" for body in bodies for m in [ARM_WORDS.search(body)] if m]
+    assert not leaks, "a superuser administrator learns the arm:\n" + "\n".join(leaks)
