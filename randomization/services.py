@@ -328,7 +328,7 @@ def randomize_locked(*, screening_id: int, user: User, allow_existing: bool = Tr
     from datamanagement.locks import assert_unlocked
 
     try:
-        assert_unlocked(screening)
+        assert_unlocked(screening, subject=None)  # open screening: no subject exists yet
     except DataLocked as exc:
         raise DataIsLocked(_("Randomization is not possible now: %(reason)s") % {"reason": exc}) from exc
     # The screening's own row (already locked) is updated before any shared lock is taken,
