@@ -61,7 +61,8 @@ def _follow_up(subjects, personas):
         return
     from django.utils import timezone
 
-    today = timezone.localdate()
+    # The sites' own calendar day (Asia/Shanghai): after 16:00 UTC it is already tomorrow there.
+    today = timezone.localdate(timezone=subjects[0].site.tz)
     coord1, coord2 = personas["coord001"], personas["coord002"]
     s1, s2, s3, s4, s5, _s6 = subjects
     fu.procedure_save(subject=s1, user=coord1, data={"final_etici": "3", "complication_notes": "无并发症"},

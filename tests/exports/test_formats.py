@@ -5,6 +5,7 @@ dictionary."""
 import csv
 import io
 import zipfile
+import zoneinfo
 
 import pyreadstat
 import pytest
@@ -165,7 +166,7 @@ def test_analysis_table_derives_day90_mrs_death_and_sich(study, personas, run_ex
     assert (assessed["mrs_day90"], assessed["mrs_day90_0_2"], assessed["death"]) == ("2", "1", "0")
     # A death recorded anywhere makes the day-90 mRS 6 (SPEC §6).
     assert (died["mrs_day90"], died["mrs_day90_0_2"], died["death"]) == ("6", "0", "1")
-    assert died["death_date"] == timezone.localdate().isoformat()
+    assert died["death_date"] == timezone.localdate(timezone=zoneinfo.ZoneInfo("Asia/Shanghai")).isoformat()
     assert (withdrew["subject_status"], withdrew["mrs_day90"], withdrew["mrs_day90_0_2"]) == ("withdrawn", "", "")
     assert lost["subject_status"] == "lost"
     assert (sich["sich_heidelberg"], nothing["sich_heidelberg"]) == ("1", "")

@@ -1,7 +1,7 @@
 """The follow-up CRFs through the web: access, blinding, hard checks, optimistic locking."""
 
 import zoneinfo
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
@@ -231,7 +231,7 @@ def test_casebook_runs_the_same_number_of_queries_at_1_and_50_events(client_for,
     def add_events(n):
         for i in range(n):
             services.adverse_event_save(subject=subject, user=user,
-                                        data={"term": f"headache {i}", "onset_on": date.today()}, version=None)
+                                        data={"term": f"headache {i}", "onset_on": timezone.localdate(timezone=subject.site.tz)}, version=None)
 
     def count():
         with CaptureQueriesContext(connection) as ctx:

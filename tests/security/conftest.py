@@ -4,6 +4,7 @@ concrete URLs for it, used by the cross-cutting security tests."""
 
 from __future__ import annotations
 
+import zoneinfo
 from datetime import timedelta
 
 import pytest
@@ -55,7 +56,7 @@ def study(personas, sites, settings, tmp_path, django_capture_on_commit_callback
     s1, s2 = subj["001-0"], subj["001-1"]
     t0 = s1.randomized_at
     coord1, coord2 = personas["coord001"], personas["coord002"]
-    today = timezone.localdate() - timedelta(days=2)
+    today = timezone.localdate(timezone=zoneinfo.ZoneInfo("Asia/Shanghai")) - timedelta(days=2)
     v1 = fu.procedure_save(subject=s1, user=coord1, passes=[{"technique": "stent_retriever", "etici": "2b50"}],
                            version=None,
                            data={"first_reperfusion_at": t0 + timedelta(minutes=20), "stent": True,
