@@ -7,7 +7,8 @@ from django.db import transaction
 from audit.models import AuditEvent
 
 
-def _current_context() -> dict[str, Any]:
+def current_audit_context() -> dict[str, Any]:
+    """The request's audit context (ip, request_id, user…) set by the middleware, or {}."""
     ctx = getattr(pghistory.runtime._tracker, "value", None)
     return dict(ctx.metadata) if ctx is not None else {}
 
@@ -26,7 +27,7 @@ def audit_event_record(
 ) -> AuditEvent:
     """Write one audit event in the caller's transaction (so it commits or rolls back with
     the action it records)."""
-    ctx = _current_context()
+    ctx = current_audit_context()
     actor_obj = actor if actor is not None and getattr(actor, "pk", None) else None
     return AuditEvent.objects.create(
         action=action,
@@ -49,4 +50,4 @@ def change_reason(reason: str):
     return pghistory.context(reason=reason)
 
 
-__all__ = ["audit_event_record", "change_reason", "transaction"]
+__all__ = ["audit_event_record", "change_reason", "current_audit_context", "transaction"]

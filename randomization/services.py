@@ -3,6 +3,7 @@ randomizing a confirmed screening, blinding-breach reports and notifications."""
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import datetime
 from decimal import Decimal
@@ -14,14 +15,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.models import AuditAction
-from audit.services import audit_event_record
+from audit.services import audit_event_record, current_audit_context
 from core import access
-from core.models import Site, Subject, User
+from core.models import Site, Subject, SubjectStatus, User
 from core.roles import Action, Role
-from core.services import site_next_number
 from eligibility.models import Consent, Screening, ScreeningOutcome, VerdictStatus
 from eligibility.services import screening_mark_randomized
 from randomization import blocks, minimisation
+from randomization import sql as randomization_sql
 from randomization.exceptions import (
     AllocationListError,
     AllocationListExhausted,
@@ -288,31 +289,36 @@ def randomize_locked(*, screening_id: int, user: User, allow_existing: bool = Tr
          released by a rollback, breaking the block order). Other strata are not blocked.
       2b. Minimisation: the TrialConfig row (FOR NO KEY UPDATE). The choice depends on every
          earlier allocation, so minimised randomizations are serialized trial-wide.
-      3. The site's subject-number counter (core.services.site_next_number: UPDATE of its
-         SiteCounter row), so numbers are gap-free and unique per site (UNIQUE Subject.number).
+      3. The site's subject-number counter (its SiteCounter row, incremented by INSERT … ON
+         CONFLICT DO UPDATE as core.services.site_next_number does), so numbers are gap-free
+         and unique per site (UNIQUE Subject.number).
     Every randomization takes its locks in this order (screening → entry/config → site
     counter) and holds them only until commit, so there is no lock cycle and no deadlock.
-    Work that needs no shared lock (checks, the screening's own update) is done before step 2,
-    so a stratum and a site are held for as few statements as possible.
+    Work that needs no shared lock (checks, the screening's own update) is done before step 2.
+    Steps 2a and 3 and every insert (subject, allocation, audit event) are ONE statement
+    (_allocate_sql), so a stratum and a site are held for that statement and the commit only,
+    never across a round trip to Python: under load this is what keeps the queue per stratum
+    short (make bench: bench_randomization).
     """
     now = now or timezone.now()
-    # of=("self",): lock the screening row only — without it PostgreSQL would also lock the
-    # joined site row and serialize every randomization of the site.
-    screening = (Screening.objects.select_for_update(no_key=True, of=("self",)).select_related("site")
-                 .filter(pk=screening_id).first())
-    if screening is None:
+    # One locking read gives everything the checks need: the screening (locked), its site,
+    # whether a data lock covers it, and the trial configuration.
+    locked_read = randomization_sql.screening_lock(screening_id)
+    if locked_read is None:
         raise NotEligible(_("The screening does not exist."))
+    screening, state = locked_read
     site = screening.site
     if not access.can(user, Action.RANDOMIZE, site.pk):
         raise NotPermitted(_("You may not randomize patients of site %(site)s: only its coordinators "
                              "and investigators may.") % {"site": site.code})
 
     # The outcome and the allocation are written in one transaction, so an open screening
-    # has no allocation: look it up only for a randomized one (UNIQUE screening backs this).
-    existing = None
+    # has no allocation (UNIQUE Allocation.screening backs this). Look it up only for a
+    # randomized one, in a statement of its own: when this read waited for another
+    # randomization of the same screening, the locked row is the committed one but the
+    # read's snapshot predates that commit and cannot see its allocation.
     if screening.outcome == ScreeningOutcome.RANDOMIZED:
-        existing = Allocation.objects.select_related("subject").filter(screening_id=screening.pk).first()
-    if existing is not None:
+        existing = Allocation.objects.select_related("subject").get(screening_id=screening.pk)
         if not allow_existing:
             raise AlreadyRandomized(
                 _("Screening %(screening)s was already randomized as subject %(subject)s; a patient is "
@@ -322,69 +328,58 @@ def randomize_locked(*, screening_id: int, user: User, allow_existing: bool = Tr
         return existing
 
     _check_ready(screening)
-    # A locked screening form or database refuses the write in PostgreSQL; say so in words
-    # before any row is touched instead of failing on the trigger.
-    from datamanagement.exceptions import DataLocked
-    from datamanagement.locks import assert_unlocked
+    if state["locked"]:
+        # A locked screening form or database refuses the write in PostgreSQL; say so in words
+        # before any row is touched instead of failing on the trigger.
+        from datamanagement.exceptions import DataLocked
+        from datamanagement.locks import assert_unlocked
 
-    try:
-        assert_unlocked(screening, subject=None)  # open screening: no subject exists yet
-    except DataLocked as exc:
-        raise DataIsLocked(_("Randomization is not possible now: %(reason)s") % {"reason": exc}) from exc
+        try:
+            assert_unlocked(screening, subject=None)  # open screening: no subject exists yet
+        except DataLocked as exc:
+            raise DataIsLocked(_("Randomization is not possible now: %(reason)s") % {"reason": exc}) from exc
     # The screening's own row (already locked) is updated before any shared lock is taken,
     # so its trigger-audited UPDATE does not lengthen the time a stratum is held.
     screening_mark_randomized(screening=screening)
-    config = TrialConfig.current()
+    if state["method"] is None:  # no configuration saved yet: the defaults
+        config = TrialConfig.current()
+        method, minimisation_p, threshold = config.method, config.minimisation_p, config.low_stratum_threshold
+    else:
+        method, minimisation_p, threshold = state["method"], state["minimisation_p"], state["low_stratum_threshold"]
     stratum = blocks.stratum_of(site.code, screening.circulation)
     levels = minimisation.factor_levels(site=site.code, circulation=screening.circulation,
                                         nihss=screening.nihss_baseline, age=screening.age_years)
-    entry = None
+    arm = None
     detail: dict = {}
-    if config.method == Method.MINIMISATION:
+    if method == Method.MINIMISATION:
         TrialConfig.objects.select_for_update(no_key=True).filter(pk=1).first()
-        choice = minimisation.choose(_minimisation_counts(levels), _SYSTEM_RNG, float(config.minimisation_p))
+        choice = minimisation.choose(_minimisation_counts(levels), _SYSTEM_RNG, float(minimisation_p))
         arm = choice.arm
         detail = {"preferred": choice.preferred, "scores": choice.scores, "draw": round(choice.draw, 6),
-                  "p": float(config.minimisation_p)}
-    else:
-        entry = (AllocationEntry.objects.select_for_update(no_key=True, of=("self",), skip_locked=False)
-                 .filter(list__active=True, stratum=stratum, used=False)
-                 .order_by("list_id", "sequence").first())
-        if entry is None:
-            exc = AllocationListExhausted(
-                _("Randomization is not possible right now: no allocation is left for stratum %(stratum)s "
-                  "(site %(site)s, %(circulation)s circulation). The statistician has been alerted. Treat the "
-                  "patient per protocol and call the trial office.")
-                % {"stratum": stratum, "site": site.code,
-                   "circulation": screening.get_circulation_display().lower()})
-            exc.stratum = stratum
-            raise exc
-        arm = entry.arm
-        AllocationEntry.objects.filter(pk=entry.pk).update(used=True, used_at=now)
-        if entry.sequence == 1:
-            # Entries are used in sequence order per stratum, so a list's first use is always
-            # some stratum's entry 1: freeze the list then (idempotent for the other strata).
-            AllocationList.objects.filter(pk=entry.list_id, frozen=False).update(frozen=True)
-
-    number = f"{site.code}-{site_next_number(site=site, kind='subject'):04d}"
-    subject = Subject.objects.create(number=number, site=site, randomized_at=now)
-    allocation = Allocation.objects.create(
-        screening=screening, subject=subject, entry=entry,
-        method=Method.MINIMISATION if entry is None else Method.BLOCKS,
-        arm=arm, stratum=stratum, factors=levels, minimisation_detail=detail,
-        randomized_at=now, randomized_by=user)
-    audit_event_record(
-        action=AuditAction.RANDOMIZED, actor=user, site=site, obj=allocation,
-        summary=f"Screening {screening.number} randomized as subject {number}",
-        detail={"screening": screening.number, "subject": number, "stratum": stratum,
-                "method": allocation.method},
-        reveals_allocation=True)
+                  "p": float(minimisation_p)}
+    row = _allocate(screening=screening, site=site, user=user, stratum=stratum, arm=arm, levels=levels,
+                    detail=detail, now=now)
+    if row is None:
+        exc = AllocationListExhausted(
+            _("Randomization is not possible right now: no allocation is left for stratum %(stratum)s "
+              "(site %(site)s, %(circulation)s circulation). The statistician has been alerted. Treat the "
+              "patient per protocol and call the trial office.")
+            % {"stratum": stratum, "site": site.code,
+               "circulation": screening.get_circulation_display().lower()})
+        exc.stratum = stratum
+        raise exc
+    allocation_id, subject_id, number, entry_id, arm, sequence, stratum_size = row
+    subject = _loaded(Subject(pk=subject_id, number=number, site=site, randomized_at=now,
+                              status=SubjectStatus.ON_STUDY, created_at=now))
+    allocation = _loaded(Allocation(
+        pk=allocation_id, screening=screening, subject=subject, entry_id=entry_id,
+        method=Method.BLOCKS if entry_id is not None else Method.MINIMISATION, arm=arm, stratum=stratum,
+        factors=levels, minimisation_detail=detail, randomized_at=now, randomized_by=user))
     # Counting what is left costs a query; it can only be below the threshold when this
     # entry is near the end of its stratum in its list (later lists only add supply).
-    if entry is not None and entry.stratum_size - entry.sequence < config.low_stratum_threshold:
-        _check_stratum_supply(stratum, config.low_stratum_threshold)
+    if entry_id is not None and stratum_size - sequence < threshold:
+        _check_stratum_supply(stratum, threshold)
     if notify:
-        allocation_id = allocation.pk
 
         def _confirm():
             from randomization.tasks import send_randomization_confirmation
@@ -393,8 +388,33 @@ def randomize_locked(*, screening_id: int, user: User, allow_existing: bool = Tr
 
         transaction.on_commit(_confirm, robust=True)
     allocation.created = True
-    allocation.screening = screening
     return allocation
+
+
+def _loaded(instance):
+    """Mark an instance built from a statement's RETURNING values as a saved row."""
+    instance._state.adding, instance._state.db = False, "default"
+    return instance
+
+
+def _allocate(*, screening: Screening, site: Site, user: User, stratum: str, arm: str | None, levels: dict,
+              detail: dict, now: datetime) -> tuple | None:
+    """Take the stratum's next entry (blocks, arm None) or use the minimised arm; create the
+    subject and its allocation and audit it. Returns (allocation id, subject id, subject number,
+    entry id, arm, entry sequence, stratum size), or None when the stratum has no entry left."""
+    context = current_audit_context()
+    params = {
+        "blocks": arm is None, "arm": arm, "stratum": stratum, "now": now, "at": timezone.now(),
+        "site": site.pk, "site_code": site.code, "status": SubjectStatus.ON_STUDY,
+        "screening": screening.pk, "user": user.pk, "username": user.username,
+        "minimisation": Method.MINIMISATION, "blocks_name": Method.BLOCKS,
+        "factors": json.dumps(levels), "detail": json.dumps(detail),
+        "action": AuditAction.RANDOMIZED, "object_type": Allocation._meta.label,
+        "summary": f"Screening {screening.number} randomized as subject ",
+        "event_detail": json.dumps({"screening": screening.number, "stratum": stratum}),
+        "ip": context.get("ip"), "request_id": context.get("request_id"),
+    }
+    return randomization_sql.allocate(params)
 
 
 def screening_readiness_problem(screening: Screening) -> str | None:
