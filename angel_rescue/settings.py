@@ -94,7 +94,10 @@ TEMPLATES = [
 
 # --- Database: external when DATABASE_URL is set, else the embedded PostgreSQL 18 -------------
 DATABASE_URL = envstr("DATABASE_URL") or embedded.postgres_url()
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 0))}
+# Persistent connections (checked before reuse): a new PostgreSQL session costs more than a
+# randomization, and it must load its catalogue caches and prepare randomization's statements.
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 60),
+                                              conn_health_checks=True)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "core.User"

@@ -1,6 +1,7 @@
 """Shared benchmark helpers: a scratch database and simple timers."""
 
 import contextlib
+import os
 import statistics
 import time
 
@@ -48,3 +49,16 @@ def count_queries(fn) -> int:
     with CaptureQueriesContext(connection) as ctx:
         fn()
     return len(ctx.captured_queries)
+
+
+def system_cpu_seconds() -> float | None:
+    """CPU time all processes of the machine have used so far (user + system, all cores), from
+    /proc/stat; None where that is not available. A difference over a timed window tells how
+    much CPU the work inside it cost, whichever processes (clients, PostgreSQL) did it."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()[1:]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in fields[:7])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")

@@ -15,6 +15,8 @@ tests/randomization. The locking policy is written down in services.randomize_lo
 from __future__ import annotations
 
 import functools
+import re
+import weakref
 from typing import Any
 
 from django.db import connection
@@ -24,6 +26,46 @@ from core.models import Site, SiteCounter, Subject
 from datamanagement.models import Lock, LockLevel
 from eligibility.models import Screening
 from randomization.models import Allocation, AllocationEntry, AllocationList, TrialConfig
+
+
+class Prepared:
+    """A statement PREPAREd once per database session and then EXECUTEd: PostgreSQL plans it
+    once (planning the allocation statement takes about as long as running it), not on every
+    randomization. Written with %(name)s placeholders; `types` gives each one's SQL type.
+
+    Prepared statements live in the session, not the transaction (a rollback keeps them), so
+    a set of the driver connections they were prepared on is enough. A pooler that resets
+    sessions between transactions (PgBouncer transaction mode) is not supported; session
+    pooling and Django's persistent connections are."""
+
+    def __init__(self, name: str, build_sql, types: dict[str, str]):
+        self.name, self._build_sql, self.types = name, build_sql, types
+        self._sessions: weakref.WeakSet = weakref.WeakSet()
+        self._order: list[str] | None = None
+        self._prepare_sql: str | None = None
+
+    def _compile(self) -> None:
+        order: list[str] = []
+
+        def number(match: re.Match) -> str:
+            key = match.group(1)
+            if key not in order:
+                order.append(key)
+            return f"${order.index(key) + 1}"
+
+        body = re.sub(r"%\((\w+)\)s", number, self._build_sql())
+        types = ", ".join(self.types[key] for key in order)
+        self._order, self._prepare_sql = order, f"PREPARE {self.name} ({types}) AS {body}"
+
+    def execute(self, cursor, params: dict[str, Any]) -> None:
+        if self._prepare_sql is None:
+            self._compile()
+        session = connection.connection
+        if session not in self._sessions:
+            cursor.execute(self._prepare_sql)
+            self._sessions.add(session)
+        cursor.execute(f"EXECUTE {self.name} ({', '.join(['%s'] * len(self._order))})",
+                       [params[key] for key in self._order])
 
 
 def _columns(model, alias: str) -> str:
@@ -56,9 +98,12 @@ SELECT {_columns(Screening, "s")}, {_columns(Site, "t")},
 FROM {screening} s
 JOIN {site} t ON t.id = s.site_id
 LEFT JOIN {config} c ON c.id = 1
-WHERE s.id = %s
+WHERE s.id = %(screening)s
 FOR NO KEY UPDATE OF s
 """
+
+
+_LOCK_SCREENING = Prepared("randomization_lock_screening", _lock_screening_sql, {"screening": "bigint"})
 
 
 def screening_lock(screening_id: int) -> tuple[Screening, dict[str, Any]] | None:
@@ -72,7 +117,7 @@ def screening_lock(screening_id: int) -> tuple[Screening, dict[str, Any]] | None
     the wait — the caller must look up anything that other transaction may have written
     (its allocation) in a statement of its own."""
     with connection.cursor() as cursor:
-        cursor.execute(_lock_screening_sql(), [screening_id])
+        _LOCK_SCREENING.execute(cursor, {"screening": screening_id})
         row = cursor.fetchone()
     if row is None:
         return None
@@ -142,10 +187,19 @@ FROM allocation, subject, pick
 """
 
 
+_ALLOCATE = Prepared("randomization_allocate", _allocate_sql, {
+    "blocks": "boolean", "stratum": "text", "arm": "text", "now": "timestamptz", "at": "timestamptz",
+    "site": "bigint", "site_code": "text", "status": "text", "screening": "bigint", "user": "bigint",
+    "username": "text", "minimisation": "text", "blocks_name": "text", "factors": "jsonb", "detail": "jsonb",
+    "action": "text", "object_type": "text", "summary": "text", "event_detail": "jsonb", "ip": "inet",
+    "request_id": "uuid",
+})
+
+
 def allocate(params: dict[str, Any]) -> tuple | None:
     """Steps 2a and 3: take the entry (or use the minimised arm), number and create the subject,
     create the allocation and its audit event. Returns (allocation id, subject id, subject
     number, entry id, arm, entry sequence, stratum size), or None when the stratum is empty."""
     with connection.cursor() as cursor:
-        cursor.execute(_allocate_sql(), params)
+        _ALLOCATE.execute(cursor, params)
         return cursor.fetchone()

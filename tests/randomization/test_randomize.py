@@ -239,3 +239,76 @@ def test_allocations_are_append_only(personas, allocation_list, confirmed):
         Allocation.objects.filter(pk=allocation.pk).update(arm="STENTING" if allocation.arm != "STENTING" else "CONTINUED_MT")
     with pytest.raises(Exception, match="used_stays_used"), transaction.atomic():
         AllocationEntry.objects.filter(pk=allocation.entry_id).update(used=False)
+
+
+# --- The hand-written statements of the hot path (randomization/sql.py) ----------------------
+
+
+def test_returned_allocation_is_exactly_the_stored_rows(personas, allocation_list, confirmed):
+    from core.models import Subject
+
+    allocation = subject_randomize(screening=confirmed("002", occlusion_site="BA", aspects=None, pc_aspects=8),
+                                   user=personas["inv002"])
+    stored = Allocation.objects.select_related("subject").get(pk=allocation.pk)
+    fields = ("screening_id", "subject_id", "entry_id", "method", "arm", "stratum", "factors",
+              "minimisation_detail", "randomized_at", "randomized_by_id")
+    assert {f: getattr(allocation, f) for f in fields} == {f: getattr(stored, f) for f in fields}
+    subject = Subject.objects.get(pk=allocation.subject_id)
+    assert (allocation.subject.number, allocation.subject.site_id, allocation.subject.status,
+            allocation.subject.randomized_at) == (subject.number, subject.site_id, subject.status,
+                                                  subject.randomized_at)
+    assert subject.number == "002-0001" and subject.created_at is not None
+    assert allocation.factors == {"site": "002", "circulation": "posterior", **{
+        k: v for k, v in allocation.factors.items() if k not in ("site", "circulation")}}
+
+
+def test_audit_event_and_row_history_name_who_randomized(personas, allocation_list, confirmed):
+    from core.models import Subject
+
+    screening = confirmed("001")
+    allocation = subject_randomize(screening=screening, user=personas["coord001"])
+    event = AuditEvent.objects.get(action=AuditAction.RANDOMIZED)
+    assert event.actor_username == "coord001" and event.site_id == allocation.subject.site_id
+    assert event.object_type == "randomization.Allocation"
+    assert event.summary == f"Screening {screening.number} randomized as subject {allocation.subject.number}"
+    assert event.detail == {"screening": screening.number, "subject": allocation.subject.number,
+                            "stratum": "001-anterior", "method": "blocks"}
+    subject_event = Subject.pgh_event_model.objects.get(pgh_obj_id=allocation.subject_id)
+    assert subject_event.pgh_label == "insert" and subject_event.pgh_context.metadata["user"] == personas["coord001"].pk
+    screening_event = screening.events.order_by("-pgh_id").first()
+    assert screening_event.outcome == ScreeningOutcome.RANDOMIZED
+    assert screening_event.pgh_context.metadata["username"] == "coord001"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_statements_are_prepared_again_in_a_new_database_session(personas, allocation_list, confirmed):
+    from django.db import connection
+
+    first = subject_randomize(screening=confirmed("001"), user=personas["coord001"])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM pg_prepared_statements")
+        assert {"randomization_lock_screening", "randomization_allocate"} <= {r[0] for r in cursor.fetchall()}
+    connection.close()  # a new session: the prepared statements are gone with the old one
+    second = subject_randomize(screening=confirmed("001"), user=personas["coord001"])
+    assert (first.subject.number, second.subject.number) == ("001-0001", "001-0002")
+    assert second.entry.sequence == 2
+
+
+def test_a_rolled_back_randomization_leaves_no_trace_and_no_gap(personas, allocation_list, confirmed):
+    """When the transaction fails after the allocation statement ran (here the low-stratum
+    check raises), the entry, the subject number and the audit event are all rolled back."""
+    from unittest import mock
+
+    from core.models import Subject
+
+    screening = confirmed("001")
+    with mock.patch("randomization.services._check_stratum_supply", side_effect=RuntimeError("boom")), \
+            mock.patch("randomization.services.TrialConfig.current") as current:
+        current.return_value.method, current.return_value.minimisation_p = "blocks", 0.8
+        current.return_value.low_stratum_threshold = 10_000  # forces the supply check, which fails
+        with pytest.raises(RuntimeError):
+            subject_randomize(screening=screening, user=personas["coord001"])
+    assert not Subject.objects.exists() and not AllocationEntry.objects.filter(used=True).exists()
+    assert not AuditEvent.objects.filter(action=AuditAction.RANDOMIZED).exists()
+    allocation = subject_randomize(screening=screening, user=personas["coord001"])
+    assert allocation.subject.number == "001-0001" and allocation.entry.sequence == 1
