@@ -9,7 +9,8 @@ alternate baseline / Django. The first round of each side warms the workers up (
 PostgreSQL's catalogue caches, prepared statements) and is not counted, as a server's first
 requests after a start are not its steady state; ROUNDS rounds are then counted.
 
-Timed on the Django side: the subject_randomize call, given what the view has in hand when it
+Timed on the Django side: the subject_randomize call (notify=False: the confirmation e-mail
+is queued to Celery after commit, outside the locks), given what the view has in hand when it
 calls it (the screening, request.user with its memberships). Those are loaded into each worker
 before the clock starts, so no worker's loading competes for the cores with another's timed
 randomization (the baseline loads nothing either).

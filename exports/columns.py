@@ -223,8 +223,21 @@ def site_filter_path_of(crf: CRF) -> str | None:
     return f"{sp}__site" if sp else None
 
 
+_TABLES: dict[tuple, Table] = {}
+
+
 def table_for(crf: CRF, *, blinded: bool) -> Table:
-    """The columns of one CRF's table (arm fields removed when blinded)."""
+    """The columns of one CRF's table (arm fields removed when blinded). Built once per form,
+    blinding and language (a Table is immutable; its labels are translated when built)."""
+    from django.utils.translation import get_language
+
+    key = (crf.code, crf.model, blinded, get_language())
+    if key not in _TABLES:
+        _TABLES[key] = _build_table(crf, blinded=blinded)
+    return _TABLES[key]
+
+
+def _build_table(crf: CRF, *, blinded: bool) -> Table:
     model = crf.model
     sp = subject_path(crf)
     site_path = site_filter_path_of(crf)

@@ -85,18 +85,44 @@ def _csv_write(job) -> int:
     return csv_format.write_table(table, scope, path)
 
 
-def _csv_in_thread(job) -> int:
-    from django.db import connection
+def _csv_parallel(jobs: list) -> tuple[list, list]:
+    """Run the jobs on CSV_WORKERS threads, each with ONE database connection for all the jobs
+    it takes (a new PostgreSQL session per table would cost more than a small table's COPY).
+    Returns (futures in job order, threads to join)."""
+    import queue
+    import threading
+    from concurrent.futures import Future
 
-    try:
-        return _csv_write(job)
-    finally:
-        connection.close()  # each worker thread has its own connection
+    futures = [Future() for _ in jobs]
+    pending: queue.SimpleQueue = queue.SimpleQueue()
+    for item in enumerate(jobs):
+        pending.put(item)
+
+    def drain() -> None:
+        from django.db import connection
+
+        try:
+            while True:
+                try:
+                    i, job = pending.get_nowait()
+                except queue.Empty:
+                    return
+                if not futures[i].set_running_or_notify_cancel():
+                    continue
+                try:
+                    futures[i].set_result(_csv_write(job))
+                except BaseException as exc:  # handed to the caller through the future
+                    futures[i].set_exception(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=drain, name=f"csv-export-{n}", daemon=True) for n in range(CSV_WORKERS)]
+    for thread in threads:
+        thread.start()
+    return futures, threads
 
 
 def _csv(chosen: list[Table], scope: Scope, out: Path, step) -> dict[str, int]:
-    from concurrent.futures import ThreadPoolExecutor
-
     out.mkdir(exist_ok=True)
     jobs = [("form", t, scope, out / f"{t.filename}.csv") for t in chosen]
     jobs.append(("analysis", None, scope, out / "analysis.csv"))
@@ -108,19 +134,21 @@ def _csv(chosen: list[Table], scope: Scope, out: Path, step) -> dict[str, int]:
     if connection.in_atomic_block:
         # Inside a transaction (a caller's, or a test's) other connections would not see
         # its rows: write on this connection, one table after the other.
+        futures, threads = None, []
         results = map(_csv_write, jobs)
-        pool = None
     else:
-        pool = ThreadPoolExecutor(max_workers=CSV_WORKERS)
-        results = pool.map(_csv_in_thread, jobs)
+        futures, threads = _csv_parallel(jobs)
+        results = (f.result() for f in futures)
     try:
         # Results in submission order; progress is reported from this (the task's) thread.
         for code, label, n in zip(codes, labels, results, strict=True):
             counts[code] = n
             step(f"CSV: {label}")
     finally:
-        if pool is not None:
-            pool.shutdown()
+        for f in futures or ():
+            f.cancel()  # after a failure or a cancelled export: start no further table
+        for thread in threads:
+            thread.join()
     return counts
 
 

@@ -312,3 +312,16 @@ def test_a_rolled_back_randomization_leaves_no_trace_and_no_gap(personas, alloca
     assert not AuditEvent.objects.filter(action=AuditAction.RANDOMIZED).exists()
     allocation = subject_randomize(screening=screening, user=personas["coord001"])
     assert allocation.subject.number == "001-0001" and allocation.entry.sequence == 1
+
+
+def test_a_locked_screening_form_is_refused_in_words_and_other_screenings_go_on(personas, allocation_list, confirmed):
+    from datamanagement.services import lock_form
+    from randomization.exceptions import DataIsLocked
+
+    locked, other = confirmed("001"), confirmed("001")
+    lock_form(user=personas["datamanager"], instance=locked, reason="source document review")
+    with pytest.raises(DataIsLocked, match="Randomization is not possible now"):
+        subject_randomize(screening=locked, user=personas["coord001"])
+    locked.refresh_from_db()
+    assert locked.outcome == ScreeningOutcome.OPEN and not Allocation.objects.exists()
+    assert subject_randomize(screening=other, user=personas["coord001"]).subject.number == "001-0001"
