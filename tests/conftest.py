@@ -12,6 +12,19 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 PASSWORD = "Correct-Horse-42"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_stray_database_sessions(django_db_setup, django_db_blocker):
+    """Before pytest-django drops the test database: end the sessions that threads left open
+    (live-server request threads, export workers, Celery test workers), which would otherwise
+    make DROP DATABASE fail with "being accessed by other users"."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
 @pytest.fixture
 def sites(db):
     from core.models import Site
