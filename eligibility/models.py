@@ -9,6 +9,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from audit.tracking import track
+from core.choices import ETICI, Technique
 
 
 class Sex(models.TextChoices):
@@ -38,22 +39,6 @@ class Consent(models.TextChoices):
 class CreatinineUnit(models.TextChoices):
     UMOL_L = "umol/L", "µmol/L"
     MG_DL = "mg/dL", "mg/dL"
-
-
-class Technique(models.TextChoices):
-    CONTACT_ASPIRATION = "contact_aspiration", _("Contact aspiration")
-    STENT_RETRIEVER = "stent_retriever", _("Stent retriever")
-    COMBINED = "combined", _("Combined")
-
-
-class ETICI(models.TextChoices):
-    G0 = "0", "0"
-    G1 = "1", "1"
-    G2A = "2a", "2a"
-    G2B50 = "2b50", "2b50"
-    G2B67 = "2b67", "2b67"
-    G2C = "2c", "2c"
-    G3 = "3", "3"
 
 
 class VerdictStatus(models.TextChoices):

@@ -13,6 +13,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from audit.tracking import track
+from core.choices import ETICI, Technique
 from followup import nihss
 
 
@@ -50,22 +51,6 @@ def nihss_fields(prefix: str, label: str) -> dict[str, models.Field]:
         f"{label} total", null=True, blank=True, editable=False,
         help_text=_("Derived: sum of the 15 items (UN = 0), 0–42."))
     return fields
-
-
-class Technique(models.TextChoices):
-    CONTACT_ASPIRATION = "contact_aspiration", _("Contact aspiration")
-    STENT_RETRIEVER = "stent_retriever", _("Stent retriever")
-    COMBINED = "combined", _("Combined")
-
-
-class ETICI(models.TextChoices):
-    G0 = "0", "0 — no reperfusion"
-    G1 = "1", "1 — thrombus reduced, no distal reperfusion"
-    G2A = "2a", "2a — 1–49 %"
-    G2B50 = "2b50", "2b50 — 50–66 %"
-    G2B67 = "2b67", "2b67 — 67–89 %"
-    G2C = "2c", "2c — 90–99 %"
-    G3 = "3", "3 — complete"
 
 
 class StentType(models.TextChoices):

@@ -73,7 +73,9 @@ def test_worker_killed_mid_task_and_restarted_sends_each_reminder_exactly_once(m
            "EDC_TEST_MAIL_DIR": str(mail_dir)}
     from celery import Celery
 
-    client = Celery(broker=broker)
+    # set_as_current=False: this client only sends the test's tasks; the project's app stays
+    # the current one, so later tests' .delay() calls do not go to this (soon dead) broker.
+    client = Celery(broker=broker, set_as_current=False)
     client.conf.broker_transport_options = {"visibility_timeout": 3}
     log = open(tmp_path / "worker.log", "w")  # noqa: SIM115
     workers = []
@@ -113,6 +115,7 @@ def test_worker_killed_mid_task_and_restarted_sends_each_reminder_exactly_once(m
             if w.poll() is None:
                 os.killpg(w.pid, signal.SIGKILL)
                 w.wait(10)
+        client.close()
         redis.terminate()
         redis.wait(10)
         log.close()
