@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench install browsers clean-db
+.PHONY: run test lint bench messages install browsers clean-db
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# Refresh the message catalogues from the code and compile them (needs GNU gettext: apt-get
+# install gettext). The compiled .mo files are committed, so running the EDC does not need it.
+messages: $(STAMP)
+	DEBUG=true $(PY) manage.py makemessages -l zh_Hans --no-wrap --ignore=.venv --ignore=var --ignore=bench --ignore=tests
+	DEBUG=true $(PY) manage.py compilemessages --ignore=.venv
 
 clean-db:
 	rm -rf var/pgdata var/run

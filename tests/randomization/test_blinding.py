@@ -11,7 +11,7 @@ from randomization.services import subject_randomize
 
 pytestmark = pytest.mark.django_db
 
-ARM_PATTERN = re.compile(r"STENTING|CONTINUED_MT|Stenting|Continued thrombectomy|angioplasty", re.I)
+ARM_PATTERN = re.compile(r"STENTING|CONTINUED_MT|Stenting|Continued thrombectomy|angioplasty|支架置入|血管成形|继续取栓", re.I)
 
 
 @pytest.fixture
@@ -97,9 +97,13 @@ def _crawl(client, start_urls, max_pages=200):
     return pages
 
 
-@pytest.mark.parametrize("username", ["assessor001", "datamanager", "admin"])
-def test_crawl_as_blinded_user_finds_no_arm_anywhere(username, client_for, randomized, allocation_list):
+@pytest.mark.parametrize(("username", "language"), [("assessor001", "en"), ("assessor001", "zh-hans"),
+                                                     ("datamanager", "en"), ("admin", "en")])
+def test_crawl_as_blinded_user_finds_no_arm_anywhere(username, language, client_for, randomized, allocation_list):
+    from django.conf import settings
+
     client = client_for(username)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
     # Every page linked from home, plus every randomization URL guessed directly.
     direct = ["/", "/randomization/home/", "/randomization/lists/", "/randomization/breaches/",
               "/randomization/breaches/new/", "/randomization/notifications/",
@@ -118,10 +122,18 @@ def test_crawl_as_blinded_user_finds_no_arm_anywhere(username, client_for, rando
     assert len(statuses) == 1
 
 
-def test_crawl_as_site_staff_does_show_the_arm(client_for, randomized):
-    """The crawl can fail: an unblinded coordinator's pages do carry the arm."""
-    pages = _crawl(client_for("coord001"), ["/"])
-    assert any(ARM_PATTERN.search(r.text_body) for r in pages.values() if r.status_code == 200)
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_crawl_as_site_staff_does_show_the_arm(language, client_for, randomized):
+    """The crawl can fail: an unblinded coordinator's pages do carry the arm, in either language."""
+    from django.conf import settings
+
+    client = client_for("coord001")
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+    pages = _crawl(client, ["/"])
+    found = {m.group(0) for r in pages.values() if r.status_code == 200 for m in ARM_PATTERN.finditer(r.text_body)}
+    assert found
+    if language == "zh-hans":
+        assert found & {"支架置入", "血管成形", "继续取栓"}, found
 
 
 def test_breach_report_is_filed_by_anyone_and_audited(client_for, personas, randomized):

@@ -123,3 +123,18 @@ def test_randomizing_while_the_database_is_locked_is_refused_in_words(personas, 
     assert response.status_code == 409  # the screen again, with the reason — never a 500
     assert "Randomization is not possible now" in response.content.decode()
     assert not Allocation.objects.exists()
+
+
+def test_the_screen_and_the_result_speak_simplified_chinese(client_for, allocation_list, confirmed):
+    from django.conf import settings
+
+    screening = confirmed("001")
+    client = client_for("coord001")
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+    body = client.get(f"/randomization/screening/{screening.pk}/").content.decode()
+    assert f"确认：立即随机化 {screening.number}" in body and "退出登录" in body
+    body = client.post(f"/randomization/screening/{screening.pk}/", follow=True).content.decode()
+    allocation = Allocation.objects.get()
+    arm_zh = {"STENTING": "支架置入或血管成形术", "CONTINUED_MT": "继续取栓治疗"}[allocation.arm]
+    assert "受试者编号" in body and arm_zh in body and f">{allocation.arm}<" in body
+    assert f"筛选 {screening.number} 已完成随机化" in body
