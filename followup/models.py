@@ -456,7 +456,7 @@ class StudyExit(CRFRecord):
         verbose_name = _("withdrawal / end of study")
 
 
-# --- Reminders (their in-app notices: core.Notification) ----------------------------------------------------------
+# --- Reminders (their in-app notices: core.Notification) ----------------------------------
 
 
 class ReminderState(models.TextChoices):

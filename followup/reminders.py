@@ -11,7 +11,8 @@
 4. Claim and notify, in batches: SELECT … FOR UPDATE SKIP LOCKED the due scheduled rows (a
    concurrent run skips them), re-check the visit is not entered and the subject is on study,
    move them `scheduled → sent` with a conditional UPDATE, and write the in-app notifications
-   (core.Notification, key "reminder:<id>": UNIQUE (user, key)) — all in one transaction, so a worker killed at any point either
+   (core.Notification, key "reminder:<id>": UNIQUE (user, key) = once per reminder and user)
+   — all in one transaction, so a worker killed at any point either
    left everything (the next run sends it) or nothing (the batch rolled back).
 5. E-mail after commit (core.services.notification_emails_send, the one pipeline of every
    notice): each notification's e-mail is claimed `queued → sending` with a
