@@ -179,9 +179,8 @@ def crf(request, number, code, pk=None):
 @login_required
 def notifications(request):
     """The one inbox: visit reminders, query notices and randomization notices together."""
-    items = list(core_selectors.notifications_for(user=request.user)[:100])
     return render(request, "followup/notifications.html", {
-        "items": items, "unread": sum(1 for n in items if n.read_at is None)})
+        "items": core_selectors.notifications_for(user=request.user)[:100]})
 
 
 @login_required
