@@ -86,7 +86,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "core.context_processors.edc",
-                "followup.context_processors.notifications",
+                "core.context_processors.notifications",
             ],
         },
     },

@@ -39,9 +39,9 @@ def run() -> list[str]:
     from django.test.utils import CaptureQueriesContext
 
     from bench.harness import count_queries, timed
-    from core.models import Subject, User
+    from core.models import Notification, Subject, User
     from followup import reminders, services
-    from followup.models import Notification, Reminder
+    from followup.models import Reminder
 
     now = _setup()
     lines = []

@@ -17,3 +17,13 @@ def edc(request):
         "edc_can": {a.value: access.can(user, a.value) for a in Action},
         "edc_sees_arm": access.sees_arm(user),
     }
+
+
+def notifications(request):
+    """Unread in-app notifications for the navbar Inbox badge (one COUNT query per page)."""
+    from core.selectors import notifications_unread_count
+
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    return {"edc_unread_notifications": notifications_unread_count(user)}

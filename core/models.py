@@ -5,6 +5,7 @@ from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from audit.tracking import track
@@ -119,3 +120,50 @@ class SiteCounter(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["site", "kind"], name="site_counter_unique")]
+
+
+# --- In-app notifications (the one inbox) ---------------------------------------------------------
+
+
+class EmailState(models.TextChoices):
+    NONE = "none", _("No e-mail")
+    QUEUED = "queued", _("Queued")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+
+
+class Notification(models.Model):
+    """An in-app message for one user, and the e-mail that carries it — every kind (visit
+    reminders, query notices, randomization notices) lives here and shows in one inbox.
+
+    `key` names the event a notice is about ("reminder:<id>", "randomized:<allocation id>",
+    "breach:<id>", …). When it is not blank, UNIQUE (user, key) makes the notice exactly-once
+    per person, whatever the number of concurrent writers. `email_state` is the claim of the
+    e-mail: a sender moves `queued → sending` with a conditional UPDATE before sending and
+    `sending → sent` after, so each e-mail goes out at most once (core.services).
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="notifications")
+    key = models.CharField(max_length=120, blank=True)
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    url = models.CharField(max_length=300, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    email_state = models.CharField(max_length=8, choices=EmailState.choices, default=EmailState.QUEUED)
+    email_sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["user", "key"], condition=~models.Q(key=""),
+                                               name="notification_once_per_user_key")]
+        indexes = [
+            models.Index(fields=["user", "read_at"], name="notification_user_read"),
+            models.Index(fields=["email_state"], name="notification_email_pending",
+                         condition=models.Q(email_state__in=["queued", "sending"])),
+        ]
+
+    def __str__(self) -> str:
+        return self.title

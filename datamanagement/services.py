@@ -27,9 +27,7 @@ from typing import Any
 
 import pghistory
 import pghistory.runtime
-from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -40,6 +38,7 @@ from audit.services import audit_event_record
 from core import access
 from core import crf as registry
 from core.roles import Action
+from core.services import notification_create
 from datamanagement import editchecks
 from datamanagement.crfs import (
     crf_of,
@@ -397,7 +396,7 @@ def _recipients(query: Query) -> list:
 
 
 def _notify_query_opened(query: Query) -> None:
-    """Tell the site: an in-app notification (follow-up's notification centre) written in this
+    """Tell the site: an in-app notice (the one inbox, core.Notification) written in this
     transaction, and its e-mail sent after commit — nothing is sent for a rolled-back query."""
     from django.urls import reverse
 
@@ -407,22 +406,8 @@ def _notify_query_opened(query: Query) -> None:
             f"field {field_label(crf, query.field_name)}:\n\n{query.text}\n\nPlease answer it in the EDC (Queries).")
     url = reverse("datamanagement:query", args=[query.pk])
     users = _recipients(query)
-    try:
-        from followup.models import EmailState, Notification
-        from followup.reminders import send_emails
-    except ImportError:  # without the notification centre: e-mail only
-        emails = [u.email for u in users if u.email]
-        if emails:
-            transaction.on_commit(lambda: send_mail(f"[ANGEL-RESCUE] {title}", f"{body}\n\n{url}",
-                                                    settings.DEFAULT_FROM_EMAIL, emails, fail_silently=True))
-        return
-    notes = Notification.objects.bulk_create([
-        Notification(user=u, subject=query.subject, title=title[:200], body=body, url=url,
-                     email_state=EmailState.QUEUED if u.email else EmailState.NONE)
-        for u in users])
-    ids = [n.pk for n in notes if n.email_state == EmailState.QUEUED]
-    if ids:
-        transaction.on_commit(lambda: send_emails(ids))
+    # No key: a query re-opened later tells the site again.
+    notification_create(users=users, subject=query.subject, title=title, body=body, url=url)
 
 
 # --- Correcting a value (from a query) ------------------------------------------------------

@@ -456,7 +456,7 @@ class StudyExit(CRFRecord):
         verbose_name = _("withdrawal / end of study")
 
 
-# --- Reminders and notifications ----------------------------------------------------------
+# --- Reminders (their in-app notices: core.Notification) ----------------------------------
 
 
 class ReminderState(models.TextChoices):
@@ -487,32 +487,3 @@ class Reminder(models.Model):
         constraints = [models.UniqueConstraint(fields=["subject", "key"], name="reminder_unique_point")]
         indexes = [models.Index(fields=["due_at"], name="reminder_due_scheduled",
                                 condition=models.Q(state="scheduled"))]
-
-
-class EmailState(models.TextChoices):
-    NONE = "none", _("No e-mail address")
-    QUEUED = "queued", _("Queued")
-    SENDING = "sending", _("Sending")
-    SENT = "sent", _("Sent")
-    FAILED = "failed", _("Failed")
-
-
-class Notification(models.Model):
-    """An in-app message (and the e-mail that carries it) for one user."""
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="notifications")
-    reminder = models.ForeignKey(Reminder, on_delete=models.PROTECT, related_name="notifications",
-                                 null=True, blank=True)
-    subject = models.ForeignKey("core.Subject", on_delete=models.PROTECT, related_name="+", null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    title = models.CharField(max_length=200)
-    body = models.TextField(blank=True)
-    url = models.CharField(max_length=200, blank=True)
-    read_at = models.DateTimeField(null=True, blank=True)
-    email_state = models.CharField(max_length=8, choices=EmailState.choices, default=EmailState.QUEUED)
-    email_sent_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        constraints = [models.UniqueConstraint(fields=["reminder", "user"], name="notification_once_per_user")]
-        indexes = [models.Index(fields=["user", "read_at"])]

@@ -11,9 +11,11 @@
 4. Claim and notify, in batches: SELECT … FOR UPDATE SKIP LOCKED the due scheduled rows (a
    concurrent run skips them), re-check the visit is not entered and the subject is on study,
    move them `scheduled → sent` with a conditional UPDATE, and write the in-app notifications
-   (UNIQUE (reminder, user)) — all in one transaction, so a worker killed at any point either
+   (core.Notification, key "reminder:<id>": UNIQUE (user, key) = once per reminder and user)
+   — all in one transaction, so a worker killed at any point either
    left everything (the next run sends it) or nothing (the batch rolled back).
-5. E-mail after commit: each notification's e-mail is claimed `queued → sending` with a
+5. E-mail after commit (core.services.notification_emails_send, the one pipeline of every
+   notice): each notification's e-mail is claimed `queued → sending` with a
    conditional UPDATE, sent, and marked `sent`. A worker killed after the claim but before the
    mark leaves `sending`: such rows are not resent (no duplicate); they are reported as failed
    after EDC_REMINDER_EMAIL_LEASE_SECONDS so a person can check. Queued rows left by a killed
@@ -28,23 +30,16 @@ import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.mail import EmailMessage, get_connection
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from core.models import Membership, Subject, SubjectStatus
+from core.models import EmailState, Membership, Notification, Subject, SubjectStatus
 from core.roles import Role
+from core.services import notification_emails_expire, notification_emails_send
 from followup import schedule
-from followup.models import (
-    Day90,
-    EmailState,
-    Notification,
-    Reminder,
-    ReminderState,
-    Visit48h,
-)
+from followup.models import Day90, Reminder, ReminderState, Visit48h
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +188,7 @@ def claim_batch(now: datetime, batch_size: int, task_id: str) -> int:
             title, body = _message(reminder)
             url = casebook_url.replace("SUBJECT", reminder.subject.number)
             for user in _people(reminder, recipients):
-                notes.append(Notification(user=user, reminder=reminder, subject=reminder.subject,
+                notes.append(Notification(user=user, key=reminder_key(reminder.pk), subject=reminder.subject,
                                           title=title[:200], body=body, url=url,
                                           email_state=EmailState.QUEUED if user.email else EmailState.NONE))
         Notification.objects.bulk_create(notes)
@@ -203,47 +198,19 @@ def claim_batch(now: datetime, batch_size: int, task_id: str) -> int:
     return len(due)
 
 
-def send_emails(ids: list[int] | None = None) -> int:
-    """Step 5: send queued e-mails (the given notifications, or every queued one).
+def reminder_key(reminder_id: int) -> str:
+    """The notification key of a reminder: UNIQUE (user, key) = once per (reminder, user)."""
+    return f"reminder:{reminder_id}"
 
-    One e-mail per person per batch (a digest of that person's new reminders), so a
-    coordinator with many due visits gets one message, not one per subject."""
-    qs = Notification.objects.filter(email_state=EmailState.QUEUED)
-    if ids is not None:
-        qs = qs.filter(pk__in=ids)
-    with transaction.atomic():
-        # Race prevented: two runs e-mailing the same notification. The rows are locked and
-        # moved queued → sending with a conditional UPDATE before anything is sent.
-        rows = list(qs.select_related("user").order_by("user_id", "pk")
-                    .select_for_update(skip_locked=True, of=("self",)))
-        Notification.objects.filter(pk__in=[n.pk for n in rows], email_state=EmailState.QUEUED) \
-            .update(email_state=EmailState.SENDING)
-    if not rows:
-        return 0
-    by_user: dict[int, list[Notification]] = {}
-    for n in rows:
-        by_user.setdefault(n.user_id, []).append(n)
-    messages = []
-    for notes in by_user.values():
-        user = notes[0].user
-        if len(notes) == 1:
-            subject, body = notes[0].title, notes[0].body + f"\n\n{notes[0].url}"
-        else:
-            subject = f"{len(notes)} visit reminders"
-            body = "\n\n".join(f"{n.title}\n{n.body}\n{n.url}" for n in notes)
-        messages.append(EmailMessage(subject=f"[ANGEL-RESCUE] {subject}", body=body, to=[user.email]))
-    mailer = get_connection(fail_silently=False)
-    sent = mailer.send_messages(messages) or 0
-    Notification.objects.filter(pk__in=[n.pk for n in rows], email_state=EmailState.SENDING) \
-        .update(email_state=EmailState.SENT, email_sent_at=timezone.now())
-    return sent
+
+def send_emails(ids: list[int] | None = None) -> int:
+    """Step 5: send queued e-mails (the given notifications, or every queued one), one digest
+    per person (core.services.notification_emails_send)."""
+    return notification_emails_send(ids=ids)
 
 
 def expire_stuck_emails(now: datetime) -> None:
-    lease = _setting("EDC_REMINDER_EMAIL_LEASE_SECONDS", 900)
-    Notification.objects.filter(email_state=EmailState.SENDING,
-                                created_at__lt=now - timedelta(seconds=lease)) \
-        .update(email_state=EmailState.FAILED)
+    notification_emails_expire(now=now, lease_seconds=_setting("EDC_REMINDER_EMAIL_LEASE_SECONDS", 900))
 
 
 def send_due_reminders(now: datetime | None = None, task_id: str = "") -> dict[str, int]:

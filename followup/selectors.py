@@ -24,7 +24,6 @@ from followup.models import (
     AdverseEvent,
     Day90,
     Death,
-    Notification,
     Procedure,
     ProtocolDeviation,
     StudyExit,
@@ -243,26 +242,6 @@ def due_lists(user, now: datetime | None = None) -> tuple[list[DueItem], list[Du
     due.sort(key=lambda i: i.window.target)
     overdue.sort(key=lambda i: i.window.closes)
     return due, overdue
-
-
-def notifications_for(user, *, limit: int = 100) -> list[Notification]:
-    return list(Notification.objects.filter(user=user).select_related("subject")[:limit])
-
-
-def unread_count(user) -> int:
-    """Unread reminders plus unread randomization notices (one query)."""
-    if not getattr(user, "is_authenticated", False):
-        return 0
-    from randomization.models import Notification as RandomizationNotice
-
-    theirs = RandomizationNotice.objects.filter(recipient=user, read_at__isnull=True).values("pk")
-    return Notification.objects.filter(user=user, read_at__isnull=True).values("pk").union(theirs, all=True).count()
-
-
-def randomization_notices(user, *, limit: int = 20) -> list:
-    from randomization.selectors import notifications_for as randomization_notifications
-
-    return list(randomization_notifications(user=user, unread_only=True)[:limit])
 
 
 def blinding_breaches(subject: Subject) -> list:

@@ -472,13 +472,3 @@ def study_exit_record(*, subject: Subject, user, data: Mapping[str, Any], versio
                                       ExitKind.LOST: SubjectStatus.LOST,
                                       ExitKind.COMPLETED: SubjectStatus.COMPLETED}[row.kind])
     return row
-
-
-@transaction.atomic(durable=True)
-def notification_mark_read(*, user, ids: list[int] | None = None) -> int:
-    from followup.models import Notification
-
-    qs = Notification.objects.filter(user=user, read_at__isnull=True)
-    if ids is not None:
-        qs = qs.filter(pk__in=ids)
-    return qs.update(read_at=timezone.now())

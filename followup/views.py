@@ -13,6 +13,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from core import access
+from core import selectors as core_selectors
+from core import services as core_services
 from core.roles import Action
 from followup import selectors, services
 from followup.exceptions import HardCheckFailed, NotPermitted, ReasonRequired, StaleVersion
@@ -176,14 +178,14 @@ def crf(request, number, code, pk=None):
 
 @login_required
 def notifications(request):
-    items = selectors.notifications_for(request.user)
+    """The one inbox: visit reminders, query notices and randomization notices together."""
     return render(request, "followup/notifications.html", {
-        "items": items, "others": selectors.randomization_notices(request.user)})
+        "items": core_selectors.notifications_for(user=request.user)[:100]})
 
 
 @login_required
 @require_POST
 def notifications_read(request):
     ids = [int(x) for x in request.POST.getlist("id") if x.isdigit()] or None
-    services.notification_mark_read(user=request.user, ids=ids)
+    core_services.notification_mark_read(user=request.user, ids=ids)
     return redirect("followup:notifications")

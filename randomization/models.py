@@ -1,5 +1,5 @@
 """Allocation lists, their entries and allocations (SPEC §5), the trial's randomization
-configuration, blinding-breach reports and in-app notifications.
+configuration and blinding-breach reports (their notices: core.Notification).
 
 The treatment arm is stored only in AllocationEntry and Allocation. Both are deliberately NOT
 tracked by pghistory (its event tables are generic and would copy the arm into every audit
@@ -185,28 +185,3 @@ class BlindingBreach(models.Model):
 
     def __str__(self) -> str:
         return f"blinding breach {self.pk}"
-
-
-class Notification(models.Model):
-    """An in-app notice (shown beside the e-mail that carries the same news).
-
-    `key` makes a notice exactly-once per recipient: services create it with
-    get_or_create / ignore_conflicts and send the e-mail only when the row is new.
-    """
-
-    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    key = models.CharField(max_length=120)
-    title = models.CharField(max_length=200)
-    body = models.TextField(blank=True)
-    url = models.CharField(max_length=300, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    read_at = models.DateTimeField(null=True, blank=True)
-    # Claimed by the mail task with filter(emailed_at=None).update(...): sent at most once.
-    emailed_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        constraints = [models.UniqueConstraint(fields=["recipient", "key"], name="notification_once_per_key")]
-
-    def __str__(self) -> str:
-        return self.title

@@ -17,7 +17,6 @@ from randomization.models import (
     AllocationEntry,
     AllocationList,
     BlindingBreach,
-    Notification,
 )
 
 
@@ -133,7 +132,7 @@ def list_verify(*, user: User, allocation_list: AllocationList) -> bool:
     return blocks.fingerprint(entries) == allocation_list.sha256
 
 
-# --- Breaches and notifications ----------------------------------------------------------------
+# --- Breaches ----------------------------------------------------------------
 
 
 def breaches_for_user(*, user: User) -> QuerySet[BlindingBreach]:
@@ -146,8 +145,3 @@ def breaches_for_user(*, user: User) -> QuerySet[BlindingBreach]:
 def breaches_for_subject(*, subject: Subject) -> QuerySet[BlindingBreach]:
     """For the day-90 form: has any report named this subject? (no arm in a breach report)."""
     return BlindingBreach.objects.filter(subject=subject).select_related("unblinded_user")
-
-
-def notifications_for(*, user: User, unread_only: bool = False) -> QuerySet[Notification]:
-    qs = Notification.objects.filter(recipient=user)
-    return qs.filter(read_at__isnull=True) if unread_only else qs

@@ -19,6 +19,12 @@ from audit.services import audit_event_record, current_audit_context
 from core import access
 from core.models import Site, Subject, SubjectStatus, User
 from core.roles import Action, Role
+from core.services import (
+    notification_create,
+    notification_email_claim,
+    notification_email_done,
+    notification_email_release,
+)
 from eligibility.models import Consent, Screening, ScreeningOutcome, VerdictStatus
 from eligibility.services import screening_mark_randomized
 from randomization import blocks, minimisation
@@ -42,7 +48,6 @@ from randomization.models import (
     BlindingBreach,
     ListSource,
     Method,
-    Notification,
     TrialConfig,
 )
 
@@ -173,48 +178,8 @@ def statisticians() -> list[User]:
                                     memberships__active=True).distinct())
 
 
-def notification_create(*, users: list[User], key: str, title: str, body: str = "", url: str = "",
-                        email: bool = True) -> list[Notification]:
-    """Create one in-app notice per user (once per key) and e-mail the new ones after commit."""
-    Notification.objects.bulk_create(
-        [Notification(recipient=u, key=key, title=title, body=body, url=url) for u in users],
-        ignore_conflicts=True)
-    created = list(Notification.objects.filter(recipient__in=users, key=key, emailed_at__isnull=True))
-    if email and created:
-        ids = [n.pk for n in created]
-
-        def _send():
-            from randomization.tasks import send_notification_emails
-
-            send_notification_emails.delay(ids)
-
-        transaction.on_commit(_send, robust=True)
-    return created
-
-
-def notification_emails_send(*, notification_ids: list[int]) -> int:
-    """Send each notice's e-mail at most once (claim, then send). Returns how many were sent."""
-    from django.core.mail import send_mail
-
-    sent = 0
-    for n in Notification.objects.filter(pk__in=notification_ids).select_related("recipient"):
-        if not n.recipient.email:
-            continue
-        if Notification.objects.filter(pk=n.pk, emailed_at__isnull=True).update(emailed_at=timezone.now()) != 1:
-            continue  # another run already sent it
-        try:
-            send_mail(n.title, f"{n.body}\n\n{n.url}".strip(), None, [n.recipient.email])
-        except OSError:
-            Notification.objects.filter(pk=n.pk).update(emailed_at=None)  # let the retry send it
-            raise
-        sent += 1
-    return sent
-
-
-@transaction.atomic(durable=True)
-def notification_mark_read(*, user: User, notification_id: int) -> None:
-    Notification.objects.filter(pk=notification_id, recipient=user, read_at__isnull=True).update(
-        read_at=timezone.now())
+# Notices of the statistician's allocation-list page (stratum supply, blinding breaches).
+ALERT_KEY_PREFIXES = ("stratum-low:", "breach:")
 
 
 def _alert_low_stratum(stratum: str, remaining: int, total: int) -> None:
@@ -483,19 +448,25 @@ def allocation_confirmation_send(*, allocation_id: int) -> int:
     title = f"Subject {subject.number} randomized at site {site.code}"
     body = f"Subject {subject.number} was randomized at {when} by {allocation.randomized_by}."
     with transaction.atomic():
+        # The in-app notice never carries the arm (it is the same for every recipient).
         notes = notification_create(users=investigators, key=f"randomized:{allocation.pk}", title=title,
-                                    body=body, url=f"/randomization/allocation/{allocation.pk}/", email=False)
+                                    body=body, url=f"/randomization/allocation/{allocation.pk}/",
+                                    subject=subject, email_by_caller=True)
+        # Each e-mail is claimed (queued → sending) in the creating transaction, before it is
+        # sent: a re-run sends nothing twice and no other sender can mail these notices.
+        claimed = notification_email_claim(ids=[n.pk for n in notes])
     sent = 0
-    for note in notes:
-        recipient = note.recipient
-        if not recipient.email:
-            continue
-        if Notification.objects.filter(pk=note.pk, emailed_at__isnull=True).update(emailed_at=timezone.now()) != 1:
-            continue
+    for note in claimed:
+        recipient = note.user
         text = body
         if access.sees_arm_at(recipient, site):
             text += f"\nArm: {allocation.get_arm_display()} ({allocation.arm})."
-        send_mail(title, text, None, [recipient.email])
+        try:
+            send_mail(title, text, None, [recipient.email])
+        except OSError:
+            notification_email_release(ids=[note.pk])  # the task's retry sends it
+            raise
+        notification_email_done(ids=[note.pk])
         sent += 1
     return sent
 

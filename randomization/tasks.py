@@ -1,5 +1,5 @@
 """Celery tasks: thin, take ids, call a service, safe to run twice (each e-mail is claimed
-with an UPDATE … WHERE emailed_at IS NULL before it is sent)."""
+`queued → sending` before it is sent; the notices' own e-mails: core.tasks)."""
 
 from celery import shared_task
 
@@ -9,10 +9,3 @@ def send_randomization_confirmation(allocation_id: int) -> int:
     from randomization.services import allocation_confirmation_send
 
     return allocation_confirmation_send(allocation_id=allocation_id)
-
-
-@shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
-def send_notification_emails(notification_ids: list[int]) -> int:
-    from randomization.services import notification_emails_send
-
-    return notification_emails_send(notification_ids=notification_ids)

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from audit.models import AuditAction
 from audit.services import audit_event_record
 from core import access
+from core import selectors as core_selectors
 from core.roles import Action
 from randomization import blocks, selectors, services
 from randomization.exceptions import RandomizationError
@@ -77,7 +78,8 @@ def _lists_context(request, **forms):
         "lists": selectors.allocation_lists(user=user),
         "supply": selectors.stratum_supply(user=user),
         "config": config,
-        "alerts": selectors.notifications_for(user=user, unread_only=True)[:20],
+        "alerts": core_selectors.notifications_for(user=user, unread_only=True,
+                                                   key_prefixes=services.ALERT_KEY_PREFIXES)[:20],
         "generate_form": forms.get("generate_form") or GenerateListForm(initial={"seed": ""}),
         "import_form": forms.get("import_form") or ImportListForm(),
         "config_form": forms.get("config_form") or TrialConfigForm(
@@ -215,12 +217,5 @@ def breaches(request):
 
 @login_required
 def notifications(request):
-    if request.method == "POST":
-        raw = (request.POST.get("id") or "").strip()
-        if raw.isascii() and raw.isdigit():
-            services.notification_mark_read(user=request.user, notification_id=int(raw))
-        else:  # a tampered or empty id (was a 500): say so, mark nothing
-            messages.error(request, _("Which notice? Expected its number; found “%(v)s”.") % {"v": raw[:40]})
-        return redirect("randomization:notifications")
-    return render(request, "randomization/notifications.html", {
-        "notifications": selectors.notifications_for(user=request.user)[:100]})
+    """Old address of the randomization notices: they are in the one inbox now."""
+    return redirect("followup:notifications")

@@ -122,7 +122,7 @@ def test_site_is_notified_by_email_after_commit(screening, personas, django_capt
     assert sorted(m.to[0] for m in mail.outbox) == ["coord001@example.org", "inv001@example.org"]
     assert all(q.object_label in m.subject and "ASPECTS 8 or 7?" in m.body for m in mail.outbox)
     # and in the app's notification centre, linking to the query
-    from followup.models import Notification
+    from core.models import Notification
 
     notes = Notification.objects.filter(url=f"/data/queries/{q.pk}/")
     assert sorted(n.user.username for n in notes) == ["coord001", "inv001"]

@@ -15,7 +15,8 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from followup.models import EmailState, Notification, Reminder, ReminderState
+from core.models import EmailState, Notification
+from followup.models import Reminder, ReminderState
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,7 +102,7 @@ def test_worker_killed_mid_task_and_restarted_sends_each_reminder_exactly_once(m
         # Exactly once: one sent claim per subject, one notification per (reminder, user).
         assert sent_count() == SUBJECTS
         assert Reminder.objects.filter(state=ReminderState.SENT).values("subject").distinct().count() == SUBJECTS
-        pairs = list(Notification.objects.values_list("reminder_id", "user_id"))
+        pairs = list(Notification.objects.values_list("key", "user_id"))
         assert len(pairs) == len(set(pairs)) == SUBJECTS
         emails = emails_in(mail_dir)
         assert len(emails) == len(set(emails)), "an e-mail was sent twice"

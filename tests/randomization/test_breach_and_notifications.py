@@ -2,12 +2,9 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from core.services import notification_create, notification_emails_send
 from randomization.exceptions import BreachReportError, NotPermitted
-from randomization.services import (
-    blinding_breach_report,
-    notification_create,
-    notification_emails_send,
-)
+from randomization.services import blinding_breach_report
 
 pytestmark = pytest.mark.django_db
 
@@ -51,5 +48,5 @@ def test_notification_is_created_and_emailed_once_per_key(personas, django_captu
         again = notification_create(users=[statistician], key="k1", title="T", body="B")
     assert len(first) == 1 and [n.pk for n in again] == [first[0].pk]  # one row per recipient and key
     assert len(mail.outbox) == 1  # both commits asked; the claim let one e-mail through
-    assert notification_emails_send(notification_ids=[first[0].pk]) == 0  # already sent
+    assert notification_emails_send(ids=[first[0].pk]) == 0  # already sent
     assert len(mail.outbox) == 1

@@ -117,4 +117,4 @@ def test_low_stratum_alert_is_shown_in_app_to_the_statistician(client_for, perso
     subject_randomize(screening=confirmed("001"), user=personas["coord001"])
     body = client_for("statistician").get("/randomization/lists/").content.decode()
     assert 'data-testid="alert"' in body and "stratum 001-anterior has" in body
-    assert "stratum 001-anterior" not in client_for("coord001").get("/randomization/notifications/").content.decode()
+    assert "stratum 001-anterior" not in client_for("coord001").get("/subjects/notifications/").content.decode()

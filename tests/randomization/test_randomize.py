@@ -4,6 +4,7 @@ import pytest
 from django.core import mail
 
 from audit.models import AuditAction, AuditEvent
+from core.models import Notification
 from eligibility.models import ScreeningOutcome
 from randomization.exceptions import (
     AllocationListExhausted,
@@ -13,7 +14,7 @@ from randomization.exceptions import (
     NotEligible,
     NotPermitted,
 )
-from randomization.models import Allocation, AllocationEntry, Notification
+from randomization.models import Allocation, AllocationEntry
 from randomization.services import subject_randomize
 
 pytestmark = pytest.mark.django_db
@@ -140,7 +141,7 @@ def test_exhausted_stratum_gives_clear_error_and_alerts_statistician(personas, s
     assert not any(w in message for w in ARM_WORDS)
     third.refresh_from_db()
     assert third.outcome == ScreeningOutcome.OPEN
-    note = Notification.objects.get(recipient=personas["statistician"], key__contains="empty")
+    note = Notification.objects.get(user=personas["statistician"], key__contains="empty")
     assert "001-anterior" in note.title
     assert [m.to for m in mail.outbox] == [[personas["statistician"].email]]
 
@@ -167,7 +168,7 @@ def test_low_stratum_alert_once_below_ten(personas, sites, confirmed, django_cap
     with django_capture_on_commit_callbacks(execute=True):
         subject_randomize(screening=confirmed("001"), user=personas["coord001"])  # 9 left
         subject_randomize(screening=confirmed("001"), user=personas["coord001"])  # 8 left: no second alert
-    notes = Notification.objects.filter(key__startswith="stratum-low", recipient=personas["statistician"])
+    notes = Notification.objects.filter(key__startswith="stratum-low", user=personas["statistician"])
     assert notes.count() == 1 and "9 entries left" in notes.get().title
     statistician_mails = [m for m in mail.outbox if m.to == [personas["statistician"].email]]
     assert len(statistician_mails) == 1

@@ -17,6 +17,7 @@ def study(personas, sites, settings, tmp_path, django_capture_on_commit_callback
     from django.utils import timezone
 
     from core.models import Subject
+    from core.services import notification_create
     from datamanagement import services as dm
     from eligibility.services import screening_close
     from exports.services import export_request, export_run
@@ -25,7 +26,6 @@ def study(personas, sites, settings, tmp_path, django_capture_on_commit_callback
         allocation_list_generate,
         allocation_list_set_active,
         blinding_breach_report,
-        notification_create,
         subject_randomize,
     )
     from tests.factories import make_confirmed_screening, make_screening
