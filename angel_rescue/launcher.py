@@ -27,8 +27,16 @@ def _say(message: str) -> None:
     print(f"[edc] {message}", flush=True)
 
 
+def _stop(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     started = time.monotonic()
+    # Ctrl-C, a terminal closing, `kill` or a process manager: stop every child the same way.
+    # (Set explicitly: a launcher started in the background inherits SIGINT ignored.)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _stop)
     env = dict(os.environ)
     env.setdefault("DEBUG", "true")
     env.setdefault("DJANGO_SETTINGS_MODULE", "angel_rescue.settings")
