@@ -1,9 +1,13 @@
+from datetime import timedelta
+
+from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
+from django.utils import timezone
 
 from audit.models import AuditAction
 from audit.services import audit_event_record
 from core.access import forget_memberships, require
-from core.models import Membership, Site, SiteCounter, User
+from core.models import EmailState, Membership, Notification, Site, SiteCounter, User
 from core.roles import ALL_SITE_ROLES, Action
 
 
@@ -96,8 +100,6 @@ def notification_create(*, users, key: str = "", title: str, body: str = "", url
     `email_by_caller` the e-mails are queued but not dispatched: the caller claims them in the
     same transaction (notification_email_claim) and sends its own text (e.g. one per recipient).
     """
-    from core.models import EmailState, Notification
-
     users = list(users)
     if not users:
         return []
@@ -133,8 +135,6 @@ def notification_email_claim(*, ids: list[int]) -> list:
     """Claim the e-mails of these notices (`queued → sending`, row locks + conditional UPDATE):
     returns the claimed notices, which only the caller may now send. Then call
     notification_email_done (sent) or notification_email_release (failed before sending)."""
-    from core.models import EmailState, Notification
-
     with transaction.atomic():
         # Race prevented: two runs e-mailing the same notice. The rows are locked and moved
         # queued → sending with a conditional UPDATE before anything is sent.
@@ -151,18 +151,12 @@ def notification_email_claim(*, ids: list[int]) -> list:
 
 
 def notification_email_done(*, ids: list[int]) -> None:
-    from django.utils import timezone
-
-    from core.models import EmailState, Notification
-
     Notification.objects.filter(pk__in=ids, email_state=EmailState.SENDING) \
         .update(email_state=EmailState.SENT, email_sent_at=timezone.now())
 
 
 def notification_email_release(*, ids: list[int]) -> None:
     """The mail server refused before anything went out: queue again (a retry sends it)."""
-    from core.models import EmailState, Notification
-
     Notification.objects.filter(pk__in=ids, email_state=EmailState.SENDING).update(email_state=EmailState.QUEUED)
 
 
@@ -174,10 +168,6 @@ def notification_emails_send(*, ids: list[int] | None = None) -> int:
     A worker killed after the claim but before the mark leaves `sending`: such rows are never
     resent (no duplicate); notification_emails_expire reports them as failed.
     """
-    from django.core.mail import EmailMessage, get_connection
-
-    from core.models import EmailState, Notification
-
     if ids is None:
         ids = list(Notification.objects.filter(email_state=EmailState.QUEUED).values_list("pk", flat=True))
     rows = notification_email_claim(ids=ids) if ids else []
@@ -212,10 +202,6 @@ def notification_emails_send(*, ids: list[int] | None = None) -> int:
 def notification_emails_expire(*, now, lease_seconds: int) -> int:
     """E-mails claimed longer ago than the lease whose sender never reported back: failed
     (never resent — a person checks)."""
-    from datetime import timedelta
-
-    from core.models import EmailState, Notification
-
     return Notification.objects.filter(email_state=EmailState.SENDING,
                                        created_at__lt=now - timedelta(seconds=lease_seconds)) \
         .update(email_state=EmailState.FAILED)
@@ -224,10 +210,6 @@ def notification_emails_expire(*, now, lease_seconds: int) -> int:
 @transaction.atomic(durable=True)
 def notification_mark_read(*, user, ids: list[int] | None = None) -> int:
     """Mark the user's notices read: the given ones, or all (ids None). Returns how many."""
-    from django.utils import timezone
-
-    from core.models import Notification
-
     qs = Notification.objects.filter(user=user, read_at__isnull=True)
     if ids is not None:
         qs = qs.filter(pk__in=ids)
