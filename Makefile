@@ -30,7 +30,7 @@ bench: $(STAMP)
 # Refresh the message catalogues from the code and compile them (needs GNU gettext: apt-get
 # install gettext). The compiled .mo files are committed, so running the EDC does not need it.
 messages: $(STAMP)
-	DEBUG=true $(PY) manage.py makemessages -l zh_Hans --no-wrap --ignore=.venv --ignore=var --ignore=bench --ignore=tests
+	DEBUG=true $(PY) manage.py makemessages -l zh_Hans --no-wrap --no-location --ignore=.venv --ignore=var --ignore=bench --ignore=tests
 	DEBUG=true $(PY) manage.py compilemessages --ignore=.venv
 
 clean-db:
