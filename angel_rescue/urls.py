@@ -12,7 +12,7 @@ urlpatterns = [
     path("account/keepalive/", core_views.keepalive, name="keepalive"),
     path("account/unlock/", core_views.unlock, name="unlock"),
     path("healthz", core_views.healthz, name="healthz"),
-    path("i18n/", include("django.conf.urls.i18n")),
+    path("i18n/setlang/", core_views.set_language, name="set_language"),
     path("admin/", admin.site.urls),
     path("screening/", include("eligibility.urls")),
     path("randomization/", include("randomization.urls")),

@@ -13,6 +13,7 @@ from collections import Counter
 
 from django.db.models import Count, Q
 from django.db.models.functions import TruncMonth
+from django.utils.translation import gettext, gettext_noop
 
 from core import access
 from core.models import Site, Subject, SubjectStatus
@@ -108,7 +109,7 @@ def consort(user) -> dict:
     per_arm = []
     if show_arms:
         for code, label in ARM_LABELS.items():
-            per_arm.append({"code": code, "label": label,
+            per_arm.append({"code": code, "label": gettext(label),
                             **box([r for r in status_rows if arms.get(r[0]) == code])})
     return {
         "screened": sum(by_outcome.values()),
@@ -168,12 +169,12 @@ def dsmb(user) -> dict:
     arms = _arms_by_subject(ids)
     safety = endpoints.safety_by_subject([sid for sid, _ in rows])
     groups = []
-    for code, label in [*ARM_LABELS.items(), ("", "Not allocated")]:
+    for code, label in [*ARM_LABELS.items(), ("", gettext_noop("Not allocated"))]:
         members = [(sid, st) for sid, st in rows if arms.get(sid, "") == code]
         if not members and not code:
             continue
         n = len(members)
-        line = {"code": code, "label": label, "n": n,
+        line = {"code": code, "label": gettext(label), "n": n,
                 "deaths": sum(1 for sid, st in members
                               if st == SubjectStatus.DEAD or safety.get(sid, {}).get("death"))}
         for key in endpoints.SICH_DEFINITIONS:
@@ -181,7 +182,7 @@ def dsmb(user) -> dict:
         groups.append(line)
     for g in groups:
         g["death_percent"] = round(100 * g["deaths"] / g["n"], 1) if g["n"] else 0.0
-        g["sich"] = [{"key": k, "label": lab, "n": g[k],
+        g["sich"] = [{"key": k, "label": gettext(lab), "n": g[k],
                       "percent": round(100 * g[k] / g["n"], 1) if g["n"] else 0.0}
                      for k, lab in endpoints.SICH_DEFINITIONS.items()]
     return {"groups": groups, "generated_at": dt.datetime.now(dt.UTC),

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 
 from audit.models import AuditAction
 from audit.services import audit_event_record, current_audit_context
-from core import access
+from core import access, i18n
 from core.models import Site, Subject, SubjectStatus, User
 from core.roles import Action, Role
 from core.services import (
@@ -183,13 +183,21 @@ ALERT_KEY_PREFIXES = ("stratum-low:", "breach:")
 
 
 def _alert_low_stratum(stratum: str, remaining: int, total: int) -> None:
+    # Deferred texts: built in each recipient's language (core.i18n).
     if remaining == 0:
-        title = f"Allocation list: stratum {stratum} is exhausted"
-        body = (f"No unused entry is left in stratum {stratum} of the lists in use. Randomization in this "
-                "stratum is blocked until a list covering it is put in use.")
+        def title():
+            return _("Allocation list: stratum %(s)s is exhausted") % {"s": stratum}
+
+        def body():
+            return _("No unused entry is left in stratum %(s)s of the lists in use. Randomization in this "
+                     "stratum is blocked until a list covering it is put in use.") % {"s": stratum}
     else:
-        title = f"Allocation list: stratum {stratum} has {remaining} entries left"
-        body = f"Stratum {stratum} has {remaining} unused entries left (of {total}). Prepare an extension list."
+        def title():
+            return _("Allocation list: stratum %(s)s has %(n)s entries left") % {"s": stratum, "n": remaining}
+
+        def body():
+            return _("Stratum %(s)s has %(n)s unused entries left (of %(t)s). Prepare an extension list.") % {
+                "s": stratum, "n": remaining, "t": total}
     # One alert per stratum and list size: an extension list (new total) can alert again.
     notification_create(users=statisticians(), key=f"stratum-low:{stratum}:{total}:{'empty' if remaining == 0 else 'low'}",
                         title=title, body=body, url="/randomization/lists/")
@@ -445,8 +453,17 @@ def allocation_confirmation_send(*, allocation_id: int) -> int:
         is_active=True, memberships__role=Role.INVESTIGATOR, memberships__site=site,
         memberships__active=True).distinct())
     when = site_time(allocation.randomized_at, site)
-    title = f"Subject {subject.number} randomized at site {site.code}"
-    body = f"Subject {subject.number} was randomized at {when} by {allocation.randomized_by}."
+
+    # Deferred texts: built in each recipient's language (core.i18n).
+    def title():
+        return _("Subject %(n)s randomized at site %(s)s") % {"n": subject.number, "s": site.code}
+
+    def body():
+        return _("Subject %(n)s was randomized at %(when)s by %(who)s.") % {
+            "n": subject.number, "when": when, "who": allocation.randomized_by}
+
+    def arm_line():
+        return _("Arm: %(arm)s (%(code)s).") % {"arm": allocation.get_arm_display(), "code": allocation.arm}
     with transaction.atomic():
         # The in-app notice never carries the arm (it is the same for every recipient).
         notes = notification_create(users=investigators, key=f"randomized:{allocation.pk}", title=title,
@@ -458,11 +475,11 @@ def allocation_confirmation_send(*, allocation_id: int) -> int:
     sent = 0
     for note in claimed:
         recipient = note.user
-        text = body
+        text = note.body
         if access.sees_arm_at(recipient, site):
-            text += f"\nArm: {allocation.get_arm_display()} ({allocation.arm})."
+            text += "\n" + i18n.text_for(recipient, arm_line)
         try:
-            send_mail(title, text, None, [recipient.email])
+            send_mail(note.title, text, None, [recipient.email])
         except OSError:
             notification_email_release(ids=[note.pk])  # the task's retry sends it
             raise
@@ -497,6 +514,8 @@ def blinding_breach_report(*, user: User, site: Site, occurred_at: datetime, rou
         action=AuditAction.BLINDING_BREACH, actor=user, site=site, obj=breach,
         summary=f"Blinding breach reported: {who}" + (f", subject {subject.number}" if subject else ""),
         detail={"route": route, "occurred_at": occurred_at.isoformat()})
-    notification_create(users=statisticians(), key=f"breach:{breach.pk}", title=f"Blinding breach reported at site {site.code}",
-                        body=f"Reported by {user.username}: {who}.", url="/randomization/breaches/")
+    notification_create(users=statisticians(), key=f"breach:{breach.pk}",
+                        title=lambda: _("Blinding breach reported at site %(s)s") % {"s": site.code},
+                        body=lambda: _("Reported by %(by)s: %(who)s.") % {"by": user.username, "who": who},
+                        url="/randomization/breaches/")
     return breach
