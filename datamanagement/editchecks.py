@@ -23,6 +23,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy
+
 HARD = "hard"
 SOFT = "soft"
 
@@ -296,24 +299,25 @@ def soft(code, field_name, rule, test, deviation=False) -> Check:
 # --- The checks of every form -------------------------------------------------------------
 # Keyed by the CRF code of core.crf. A form without an entry has no edit checks.
 
-_NIHSS_RULE = "each NIHSS item within its range (1a 0–3, 1b/1c/2 0–2, 3/4 0–3, 5a–6b 0–4 or UN, 7 0–2 or UN, 8 0–2, 9 0–3, 10 0–2 or UN, 11 0–2)"
-_ORDER_RULE = "last known well ≤ arterial puncture ≤ randomization ≤ reperfusion"
+_NIHSS_RULE = gettext_lazy("each NIHSS item within its range (1a 0–3, 1b/1c/2 0–2, 3/4 0–3, 5a–6b 0–4 or UN, 7 0–2 or UN, "
+                  "8 0–2, 9 0–3, 10 0–2 or UN, 11 0–2)")
+_ORDER_RULE = gettext_lazy("last known well ≤ arterial puncture ≤ randomization ≤ reperfusion")
 
 CHECKS: dict[str, list[Check]] = {
     "SCREENING": [
         hard("NIHSS_ITEM_RANGE", "nihss_items", _NIHSS_RULE, nihss_item_ranges("nihss_items")),
-        hard("NIHSS_TOTAL_RANGE", "nihss_baseline", "NIHSS total 0–42", in_range("nihss_baseline", 0, 42)),
-        hard("PRESTROKE_MRS_RANGE", "prestroke_mrs", "pre-stroke mRS 0–5", in_range("prestroke_mrs", 0, 5)),
+        hard("NIHSS_TOTAL_RANGE", "nihss_baseline", gettext_lazy("NIHSS total 0–42"), in_range("nihss_baseline", 0, 42)),
+        hard("PRESTROKE_MRS_RANGE", "prestroke_mrs", gettext_lazy("pre-stroke mRS 0–5"), in_range("prestroke_mrs", 0, 5)),
         hard("TIME_ORDER", "arterial_puncture_at", _ORDER_RULE, time_order()),
         *[soft(f"LAB_BREACH_{lab.upper()}", lab,
-               "a lab pending at enrollment must not breach an eligibility threshold later",
+               gettext_lazy("a lab pending at enrollment must not breach an eligibility threshold later"),
                lab_breach_after_enrollment(lab), deviation=True)
           for lab in ("platelets", "aptt", "inr", "gfr", "creatinine")],
         *[soft(f"LAB_PENDING_{lab.upper()}", lab,
-               "a lab may be pending only under the investigator's attestation; its result is due",
+               gettext_lazy("a lab may be pending only under the investigator's attestation; its result is due"),
                lab_pending_under_attestation(lab))
           for lab in ("platelets", "aptt", "inr", "gfr", "creatinine")],
-        soft("UNUSUAL_VALUE", "age_years", "unusual but possible value (usual ranges: eligibility/protocol.py)",
+        soft("UNUSUAL_VALUE", "age_years", gettext_lazy("unusual but possible value (usual ranges: eligibility/protocol.py)"),
              screening_unusual_values()),
     ],
     "V1_PROCEDURE": [
@@ -328,13 +332,14 @@ CHECKS: dict[str, list[Check]] = {
     ],
     "V4_DAY7": [
         hard("NIHSS_ITEM_RANGE", "nihss_i1a", _NIHSS_RULE, nihss_item_fields("nihss")),
-        hard("MRS_RANGE", "mrs_discharge", "mRS 0–6", in_range("mrs_discharge", 0, 6)),
-        soft("DISCHARGE_MRS_BETTER", "mrs_discharge", "mRS at discharge not better than pre-stroke mRS",
+        hard("MRS_RANGE", "mrs_discharge", gettext_lazy("mRS 0–6"), in_range("mrs_discharge", 0, 6)),
+        soft("DISCHARGE_MRS_BETTER", "mrs_discharge", gettext_lazy("mRS at discharge not better than pre-stroke mRS"),
              discharge_mrs_not_better("mrs_discharge")),
     ],
     "V5_DAY90": [
-        hard("MRS_RANGE", "mrs", "mRS 0–6", in_range("mrs", 0, 6)),
-        soft("DAY90_WINDOW", "assessed_on", f"assessed on day {DAY90_FIRST_DAY}–{DAY90_LAST_DAY} after randomization",
+        hard("MRS_RANGE", "mrs", gettext_lazy("mRS 0–6"), in_range("mrs", 0, 6)),
+        soft("DAY90_WINDOW", "assessed_on", format_lazy(gettext_lazy("assessed on day {first}–{last} after randomization"),
+                         first=DAY90_FIRST_DAY, last=DAY90_LAST_DAY),
              day90_in_window("assessed_on")),
     ],
 }

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class EligibilityConfig(AppConfig):
@@ -8,5 +9,5 @@ class EligibilityConfig(AppConfig):
         from core import crf
         from eligibility.models import Screening
 
-        crf.register(crf.CRF(code="SCREENING", model=Screening, label="Screening / baseline",
+        crf.register(crf.CRF(code="SCREENING", model=Screening, label=_("Screening / baseline"),
                              visit="V0", subject_field=None, order=0))

@@ -21,7 +21,8 @@ class ExportForm(djforms.Form):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["forms"].choices = [(c.code, f"{c.label} ({c.visit or _('event')})")
+        event = _("event")
+        self.fields["forms"].choices = [(c.code, f"{c.label} ({c.visit or event})")
                                         for c in selectors.export_forms(user)]
         self.fields["sites"].choices = [(s.pk, f"{s.code} {s.name}")
                                         for s in selectors.export_sites(user)]

@@ -305,6 +305,14 @@ def query_metrics(user) -> dict:
         .order_by("crf_code"))
     per_site = list(qs.values("site__code").annotate(
         total=Count("id"), open=Count("id", filter=Q(status__in=open_states))).order_by("site__code"))
+    from core import crf as registry
+    from datamanagement.models import QueryStatus
+
+    status_labels = dict(QueryStatus.choices)
+    forms = {c.code: c for c in registry.all_crfs()}
+    for row in per_form:
+        row["label"] = forms[row["crf_code"]].label if row["crf_code"] in forms else row["crf_code"]
     return {"available": True, "by_status": by_status, "open_total": sum(by_status.get(s, 0) for s in open_states),
-            "aging": buckets, "median_age": sorted(ages)[len(ages) // 2] if ages else None,
+            "status_rows": [(status_labels.get(k, k), n) for k, n in by_status.items()],
+            "aging": buckets, "aging_rows": [(gettext(k), n) for k, n in buckets.items()], "median_age": sorted(ages)[len(ages) // 2] if ages else None,
             "per_form": per_form, "per_site": per_site}

@@ -3,6 +3,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from exports import selectors, services
@@ -70,5 +71,7 @@ def dictionary(request):
     from exports.dataset import Scope
 
     scope = Scope(blinded=blinded, site_ids=())
-    entries = dictionary_entries(tables(blinded=blinded), scope)
-    return render(request, "exports/dictionary.html", {"entries": entries, "blinded": blinded})
+    with translation.override("en"):  # the English reference labels; Chinese ones beside them
+        entries = dictionary_entries(tables(blinded=blinded), scope)
+    return render(request, "exports/dictionary.html", {"entries": entries, "blinded": blinded,
+                                                       "zh": translation.get_language() == "zh-hans"})

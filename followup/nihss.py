@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from django.utils.translation import gettext_lazy as _
+
 
 @dataclass(frozen=True)
 class Item:
@@ -20,21 +22,21 @@ class Item:
 
 
 ITEMS: tuple[Item, ...] = (
-    Item("1a", "Level of consciousness", 3),
-    Item("1b", "LOC questions (month, age)", 2),
-    Item("1c", "LOC commands (eyes, hand)", 2),
-    Item("2", "Best gaze", 2),
-    Item("3", "Visual fields", 3),
-    Item("4", "Facial palsy", 3),
-    Item("5a", "Motor arm, left", 4, untestable=True),
-    Item("5b", "Motor arm, right", 4, untestable=True),
-    Item("6a", "Motor leg, left", 4, untestable=True),
-    Item("6b", "Motor leg, right", 4, untestable=True),
-    Item("7", "Limb ataxia", 2, untestable=True),
-    Item("8", "Sensory", 2),
-    Item("9", "Best language", 3),
-    Item("10", "Dysarthria", 2, untestable=True),
-    Item("11", "Extinction and inattention", 2),
+    Item("1a", _("Level of consciousness"), 3),
+    Item("1b", _("LOC questions (month, age)"), 2),
+    Item("1c", _("LOC commands (eyes, hand)"), 2),
+    Item("2", _("Best gaze"), 2),
+    Item("3", _("Visual fields"), 3),
+    Item("4", _("Facial palsy"), 3),
+    Item("5a", _("Motor arm, left"), 4, untestable=True),
+    Item("5b", _("Motor arm, right"), 4, untestable=True),
+    Item("6a", _("Motor leg, left"), 4, untestable=True),
+    Item("6b", _("Motor leg, right"), 4, untestable=True),
+    Item("7", _("Limb ataxia"), 2, untestable=True),
+    Item("8", _("Sensory"), 2),
+    Item("9", _("Best language"), 3),
+    Item("10", _("Dysarthria"), 2, untestable=True),
+    Item("11", _("Extinction and inattention"), 2),
 )
 BY_CODE = {item.code: item for item in ITEMS}
 MAX_TOTAL = sum(item.max for item in ITEMS)  # 42

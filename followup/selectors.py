@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from core import access
 from core.models import Subject, SubjectStatus
@@ -34,15 +35,15 @@ from followup.models import (
 from randomization.selectors import arms_for_subjects, subject_arm
 
 VISIT_FORMS = {
-    "V1": (Procedure, "procedure", "Procedure"),
-    "V2": (Visit24h, "visit24h", "24 hours"),
-    "V3": (Visit48h, "visit48h", "48 hours"),
-    "V4": (Visit7d, "visit7d", "Day 7 / discharge"),
-    "V5": (Day90, "day90", "Day 90"),
+    "V1": (Procedure, "procedure", _("Procedure")),
+    "V2": (Visit24h, "visit24h", _("24 hours")),
+    "V3": (Visit48h, "visit48h", _("48 hours")),
+    "V4": (Visit7d, "visit7d", _("Day 7 / discharge")),
+    "V5": (Day90, "day90", _("Day 90")),
 }
-SINGLE_EVENTS = {"DEATH": (Death, "death", "Death"), "EXIT": (StudyExit, "study_exit", "Withdrawal / end of study")}
-REPEATING_EVENTS = {"AE": (AdverseEvent, "adverse_events", "Adverse event"),
-                    "DEVIATION": (ProtocolDeviation, "deviations", "Protocol deviation")}
+SINGLE_EVENTS = {"DEATH": (Death, "death", _("Death")), "EXIT": (StudyExit, "study_exit", _("Withdrawal / end of study"))}
+REPEATING_EVENTS = {"AE": (AdverseEvent, "adverse_events", _("Adverse event")),
+                    "DEVIATION": (ProtocolDeviation, "deviations", _("Protocol deviation"))}
 ALL_FORMS = {**VISIT_FORMS, **SINGLE_EVENTS, **REPEATING_EVENTS}
 
 EDIT, VIEW = "edit", "view"
@@ -160,7 +161,7 @@ def casebook(user, number: str, now: datetime | None = None) -> Casebook:
     off_study = subject.status != SubjectStatus.ON_STUDY
     rows = []
     if not limited:
-        rows.append(TimelineRow("V0", "Baseline / screening", None, schedule.Status.COMPLETE, None, None))
+        rows.append(TimelineRow("V0", _("Baseline / screening"), None, schedule.Status.COMPLETE, None, None))
     for code in codes:
         model, attr, label = VISIT_FORMS[code]
         record = getattr(subject, attr, None) if hasattr(subject, attr) else None

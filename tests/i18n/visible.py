@@ -8,7 +8,7 @@ import re
 from html.parser import HTMLParser
 
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-TOKEN = re.compile(r"[A-Za-zµ][A-Za-z0-9_µ'’]*")
+TOKEN = re.compile(r"[A-Za-z0-9µ][A-Za-z0-9_µ'’./-]*")
 
 # Latin words allowed on a Chinese page.
 EXCEPTIONS = {
@@ -26,6 +26,10 @@ EXCEPTIONS = {
     "Li", "Na", "Wang", "Wei", "Zhang", "Min", "Liu", "Yang", "Chen", "Jie", "Zhao", "Lei", "Sun", "Hui",
     "Zhou", "Qiang", "Wu", "Fang", "Beijing", "Tiantan", "Hospital", "Xuanwu", "West", "China",
     "Asia", "Shanghai", "Europe", "Berlin", "Charité",
+    # user names (people's log-in names)
+    "monitor", "datamanager", "statistician", "admin", "system",
+    # file types
+    "dta", "sav", "xpt", "csv", "json", "xml", "pdf", "zip",
 }
 
 BLOCK = {"p", "div", "li", "ul", "ol", "td", "th", "tr", "table", "h1", "h2", "h3", "h4", "h5", "h6",
@@ -34,7 +38,11 @@ BLOCK = {"p", "div", "li", "ul", "ol", "td", "th", "tr", "table", "h1", "h2", "h
          "select", "textarea", "a", "small", "strong", "span", "input"}
 # Inline tags keep a line together (a sentence with a <strong> stays one line).
 INLINE = {"strong", "span", "small", "em", "b", "i", "code", "abbr", "sup", "sub", "time", "a"}
-SKIP = {"script", "style", "template", "noscript", "textarea"}
+# Not text a person reads as prose: scripts, and <code> (variable names, form codes).
+SKIP = {"script", "style", "template", "noscript", "textarea", "code"}
+
+
+VOID = {"input", "br", "hr", "img", "meta", "link", "source", "wbr", "area", "col", "embed"}
 
 
 class _Lines(HTMLParser):
@@ -43,6 +51,7 @@ class _Lines(HTMLParser):
         self.lines: list[str] = []
         self._current: list[str] = []
         self._skip = 0
+        self._skipping: list[str] = []
 
     def _break(self):
         line = " ".join("".join(self._current).split())
@@ -51,10 +60,14 @@ class _Lines(HTMLParser):
         self._current = []
 
     def handle_starttag(self, tag, attrs):
-        if tag in SKIP:
-            self._skip += 1
-            return
         a = dict(attrs)
+        if tag in SKIP or a.get("translate") == "no":
+            # translate="no" (HTML): recorded data shown as written, e.g. the audit trail's
+            # stored summaries and reasons, people's user names.
+            if tag not in VOID:
+                self._skip += 1
+                self._skipping.append(tag)
+            return
         if tag == "input" and a.get("type") in ("submit", "button") and a.get("value"):
             self._break()
             self.lines.append(a["value"])
@@ -68,8 +81,9 @@ class _Lines(HTMLParser):
         self.handle_starttag(tag, attrs)
 
     def handle_endtag(self, tag):
-        if tag in SKIP:
-            self._skip = max(0, self._skip - 1)
+        if self._skipping and tag == self._skipping[-1]:
+            self._skipping.pop()
+            self._skip -= 1
             return
         if tag in BLOCK and tag not in INLINE:
             self._break()
@@ -95,12 +109,12 @@ def english_words(line: str) -> list[str]:
     letters."""
     words = []
     for token in TOKEN.findall(line):
-        token = token.strip("'’")
-        if len(token) < 2 or any(ch.isdigit() for ch in token) or "_" in token:
-            continue
-        if token in EXCEPTIONS:
-            continue
-        words.append(token)
+        token = token.strip("'’.-/")
+        if any(ch.isdigit() for ch in token) or "_" in token:
+            continue  # a code: 001-S0007, V5, 2b50, nihss_i5a, seed-coord003
+        for part in re.split(r"[./-]", token):
+            if len(part) >= 2 and part not in EXCEPTIONS:
+                words.append(part)
     return words
 
 
