@@ -15,6 +15,11 @@ class ExportForm(djforms.Form):
     sites = djforms.MultipleChoiceField(
         label=_("Sites"), required=False, widget=djforms.CheckboxSelectMultiple,
         help_text=_("Leave all unticked to export every site you may export."))
+    label_language = djforms.ChoiceField(
+        label=_("Labels"), choices=[("en", _("English")), ("zh-hans", _("Simplified Chinese"))], initial="en",
+        widget=djforms.RadioSelect,
+        help_text=_("Language of variable and value labels in SAS, Stata, SPSS and ODM files; codes and "
+                    "variable names stay the same. The data dictionary has both."))
     blinded = djforms.TypedChoiceField(
         label=_("Blinding"), coerce=lambda v: v == "1", initial="1",
         choices=[("1", _("Blinded — no treatment arm"))], widget=djforms.RadioSelect)

@@ -33,7 +33,8 @@ def center(request):
                     user=request.user, formats=form.cleaned_data["formats"],
                     blinded=form.cleaned_data["blinded"],
                     site_ids=[int(s) for s in form.cleaned_data["sites"]],
-                    forms=form.cleaned_data["forms"])
+                    forms=form.cleaned_data["forms"],
+                    label_language=form.cleaned_data["label_language"])
             except ExportError as exc:
                 error = str(exc)
             else:
