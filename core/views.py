@@ -19,6 +19,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from audit.models import AuditAction
 from audit.services import audit_event_record
 from core import access, i18n
+from core.models import User
 from core.roles import Action
 from core.services import account_unlock
 
@@ -40,7 +41,7 @@ def set_language(request):
     response = i18n_views.set_language(request)
     code = request.POST.get("language", "")
     if request.user.is_authenticated and i18n.is_supported(code) and request.user.preferred_language != code:
-        type(request.user).objects.filter(pk=request.user.pk).update(preferred_language=code)
+        User.objects.filter(pk=request.user.pk).update(preferred_language=code)
     return response
 
 

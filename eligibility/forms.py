@@ -73,7 +73,7 @@ RULE_HINTS = {
 def _range_help(name: str) -> str:
     text = gettext("Allowed %(r)s") % {"r": range_text(name)}
     extra = RULE_HINTS.get(name)
-    return f"{text}. {extra}" if extra else text
+    return gettext("%(range)s. %(rule)s") % {"range": text, "rule": extra} if extra else text
 
 
 # What each score means, in short (SCALES.md: show the descriptors so nobody scores from memory).

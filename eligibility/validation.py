@@ -51,7 +51,8 @@ def range_text(name: str, unit: str | None = None) -> str:
     r = P.CREATININE_RANGES.get(unit or "") if name == "creatinine" else P.RANGES.get(name)
     if r is None:
         return ""
-    return f"{_fmt(r.low)}–{_fmt(r.high)}{(' ' + r.unit) if r.unit else ''}"
+    # Units are the same in every language except words ("years"), which the catalogue has.
+    return f"{_fmt(r.low)}–{_fmt(r.high)}{(' ' + _(r.unit)) if r.unit else ''}"
 
 
 def _fmt(value) -> str:

@@ -8,15 +8,25 @@ import subprocess
 import pytest
 
 from core.models import User
+from tests.conftest import PASSWORD
 from tests.i18n.visible import CJK, untranslated_lines
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_screening_form_in_chinese_in_chromium(login_page, personas, tmp_path):
+def test_screening_form_in_chinese_in_chromium(browser, live_server, personas, tmp_path):
     User.objects.filter(username="coord001").update(preferred_language="zh-hans")
-    page = login_page("coord001", viewport=(1024, 1400))
-    page.goto(f"{page.live_url}/screening/new/")
+    # A browser set up in Chinese (date inputs, too); the EDC language comes from the user.
+    context = browser.new_context(viewport={"width": 1024, "height": 1400}, locale="zh-CN")
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    page.goto(f"{live_server.url}/account/login/")
+    assert page.locator("select[name=language]").count() == 1  # the switcher on the sign-in page
+    page.fill("#id_username", "coord001")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    page.goto(f"{live_server.url}/screening/new/")
     page.wait_for_load_state("networkidle")
     assert page.get_attribute("html", "lang") == "zh-hans"
     assert page.locator("h1").first.inner_text().startswith("新建筛选")
@@ -29,3 +39,4 @@ def test_screening_form_in_chinese_in_chromium(login_page, personas, tmp_path):
     path = os.environ.get("ZH_SCREENSHOT") or str(tmp_path / "screening-zh.png")
     page.screenshot(path=path, full_page=True)
     assert os.path.getsize(path) > 10_000 and CJK.search(text)
+    context.close()

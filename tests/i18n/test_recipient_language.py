@@ -1,11 +1,11 @@
 """Notices and e-mails are written in each recipient's preferred language: a Chinese-preferring
 user gets Chinese, an English-preferring one English, from the same event."""
 
+import zoneinfo
 from datetime import datetime, timedelta
 
 import pytest
 import time_machine
-import zoneinfo
 from django.core import mail
 
 from core.models import Notification, User
@@ -64,7 +64,11 @@ def test_visit_reminders_and_digest_email_in_chinese(make_subject_zh):
 
 
 def test_randomization_email_in_chinese_names_the_arm_by_its_chinese_label(personas, sites):
-    from randomization.services import allocation_confirmation_send, allocation_list_generate, subject_randomize
+    from randomization.services import (
+        allocation_confirmation_send,
+        allocation_list_generate,
+        subject_randomize,
+    )
     from tests.factories import make_confirmed_screening
 
     inv = prefers(personas["inv001"], "zh-hans")
