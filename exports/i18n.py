@@ -22,6 +22,7 @@ EXPORT_LABELS = (
     gettext_noop("2 Slight disability"), gettext_noop("3 Moderate disability"),
     gettext_noop("4 Moderately severe disability"), gettext_noop("5 Severe disability"), gettext_noop("6 Dead"),
     gettext_noop("Analysis table"), gettext_noop("Yes"), gettext_noop("No"),
+    gettext_noop("Derived from the 48-hour CRF's raw components"),
 )
 
 

@@ -18,7 +18,7 @@ EXCEPTIONS = {
     "CST", "CET", "CEST", "GMT", "English", "Microsoft", "Google", "Authenticator", "FreeOTP", "EuroQol",
     # clinical scales and abbreviations
     "NIHSS", "mRS", "ASPECTS", "pc", "eTICI", "TICI", "ICA", "MCA", "BA", "VA", "EVT", "CT", "MRI", "CTA",
-    "FPCT", "GFR", "INR", "aPTT", "DOAC", "sICH", "ICH", "ECASS", "III", "SITS", "MOST", "Heidelberg",
+    "ct", "mri", "FPCT", "GFR", "INR", "aPTT", "DOAC", "sICH", "ICH", "ECASS", "III", "SITS", "MOST", "Heidelberg",
     "Rankin", "EQ", "VAS", "AE", "SAE", "UN", "GI", "GU", "Pocock", "Simon", "HI", "PH", "LOC", "N", "n",
     # units
     "h", "min", "s", "d", "mg", "dL", "umol", "µmol", "mL", "L", "mm", "atm", "kg", "µg", "ms",
