@@ -17,6 +17,7 @@ class ExportForm(djforms.Form):
         help_text=_("Leave all unticked to export every site you may export."))
     label_language = djforms.ChoiceField(
         label=_("Labels"), choices=[("en", _("English")), ("zh-hans", _("Simplified Chinese"))], initial="en",
+        required=False,
         widget=djforms.RadioSelect,
         help_text=_("Language of variable and value labels in SAS, Stata, SPSS and ODM files; codes and "
                     "variable names stay the same. The data dictionary has both."))

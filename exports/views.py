@@ -34,7 +34,7 @@ def center(request):
                     blinded=form.cleaned_data["blinded"],
                     site_ids=[int(s) for s in form.cleaned_data["sites"]],
                     forms=form.cleaned_data["forms"],
-                    label_language=form.cleaned_data["label_language"])
+                    label_language=form.cleaned_data["label_language"] or "en")
             except ExportError as exc:
                 error = str(exc)
             else:
