@@ -93,11 +93,26 @@ TEMPLATES = [
 ]
 
 # --- Database: external when DATABASE_URL is set, else the embedded PostgreSQL 18 -------------
-DATABASE_URL = envstr("DATABASE_URL") or embedded.postgres_url()
+# Two roles (audit/dbroles.py): DATABASE_URL is the least-privilege runtime role web, worker and
+# beat connect as; DATABASE_OWNER_URL the owner of the tables, used by `migrate` (and backups).
+# Without DATABASE_OWNER_URL the owner is DATABASE_URL (one role, as before). The embedded
+# cluster creates both roles (edc_owner, edc_app) the way docker/postgres-init.sh does.
+DATABASE_URL = envstr("DATABASE_URL")
+DATABASE_OWNER_URL = envstr("DATABASE_OWNER_URL")
+if not DATABASE_URL:
+    DATABASE_URL, _embedded_owner_url = embedded.postgres_urls()
+    DATABASE_OWNER_URL = DATABASE_OWNER_URL or _embedded_owner_url
+DATABASE_OWNER_URL = DATABASE_OWNER_URL or DATABASE_URL
+DB_CONN_MAX_AGE = envint("DB_CONN_MAX_AGE", 60)
 # Persistent connections (checked before reuse): a new PostgreSQL session costs more than a
 # randomization, and it must load its catalogue caches and prepare randomization's statements.
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 60),
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=DB_CONN_MAX_AGE,
                                               conn_health_checks=True)}
+_owner_db = dj_database_url.parse(DATABASE_OWNER_URL)
+# The runtime role's name (granted its rights after every migrate), None with a single role.
+EDC_DB_RUNTIME_ROLE = (DATABASES["default"]["USER"]
+                       if DATABASES["default"]["USER"] != _owner_db["USER"] else None)
+EDC_DB_OWNER = {k: _owner_db[k] for k in ("USER", "PASSWORD", "HOST", "PORT")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "core.User"
