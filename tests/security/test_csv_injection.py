@@ -51,7 +51,11 @@ def _assert_neutralised(cells, payload):
 
 @pytest.fixture
 def subject(personas, sites):
-    from randomization.services import allocation_list_generate, allocation_list_set_active, subject_randomize
+    from randomization.services import (
+        allocation_list_generate,
+        allocation_list_set_active,
+        subject_randomize,
+    )
     from tests.factories import make_confirmed_screening
 
     lst = allocation_list_generate(user=personas["statistician"], seed="csv", entries_per_stratum=4,
