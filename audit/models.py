@@ -14,6 +14,8 @@ class AuditAction(models.TextChoices):
     LOCKOUT = "lockout", _("Account locked out")
     UNLOCK = "unlock", _("Account unlocked")
     TWO_FACTOR_ENROLLED = "2fa_enrolled", _("Two-factor device enrolled")
+    TWO_FACTOR_FAILED = "2fa_failed", _("Wrong two-factor code")
+    PASSWORD_SET = "password_set", _("Password set by an administrator")
     MEMBERSHIP_CHANGED = "membership_changed", _("Membership changed")
     SCREENING = "screening", _("Screening event")
     RANDOMIZED = "randomized", _("Randomized")
