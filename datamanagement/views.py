@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 from audit.middleware import client_ip
 from core import access
 from core import crf as registry
+from core.exceptions import DomainError
 from core.models import Subject
 from core.roles import Action
 from datamanagement import audit_trail, selectors, services
@@ -34,7 +35,6 @@ from datamanagement.crfs import (
     subject_of,
     values_of,
 )
-from datamanagement.exceptions import DataManagementError
 from datamanagement.forms import AuditFilterForm, QueryFilterForm, QueryOpenForm, SignForm
 from datamanagement.locks import active_lock_for
 from datamanagement.models import Lock, LockLevel, QueryStatus, SignatureScope
@@ -116,7 +116,7 @@ def query_detail(request, pk: int):
                 raise Http404
             messages.success(request, _("Saved."))
             return redirect("datamanagement:query", pk=query.pk)
-        except DataManagementError as exc:
+        except DomainError as exc:
             error = str(exc)
         query = selectors.query_detail(user=user, pk=pk)
         perms = selectors.query_permissions(user, query)
@@ -206,7 +206,7 @@ def crf_query_open(request, code: str, pk: int):
     try:
         q = services.query_open(user=user, instance=instance, field_name=request.POST.get("field_name", ""),
                                 text=request.POST.get("text", ""))
-    except DataManagementError as exc:
+    except DomainError as exc:
         messages.error(request, str(exc))
         return redirect("datamanagement:crf", code=code, pk=pk)
     messages.success(request, _("Query Q%(n)s opened; the site was notified.") % {"n": q.pk})
@@ -221,7 +221,7 @@ def crf_sdv(request, code: str, pk: int):
     fields = None if request.POST.get("all") else request.POST.getlist("fields")
     try:
         n = services.sdv_mark(user=user, instance=instance, fields=fields)
-    except DataManagementError as exc:
+    except DomainError as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, _("%(n)s field(s) marked source-verified.") % {"n": n})
@@ -235,7 +235,7 @@ def crf_lock(request, code: str, pk: int):
     crf, instance = selectors.crf_instance_for(user=user, code=code, pk=pk)
     try:
         services.lock_form(user=user, instance=instance, reason=request.POST.get("reason", ""))
-    except DataManagementError as exc:
+    except DomainError as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, _("The form is locked."))
@@ -257,7 +257,7 @@ def crf_edit_field(request, code: str, pk: int, field: str):
         try:
             services.crf_field_correct(user=user, instance=instance, field_name=field,
                                        value=request.POST.get("value", ""), reason=request.POST.get("reason", ""))
-        except DataManagementError as exc:
+        except DomainError as exc:
             error = str(exc)
         else:
             messages.success(request, _("Saved."))
@@ -327,7 +327,7 @@ def sign(request, pk: int):
         try:
             services.signature_sign(user=user, subject=subject, scope=scope, visit=visit,
                                     password=form.cleaned_data["password"], ip=client_ip(request))
-        except DataManagementError as exc:
+        except DomainError as exc:
             error = str(exc)
         else:
             messages.success(request, _("Signed."))
@@ -346,7 +346,7 @@ def subject_lock(request, pk: int):
     subject = _subject_or_404(user, pk)
     try:
         services.lock_subject(user=user, subject=subject, reason=request.POST.get("reason", ""))
-    except DataManagementError as exc:
+    except DomainError as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, _("Subject %(n)s is locked.") % {"n": subject.number})
@@ -378,7 +378,7 @@ def locks(request):
                 messages.success(request, _("Unlocked."))
             else:
                 raise Http404
-        except DataManagementError as exc:
+        except DomainError as exc:
             messages.error(request, str(exc))
         return redirect("datamanagement:locks")
     return render(request, "datamanagement/locks.html", {
