@@ -21,16 +21,14 @@ from audit.models import AuditAction
 from audit.services import audit_event_record
 from core import access
 from core.csvsafe import neutralise_row
+from core.exceptions import DataLocked, HardCheckFailed, ReasonRequired, StaleVersion
 from core.models import Site
 from core.roles import Action
 from eligibility import derive, rules, selectors, services
 from eligibility.data import screening_data
 from eligibility.exceptions import (
-    ReasonForChangeRequired,
     ScreeningError,
-    ScreeningInvalid,
     ScreeningNotPermitted,
-    ScreeningStale,
 )
 from eligibility.forms import (
     CloseForm,
@@ -90,7 +88,7 @@ def _form_data(form, formset) -> dict:
     return data
 
 
-def _apply_service_errors(form, exc: ScreeningInvalid) -> None:
+def _apply_service_errors(form, exc: HardCheckFailed | DataLocked) -> None:
     for field, message in exc.errors.items():
         form.add_error(field if field in form.fields else None, message)
 
@@ -145,7 +143,7 @@ def screening_create_view(request):
     if request.method == "POST" and form.is_valid() & formset.is_valid():
         try:
             screening = services.screening_create(site=site, user=user, data=_form_data(form, formset))
-        except ScreeningInvalid as exc:
+        except (HardCheckFailed, DataLocked) as exc:
             _apply_service_errors(form, exc)
         else:
             messages.success(request, _("Screening %(n)s saved: %(s)s.") % {
@@ -178,12 +176,12 @@ def screening_edit_view(request, pk: int):
                 version = int(request.POST.get("version", "0"))
                 services.screening_update(screening=screening, user=user, data=_form_data(form, formset),
                                           version=version, reason=request.POST.get("reason", ""))
-            except ScreeningInvalid as exc:
+            except (HardCheckFailed, DataLocked) as exc:
                 _apply_service_errors(form, exc)
-            except ReasonForChangeRequired as exc:
+            except ReasonRequired as exc:
                 reason_error = _("Reason for change: required because saved values change (%(f)s).") % {
                     "f": ", ".join(label(f) for f in exc.fields)}
-            except ScreeningStale as exc:
+            except StaleVersion as exc:
                 status = 409
                 messages.error(request, str(exc))
             except ScreeningNotPermitted:

@@ -102,7 +102,7 @@ def _ensure_supply(statistician: User, demand: dict[str, int]) -> None:
 def seed_subjects(n: int, stdout=None) -> int:
     """Create subjects until there are `n` in total; returns how many were created."""
     from eligibility.services import screening_confirm, screening_create
-    from randomization.services import _subject_randomize_txn
+    from randomization.services.randomizing import _subject_randomize_txn
 
     def say(text: str) -> None:
         if stdout is not None:
