@@ -14,7 +14,7 @@ def url_of(dbname: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(path="/" + dbname))
 
 
-def test_database_url() -> str:
+def current_database_url() -> str:
     return url_of(connection.settings_dict["NAME"])
 
 
