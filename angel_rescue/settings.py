@@ -7,6 +7,7 @@ DEBUG off, missing production secrets fail loudly.
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from angel_rescue import embedded
@@ -50,6 +51,7 @@ INSTALLED_APPS = [
     "followup",
     "datamanagement",
     "exports",
+    "backups",
 ]
 
 MIDDLEWARE = [
@@ -211,6 +213,28 @@ EDC_REMINDER_INTERVAL_SECONDS = envint("EDC_REMINDER_INTERVAL_SECONDS", 300)
 EDC_REMINDER_BATCH_SIZE = envint("EDC_REMINDER_BATCH_SIZE", 2000)
 EDC_REMINDER_BATCH_PAUSE_SECONDS = float(envstr("EDC_REMINDER_BATCH_PAUSE_SECONDS", "0") or 0)
 EDC_REMINDER_EMAIL_LEASE_SECONDS = envint("EDC_REMINDER_EMAIL_LEASE_SECONDS", 900)
+
+# --- Backups (backups/: pg_dump sets with a manifest, restore command, retention) ------------
+EDC_BACKUP_TARGET = envstr("EDC_BACKUP_TARGET", "local")
+if EDC_BACKUP_TARGET not in {"local", "s3"}:
+    raise ImproperlyConfigured(f"EDC_BACKUP_TARGET must be 'local' or 's3', got {EDC_BACKUP_TARGET!r}")
+EDC_BACKUP_DIR = Path(envstr("EDC_BACKUP_DIR", str(BASE_DIR / "var" / "backups")))
+EDC_BACKUP_S3_BUCKET = envstr("EDC_BACKUP_S3_BUCKET")
+if EDC_BACKUP_TARGET == "s3" and not EDC_BACKUP_S3_BUCKET:
+    raise ImproperlyConfigured("EDC_BACKUP_S3_BUCKET is required when EDC_BACKUP_TARGET is 's3'.")
+EDC_BACKUP_S3_PREFIX = envstr("EDC_BACKUP_S3_PREFIX", "edc-backups")
+EDC_BACKUP_S3_ENDPOINT_URL = envstr("EDC_BACKUP_S3_ENDPOINT_URL")  # MinIO etc.; empty = AWS
+EDC_BACKUP_S3_REGION = envstr("EDC_BACKUP_S3_REGION")
+# Encryption at rest: a base64 32-byte key, kept outside the database it protects.
+EDC_BACKUP_ENCRYPTION_KEY = envstr("EDC_BACKUP_ENCRYPTION_KEY")
+EDC_BACKUP_ENCRYPTION_KEY_FILE = envstr("EDC_BACKUP_ENCRYPTION_KEY_FILE")
+EDC_BACKUP_HOUR_UTC = envint("EDC_BACKUP_HOUR_UTC", 2)  # the daily scheduled backup
+EDC_BACKUP_CHECK_INTERVAL_SECONDS = envint("EDC_BACKUP_CHECK_INTERVAL_SECONDS", 3600)
+EDC_BACKUP_MAX_AGE_HOURS = envint("EDC_BACKUP_MAX_AGE_HOURS", 26)  # older last success = alert
+EDC_BACKUP_STALE_HOURS = envint("EDC_BACKUP_STALE_HOURS", 6)  # a "running" set with no live worker
+EDC_BACKUP_RETENTION_DAILY_DAYS = envint("EDC_BACKUP_RETENTION_DAILY_DAYS", 30)
+EDC_BACKUP_RETENTION_MONTHLY_DAYS = envint("EDC_BACKUP_RETENTION_MONTHLY_DAYS", 25 * 366)
+EDC_PG_BIN_DIR = envstr("EDC_PG_BIN_DIR")  # pg_dump/pg_restore; default: the server's version found
 
 # --- Security (production) -------------------------------------------------------------------
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", not DEBUG)
