@@ -1,0 +1,1 @@
+"""REDCap `content=record&action=import` (filled in below)."""
