@@ -97,10 +97,12 @@ def single(fmt: str, item: dict) -> str:
     return "".join(csv_chunks(list(item), [list(item.values())]))
 
 
-def error_body(fmt: str, message: str) -> tuple[str, str]:
-    """REDCap's error in the requested format: {"error": …}, "ERROR: …" or <hash><error>…"""
+def error_body(fmt: str, message: str, fields: list | None = None) -> tuple[str, str]:
+    """REDCap's error in the requested format: {"error": …}, "ERROR: …" or <hash><error>…
+    (JSON also lists each refused field and rule under "fields")."""
     if fmt == "json":
-        return json.dumps({"error": message}, ensure_ascii=False), CONTENT_TYPES["json"]
+        body = {"error": message, **({"fields": fields} if fields else {})}
+        return json.dumps(body, ensure_ascii=False), CONTENT_TYPES["json"]
     if fmt == "csv":
         return f"ERROR: {message}\n", CONTENT_TYPES["csv"]
     return (f'<?xml version="1.0" encoding="UTF-8" ?>\n<hash>\n<error>{escape(message)}</error>\n</hash>\n',

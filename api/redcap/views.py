@@ -113,7 +113,7 @@ def redcap(request):
 
 
 def _error(fmt: str, exc: ApiError) -> HttpResponse:
-    body, content_type = render.error_body(fmt, str(exc))
+    body, content_type = render.error_body(fmt, str(exc), getattr(exc, "fields", None))
     return HttpResponse(body, status=exc.status, content_type=content_type)
 
 
@@ -136,15 +136,15 @@ def _dispatch(request, data, content: str, token, endpoint: str):
         raise NotPermitted("You do not have permissions to use the API: your roles give no access to "
                            "subject data.")
     if content == "record":
-        action = _choice(data, "action", ("export", "import"), "export")
+        # PyCap and REDCapR send an import as content=record with `data` and no `action`.
+        action = _choice(data, "action", ("export", "import"), "import" if "data" in data else "export")
         if action == "import":
             from api.redcap.imports import import_records
 
             result = import_records(project=project, data=data, fmt=fmt)
             services.request_record(token=token, endpoint=endpoint + " action=import", status=200, ip=ip,
                                     records=result.records, detail={"changed_fields": result.fields})
-            return _respond(_choice(data, "returnFormat", FORMATS, "json") if data.get("returnFormat") else fmt,
-                            result.body)
+            return HttpResponse(result.body, content_type=render.CONTENT_TYPES["json"])
         return _records(request, data, fmt, project, token, endpoint)
     if content == "project":
         services.request_record(token=token, endpoint=endpoint, status=200, ip=ip)
