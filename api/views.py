@@ -49,11 +49,13 @@ def tokens(request):
         form = TokenForm()
     rows = list(selectors.tokens_for(request.user))
     now = timezone.now()
-    return render(request, "api/tokens.html", {
+    response = render(request, "api/tokens.html", {
         "form": form, "new_token": new_token, "now": now,
         "rows": [(t, t.state(now)) for t in rows],
         "api_url": request.build_absolute_uri(reverse("api:redcap")),
-    }, headers={"Cache-Control": "no-store"})
+    })
+    response["Cache-Control"] = "no-store"  # the new token is on this page once
+    return response
 
 
 @login_required
