@@ -52,6 +52,10 @@ INSTALLED_APPS = [
     "datamanagement",
     "exports",
     "backups",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -265,3 +269,31 @@ LOGGING = {
 # --- Audit trail -----------------------------------------------------------------------------
 # Every pghistory event table is append-only in PostgreSQL itself (UPDATE/DELETE raise).
 PGHISTORY_APPEND_ONLY = True
+
+# --- API (issue 18): REDCap-compatible /api/ and REST /api/v1/ ------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.rest.auth.TokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "api.rest.pagination.Cursor",
+    "PAGE_SIZE": 100,
+    "DEFAULT_THROTTLE_CLASSES": ["api.rest.throttling.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"token": envstr("EDC_API_RATE", "1200/min")},
+    "EXCEPTION_HANDLER": "api.rest.errors.problem_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ANGEL-RESCUE EDC API",
+    "DESCRIPTION": "REST API of the ANGEL-RESCUE EDC. A token acts as its user: the same roles, "
+                   "sites and blinding as in the browser. The REDCap-compatible API is POST /api/.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+}

@@ -20,6 +20,7 @@ urlpatterns = [
     path("data/", include("datamanagement.urls")),
     path("exports/", include("exports.urls")),
     path("backups/", include("backups.urls")),
+    path("api/", include("api.urls")),
 ]
 
 handler403 = "core.views.error_403"
