@@ -65,7 +65,7 @@ def main() -> int:
         python = sys.executable
         manage = [python, str(BASE_DIR / "manage.py")]
         subprocess.run([*manage, "migrate", "--noinput"], env=env, check=True, cwd=BASE_DIR)
-        subprocess.run([*manage, "seed_demo"], env=env, check=True, cwd=BASE_DIR)
+        subprocess.run([*manage, "seed_demo", "--demo"], env=env, check=True, cwd=BASE_DIR)
 
         celery = [python, "-m", "celery", "-A", "angel_rescue"]
         children.append(subprocess.Popen(
