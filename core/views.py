@@ -53,7 +53,7 @@ HOME_PANELS = [
     (Action.EXPORT_BLINDED, gettext_lazy("Exports"), "exports:center"),
     (Action.REPORTS, gettext_lazy("Reports"), "exports:reports"),
     (Action.AUDIT_TRAIL, gettext_lazy("Audit trail"), "datamanagement:audit"),
-    (Action.ADMINISTER, gettext_lazy("Users, sites, roles"), "admin:index"),
+    (Action.ADMINISTER, gettext_lazy("Users, sites, roles"), "user_list"),
     (Action.ADMINISTER, gettext_lazy("Locked accounts"), "unlock"),
 ]
 
