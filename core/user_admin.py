@@ -14,8 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from core import access
-from core import services
+from core import access, services
 from core.models import Membership, Site, User
 from core.roles import Action, Role
 
