@@ -18,6 +18,7 @@ urlpatterns = [
     path("account/users/<int:user_id>/", user_admin.user_detail, name="user_detail"),
     path("account/users/<int:user_id>/<str:action>/", user_admin.user_action, name="user_action"),
     path("healthz", core_views.healthz, name="healthz"),
+    path("favicon.ico", core_views.favicon),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("screening/", include("eligibility.urls")),

@@ -136,3 +136,11 @@ def error_500(request):
 
 def healthz(request):
     return HttpResponse("ok", content_type="text/plain")
+
+
+def favicon(request):
+    """Browsers ask for /favicon.ico whatever the page says: send them to the static icon."""
+    from django.shortcuts import redirect
+    from django.templatetags.static import static
+
+    return redirect(static("edc/favicon.svg"), permanent=True)
