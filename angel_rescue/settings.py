@@ -71,6 +71,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "core.middleware.IdleTimeoutMiddleware",
     "core.middleware.TwoFactorRequiredMiddleware",
+    "core.forced_change.ForcedPasswordChangeMiddleware",
     "core.middleware.SiteTimezoneMiddleware",
     "audit.middleware.AuditContextMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -168,6 +169,8 @@ USE_I18N = True
 USE_TZ = True
 TIME_ZONE = "UTC"
 EDC_DEFAULT_SITE_TIME_ZONE = envstr("EDC_DEFAULT_SITE_TIME_ZONE", "Asia/Shanghai")
+# Absolute links in e-mails (the address users open the EDC at, e.g. https://edc.example.org).
+EDC_BASE_URL = envstr("EDC_BASE_URL", "http://127.0.0.1:8000" if DEBUG else "")
 
 # --- Static files (vendored Bootstrap, htmx, Chart.js; no CDN) --------------------------------
 STATIC_URL = "/static/"
