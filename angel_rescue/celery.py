@@ -18,6 +18,10 @@ def _beat_schedule():
             "task": "followup.tasks.send_due_reminders",
             "schedule": float(settings.EDC_REMINDER_INTERVAL_SECONDS),
         },
+        "adjudication-cases-refresh": {
+            "task": "adjudication.tasks.adjudication_cases_refresh",
+            "schedule": 600.0,
+        },
     }
 
 

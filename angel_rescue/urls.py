@@ -19,6 +19,7 @@ urlpatterns = [
     path("subjects/", include("followup.urls")),
     path("data/", include("datamanagement.urls")),
     path("exports/", include("exports.urls")),
+    path("adjudication/", include("adjudication.urls")),
 ]
 
 handler403 = "core.views.error_403"
