@@ -83,7 +83,7 @@ def case(request, pk):
         except InvalidRead as exc:
             errors[exc.field] = str(exc)
         except AdjudicationError as exc:
-            errors["__all__"] = str(exc)
+            errors["form"] = str(exc)
         case.refresh_from_db()
     elif read is not None:
         data = {**read.values, **(read.values.get("interview") or {}), "note": read.note}
