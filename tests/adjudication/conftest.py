@@ -57,7 +57,11 @@ def randomized_subject(personas, sites):
     from django.utils import timezone
 
     from randomization.models import Allocation
-    from randomization.services import allocation_list_generate, allocation_list_set_active, subject_randomize
+    from randomization.services import (
+        allocation_list_generate,
+        allocation_list_set_active,
+        subject_randomize,
+    )
     from tests.factories import make_confirmed_screening
 
     state = {}

@@ -44,8 +44,8 @@ def test_perfect_agreement_is_one_and_undefined_kappa_is_none():
 @pytest.mark.django_db
 def test_statistician_sees_kappa_per_reader_and_site(personas, readers, randomized_subject, material_storage,
                                                      client_for):
-    from adjudication.services import material_upload, read_claim, read_save
     from adjudication.models import Case
+    from adjudication.services import material_upload, read_claim, read_save
     from tests.adjudication.test_reads import MRS_ANSWERS_2, MRS_ANSWERS_3
 
     for site, (a, b) in (("001", (MRS_ANSWERS_2, MRS_ANSWERS_2)), ("002", (MRS_ANSWERS_3, MRS_ANSWERS_2))):
