@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "api",
+    "adjudication",
 ]
 
 MIDDLEWARE = [
@@ -185,6 +186,30 @@ STORAGES = {
     },
 }
 MEDIA_ROOT = Path(envstr("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
+# Central adjudication material (DICOM, images, interview recordings): local disk by default,
+# S3-compatible object storage (MinIO in docker-compose.yml) with EDC_MATERIAL_STORAGE=s3.
+EDC_MATERIAL_STORAGE = envstr("EDC_MATERIAL_STORAGE", "local")
+EDC_MATERIAL_MAX_BYTES = envint("EDC_MATERIAL_MAX_BYTES", 2 * 1024**3)
+if EDC_MATERIAL_STORAGE == "s3":
+    STORAGES["material"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": envstr("EDC_MATERIAL_S3_BUCKET", "edc-material"),
+            "endpoint_url": envstr("EDC_MATERIAL_S3_ENDPOINT", "") or None,
+            "access_key": envstr("EDC_MATERIAL_S3_ACCESS_KEY", ""),
+            "secret_key": envstr("EDC_MATERIAL_S3_SECRET_KEY", ""),
+            "region_name": envstr("EDC_MATERIAL_S3_REGION", "") or None,
+            "file_overwrite": False,
+            "default_acl": None,
+            "querystring_auth": True,
+        },
+    }
+else:
+    STORAGES["material"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": envstr("EDC_MATERIAL_DIR", str(BASE_DIR / "var" / "material")),
+                    "directory_permissions_mode": 0o700, "file_permissions_mode": 0o600},
+    }
 EDC_EXPORT_DIR = Path(envstr("EDC_EXPORT_DIR", str(BASE_DIR / "var" / "exports")))
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"

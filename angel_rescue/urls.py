@@ -28,6 +28,7 @@ urlpatterns = [
     path("exports/", include("exports.urls")),
     path("backups/", include("backups.urls")),
     path("api/", include("api.urls")),
+    path("adjudication/", include("adjudication.urls")),
 ]
 
 handler403 = "core.views.error_403"
