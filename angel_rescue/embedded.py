@@ -148,3 +148,50 @@ def redis_start(socket_path: Path | None = None, datadir: Path | None = None) ->
         time.sleep(0.05)
     proc.terminate()
     raise RuntimeError("redis-server did not open its socket within 5 seconds")
+
+
+def postgres_running(datadir: Path | None = None) -> bool:
+    """Is a PostgreSQL server running on this data directory (its postmaster alive)?"""
+    datadir = datadir or Path(os.environ.get("EDC_PGDATA", VAR_DIR / "pgdata"))
+    pid_file = datadir / "postmaster.pid"
+    if not pid_file.exists():
+        return False
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        os.kill(pid, 0)
+    except (ValueError, IndexError, ProcessLookupError, PermissionError, OSError):
+        return False
+    return True
+
+
+def run_and_stop(command: list[str]) -> int:
+    """Run `command` (make test, make bench); afterwards stop the embedded PostgreSQL if it was
+    not running before (a `make run` in another terminal keeps its server). Returns the
+    command's exit status."""
+    import signal
+
+    was_running = postgres_running()
+    proc = subprocess.Popen(command)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.send_signal(signal.SIGINT)
+        return proc.wait()
+    finally:
+        if not was_running and "DATABASE_URL" not in os.environ and postgres_running():
+            postgres_stop()
+
+
+if __name__ == "__main__":  # python -m angel_rescue.embedded run -- <command…>
+    import sys
+
+    args = sys.argv[1:]
+    if args[:1] == ["run"]:
+        rest = args[1:]
+        if rest[:1] == ["--"]:
+            rest = rest[1:]
+        sys.exit(run_and_stop(rest))
+    if args == ["stop"]:
+        postgres_stop()
+        sys.exit(0)
+    sys.exit("usage: python -m angel_rescue.embedded run -- COMMAND… | stop")

@@ -7,6 +7,7 @@ DEBUG off, missing production secrets fail loudly.
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from angel_rescue import embedded
@@ -50,6 +51,12 @@ INSTALLED_APPS = [
     "followup",
     "datamanagement",
     "exports",
+    "backups",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "api",
+    "adjudication",
 ]
 
 MIDDLEWARE = [
@@ -65,6 +72,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "core.middleware.IdleTimeoutMiddleware",
     "core.middleware.TwoFactorRequiredMiddleware",
+    "core.forced_change.ForcedPasswordChangeMiddleware",
     "core.middleware.SiteTimezoneMiddleware",
     "audit.middleware.AuditContextMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -162,6 +170,8 @@ USE_I18N = True
 USE_TZ = True
 TIME_ZONE = "UTC"
 EDC_DEFAULT_SITE_TIME_ZONE = envstr("EDC_DEFAULT_SITE_TIME_ZONE", "Asia/Shanghai")
+# Absolute links in e-mails (the address users open the EDC at, e.g. https://edc.example.org).
+EDC_BASE_URL = envstr("EDC_BASE_URL", "http://127.0.0.1:8000" if DEBUG else "")
 
 # --- Static files (vendored Bootstrap, htmx, Chart.js; no CDN) --------------------------------
 STATIC_URL = "/static/"
@@ -176,6 +186,30 @@ STORAGES = {
     },
 }
 MEDIA_ROOT = Path(envstr("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
+# Central adjudication material (DICOM, images, interview recordings): local disk by default,
+# S3-compatible object storage (MinIO in docker-compose.yml) with EDC_MATERIAL_STORAGE=s3.
+EDC_MATERIAL_STORAGE = envstr("EDC_MATERIAL_STORAGE", "local")
+EDC_MATERIAL_MAX_BYTES = envint("EDC_MATERIAL_MAX_BYTES", 2 * 1024**3)
+if EDC_MATERIAL_STORAGE == "s3":
+    STORAGES["material"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": envstr("EDC_MATERIAL_S3_BUCKET", "edc-material"),
+            "endpoint_url": envstr("EDC_MATERIAL_S3_ENDPOINT", "") or None,
+            "access_key": envstr("EDC_MATERIAL_S3_ACCESS_KEY", ""),
+            "secret_key": envstr("EDC_MATERIAL_S3_SECRET_KEY", ""),
+            "region_name": envstr("EDC_MATERIAL_S3_REGION", "") or None,
+            "file_overwrite": False,
+            "default_acl": None,
+            "querystring_auth": True,
+        },
+    }
+else:
+    STORAGES["material"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": envstr("EDC_MATERIAL_DIR", str(BASE_DIR / "var" / "material")),
+                    "directory_permissions_mode": 0o700, "file_permissions_mode": 0o600},
+    }
 EDC_EXPORT_DIR = Path(envstr("EDC_EXPORT_DIR", str(BASE_DIR / "var" / "exports")))
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
@@ -212,6 +246,28 @@ EDC_REMINDER_BATCH_SIZE = envint("EDC_REMINDER_BATCH_SIZE", 2000)
 EDC_REMINDER_BATCH_PAUSE_SECONDS = float(envstr("EDC_REMINDER_BATCH_PAUSE_SECONDS", "0") or 0)
 EDC_REMINDER_EMAIL_LEASE_SECONDS = envint("EDC_REMINDER_EMAIL_LEASE_SECONDS", 900)
 
+# --- Backups (backups/: pg_dump sets with a manifest, restore command, retention) ------------
+EDC_BACKUP_TARGET = envstr("EDC_BACKUP_TARGET", "local")
+if EDC_BACKUP_TARGET not in {"local", "s3"}:
+    raise ImproperlyConfigured(f"EDC_BACKUP_TARGET must be 'local' or 's3', got {EDC_BACKUP_TARGET!r}")
+EDC_BACKUP_DIR = Path(envstr("EDC_BACKUP_DIR", str(BASE_DIR / "var" / "backups")))
+EDC_BACKUP_S3_BUCKET = envstr("EDC_BACKUP_S3_BUCKET")
+if EDC_BACKUP_TARGET == "s3" and not EDC_BACKUP_S3_BUCKET:
+    raise ImproperlyConfigured("EDC_BACKUP_S3_BUCKET is required when EDC_BACKUP_TARGET is 's3'.")
+EDC_BACKUP_S3_PREFIX = envstr("EDC_BACKUP_S3_PREFIX", "edc-backups")
+EDC_BACKUP_S3_ENDPOINT_URL = envstr("EDC_BACKUP_S3_ENDPOINT_URL")  # MinIO etc.; empty = AWS
+EDC_BACKUP_S3_REGION = envstr("EDC_BACKUP_S3_REGION")
+# Encryption at rest: a base64 32-byte key, kept outside the database it protects.
+EDC_BACKUP_ENCRYPTION_KEY = envstr("EDC_BACKUP_ENCRYPTION_KEY")
+EDC_BACKUP_ENCRYPTION_KEY_FILE = envstr("EDC_BACKUP_ENCRYPTION_KEY_FILE")
+EDC_BACKUP_HOUR_UTC = envint("EDC_BACKUP_HOUR_UTC", 2)  # the daily scheduled backup
+EDC_BACKUP_CHECK_INTERVAL_SECONDS = envint("EDC_BACKUP_CHECK_INTERVAL_SECONDS", 3600)
+EDC_BACKUP_MAX_AGE_HOURS = envint("EDC_BACKUP_MAX_AGE_HOURS", 26)  # older last success = alert
+EDC_BACKUP_STALE_HOURS = envint("EDC_BACKUP_STALE_HOURS", 6)  # a "running" set with no live worker
+EDC_BACKUP_RETENTION_DAILY_DAYS = envint("EDC_BACKUP_RETENTION_DAILY_DAYS", 30)
+EDC_BACKUP_RETENTION_MONTHLY_DAYS = envint("EDC_BACKUP_RETENTION_MONTHLY_DAYS", 25 * 366)
+EDC_PG_BIN_DIR = envstr("EDC_PG_BIN_DIR")  # pg_dump/pg_restore; default: the server's version found
+
 # --- Security (production) -------------------------------------------------------------------
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", not DEBUG)
 SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", not DEBUG)
@@ -241,3 +297,31 @@ LOGGING = {
 # --- Audit trail -----------------------------------------------------------------------------
 # Every pghistory event table is append-only in PostgreSQL itself (UPDATE/DELETE raise).
 PGHISTORY_APPEND_ONLY = True
+
+# --- API (issue 18): REDCap-compatible /api/ and REST /api/v1/ ------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.rest.auth.TokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "api.rest.pagination.Cursor",
+    "PAGE_SIZE": 100,
+    "DEFAULT_THROTTLE_CLASSES": ["api.rest.throttling.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"token": envstr("EDC_API_RATE", "1200/min")},
+    "EXCEPTION_HANDLER": "api.rest.errors.problem_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ANGEL-RESCUE EDC API",
+    "DESCRIPTION": "REST API of the ANGEL-RESCUE EDC. A token acts as its user: the same roles, "
+                   "sites and blinding as in the browser. The REDCap-compatible API is POST /api/.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+}

@@ -54,7 +54,7 @@ HOME_PANELS = [
     (Action.EXPORT_BLINDED, gettext_lazy("Exports"), "exports:center"),
     (Action.REPORTS, gettext_lazy("Reports"), "exports:reports"),
     (Action.AUDIT_TRAIL, gettext_lazy("Audit trail"), "datamanagement:audit"),
-    (Action.ADMINISTER, gettext_lazy("Users, sites, roles"), "admin:index"),
+    (Action.ADMINISTER, gettext_lazy("Users, sites, roles"), "user_list"),
     (Action.ADMINISTER, gettext_lazy("Locked accounts"), "unlock"),
 ]
 
@@ -152,3 +152,11 @@ def error_500(request):
 
 def healthz(request):
     return HttpResponse("ok", content_type="text/plain")
+
+
+def favicon(request):
+    """Browsers ask for /favicon.ico whatever the page says: send them to the static icon."""
+    from django.shortcuts import redirect
+    from django.templatetags.static import static
+
+    return redirect(static("edc/favicon.svg"), permanent=True)

@@ -23,6 +23,7 @@ from audit.services import audit_event_record
 from core import access
 from core.models import Site
 from core.roles import Action
+from exports import metadata
 from exports.columns import exported_crfs
 from exports.dataset import Scope
 from exports.exceptions import ExportInvalid, ExportNotPermitted
@@ -179,7 +180,9 @@ def export_readme(export: Export) -> str:
         f"Sites: {sites}",
         f"Forms: {', '.join(export.forms) or 'all'}",
         f"Formats: {', '.join(export.formats)}",
-        "Times are UTC (ISO 8601). Text is UTF-8. The data dictionary is dictionary.csv.",
+        metadata.TIME_CONVENTION,
+        "Text is UTF-8. The data dictionary is dictionary.csv (every variable: label, type, unit, "
+        "range, code list, SAS names).",
     ])
 
 
