@@ -22,7 +22,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 
 from audit.models import AuditEvent
-from core import access
+from core import access, blinding
 from core import crf as registry
 from core.roles import Action
 
@@ -71,7 +71,7 @@ def _allowed_event_models(user, *, form: str | None):
         crf = crfs.get(label)
         if form and (crf is None or crf.code != form):
             continue
-        if blinded and (tracked._meta.app_label in ALLOCATION_APPS or (crf is not None and crf.reveals_arm)):
+        if blinded and blinding.reveals_arm(model=tracked, crf=crf):
             continue
         if not global_user and crf is None and label not in DM_MODELS:
             continue  # site-scoped reviewers see clinical data and its data-management records
