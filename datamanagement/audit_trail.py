@@ -181,6 +181,10 @@ def _event_entries(ev, *, crfs, blinded, field, usernames, numbers) -> list[Entr
         if name in ("version", "updated_at"):
             continue
         label = _field_label(model, name)
+        if blinded and name == "broken_reason":
+            # older signature reasons named the procedure form and its values (core.blinding)
+            old, new = (str(blinding.WITHHELD) if isinstance(v, str) and blinding.signature_reason_reveals_arm(v)
+                        else v for v in (old, new))
         out.append(Entry(kind="change", field=name, field_label=label, old=old, new=new, **common))
     return out
 

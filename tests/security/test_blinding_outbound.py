@@ -144,3 +144,27 @@ def test_crawl_and_notification_sweep_for_blinded_users_find_no_arm(who, study, 
         if user.email in m.to and (ARM_WORDS.search(m.subject + m.body) or re.search(r"procedure", m.body, re.I)):
             leaks.append(f"e-mail: {m.subject!r}")
     assert not leaks, f"{who} learns the arm:\n" + "\n".join(leaks)
+
+
+def test_signature_reasons_written_before_the_neutral_wording_are_withheld_from_blinded_readers(
+        study, personas, client_for):
+    """A reason stored by the old wording ("V1 procedure changed after signing — stent …") is
+    still never shown to a blinded reader: subject page, audit trail, audit CSV."""
+    from core import crf as registry
+    from datamanagement import services as dm
+    from datamanagement.models import Signature
+
+    subject = study["subjects"]["001-0"]
+    signature = dm.signature_sign(user=personas["inv001"], subject=subject, scope="casebook", password=PASSWORD)
+    label = registry.get("V1_PROCEDURE").label
+    old = f"{label} changed after signing — stent diameter (mm): 3.0 → 3.5 (by coord001)"
+    Signature.objects.filter(pk=signature.pk).update(broken_at=signature.signed_at, broken_reason=old)
+    for who in ("datamanager", "admin"):
+        client = client_for(who)
+        for url in (f"/data/subjects/{subject.pk}/", "/data/audit/?format=csv", "/data/audit/"):
+            response = client.get(url)
+            if response.status_code == 200:
+                assert "stent diameter" not in response.content.decode(), f"{who} {url}"
+    body = client_for("coord001").get(f"/data/subjects/{subject.pk}/")
+    if body.status_code == 200:
+        assert "stent diameter" in body.content.decode()  # the unblinded site staff still read it
