@@ -29,6 +29,10 @@ def _beat_schedule():
             "task": "backups.tasks.backups_check",
             "schedule": float(settings.EDC_BACKUP_CHECK_INTERVAL_SECONDS),
         },
+        "adjudication-cases-refresh": {
+            "task": "adjudication.tasks.adjudication_cases_refresh",
+            "schedule": 600.0,
+        },
     }
 
 

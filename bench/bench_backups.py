@@ -23,7 +23,7 @@ def _admin(sql: str) -> None:
 
     from backups import pgtools
 
-    params = pgtools.params_from_url(settings.DATABASE_URL)
+    params = pgtools.params_from_url(pgtools.owner_url())
     params["dbname"] = "postgres"
     with pgtools.connect(params, autocommit=True) as conn:
         conn.execute(sql)
@@ -32,11 +32,11 @@ def _admin(sql: str) -> None:
 def _empty_database() -> tuple[str, str]:
     import urllib.parse
 
-    from django.conf import settings
+    from backups import pgtools
 
     name = f"edc_bench_restore_{uuid.uuid4().hex[:8]}"
     _admin(f'CREATE DATABASE "{name}"')
-    return name, urllib.parse.urlunsplit(urllib.parse.urlsplit(settings.DATABASE_URL)._replace(path="/" + name))
+    return name, urllib.parse.urlunsplit(urllib.parse.urlsplit(pgtools.owner_url())._replace(path="/" + name))
 
 
 def run() -> list[str]:

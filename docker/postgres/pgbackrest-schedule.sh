@@ -2,7 +2,7 @@
 # Base backups for point-in-time recovery: a full backup on Sundays, a differential every other
 # day, at PGBACKREST_HOUR_UTC (default 01). WAL between them is archived by PostgreSQL itself.
 set -eu
-until pg_isready -q -h /var/run/postgresql -U edc -d edc; do sleep 2; done
+until pg_isready -q -h /var/run/postgresql -U postgres -d edc; do sleep 2; done
 pgbackrest --stanza=edc stanza-create
 pgbackrest --stanza=edc check
 if ! pgbackrest --stanza=edc info --output=json | grep -q '"label"'; then
