@@ -19,7 +19,6 @@ TARGET = 1.3
 
 
 def _admin(sql: str) -> None:
-    from django.conf import settings
 
     from backups import pgtools
 

@@ -5,7 +5,6 @@ import urllib.parse
 import uuid
 
 import pytest
-from django.conf import settings
 from django.db import connection
 
 
