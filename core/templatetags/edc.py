@@ -38,3 +38,14 @@ def edc_time(value, zone=None):
         tz = zoneinfo.ZoneInfo(str(zone))
     local = timezone.localtime(value, tz)
     return f"{local:%Y-%m-%d %H:%M} {getattr(tz, 'key', str(tz))}"
+
+
+@register.filter
+def edc_time_s(value, zone=None):
+    """edc_time with seconds (the audit trail, where order within a minute matters)."""
+    if value is None or value == "":
+        return "—"
+    text = edc_time(value, zone)
+    tz = text.rsplit(" ", 1)[1]
+    local = timezone.localtime(value, zoneinfo.ZoneInfo(tz))
+    return f"{local:%Y-%m-%d %H:%M:%S} {tz}"
