@@ -22,7 +22,7 @@ WORDS_WHOLE = """el => { const text = el.firstChild; const out = []; let i = 0;
 
 @pytest.mark.parametrize("label", ["STENTING", "CONTINUED_MT"])
 def test_randomize_journey_fits_a_phone(login_page, personas, sites, label):
-    from randomization.models import Allocation, Arm, AllocationEntry
+    from randomization.models import Allocation, AllocationEntry, Arm
     from randomization.services import allocation_list_generate
     from tests.factories import make_confirmed_screening
 
