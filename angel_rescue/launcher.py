@@ -85,8 +85,10 @@ def main() -> int:
     own_postgres = "DATABASE_URL" not in env
     try:
         if own_postgres:
-            env["DATABASE_URL"] = embedded.postgres_url()
-            _say("PostgreSQL (embedded) is running in var/pgdata")
+            # Two roles, as in production: migrate runs as the owner, everything else as the
+            # least-privilege runtime role (audit/dbroles.py).
+            env["DATABASE_URL"], env["DATABASE_OWNER_URL"] = embedded.postgres_urls()
+            _say("PostgreSQL (embedded) is running in var/pgdata (roles edc_owner, edc_app)")
         if "CELERY_BROKER_URL" not in env:
             redis_proc = embedded.redis_start()
             env["CELERY_BROKER_URL"] = embedded.redis_url()

@@ -26,6 +26,9 @@ urlpatterns = [
     path("subjects/", include("followup.urls")),
     path("data/", include("datamanagement.urls")),
     path("exports/", include("exports.urls")),
+    path("backups/", include("backups.urls")),
+    path("api/", include("api.urls")),
+    path("adjudication/", include("adjudication.urls")),
 ]
 
 handler403 = "core.views.error_403"

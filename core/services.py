@@ -35,10 +35,26 @@ def site_next_number(*, site: Site, kind: str) -> int:
         return cursor.fetchone()[0]
 
 
+def separation_of_duties_check(*, by: User | None, user: User, role: str) -> None:
+    """An administrator never grants himself a clinical or unblinded role (or any role but
+    administrator): a second administrator must. Otherwise one person could unblind himself
+    or enter data under a clinical role without anyone else taking part."""
+    from core.roles import Role
+
+    if by is not None and by.pk == user.pk and role != Role.ADMIN:
+        raise MembershipError(
+            f"Role: you cannot grant yourself the role {role}; another administrator must do it "
+            "(separation of duties).")
+
+
 @transaction.atomic  # not durable: the admin's change view calls it inside its own transaction
-def membership_grant(*, user: User, role: str, site: Site | None, by: User | None = None) -> Membership:
+def membership_grant(*, user: User, role: str, site: Site | None, by: User | None = None,
+                     reason: str = "") -> Membership:
+    """Grant a role (at a site). `by` is the administrator (None: seeding / the system); the
+    reason is recorded in the audit event."""
     if by is not None:
         require(by, Action.ADMINISTER)
+    separation_of_duties_check(by=by, user=user, role=role)
     if role in ALL_SITE_ROLES and site is not None:
         raise MembershipError(f"The role {role} spans all sites; leave the site empty.")
     if role not in ALL_SITE_ROLES and role != "monitor" and site is None:
@@ -51,10 +67,35 @@ def membership_grant(*, user: User, role: str, site: Site | None, by: User | Non
     if created:
         audit_event_record(
             action=AuditAction.MEMBERSHIP_CHANGED, actor=by, site=site, obj=membership,
-            summary=f"Granted {role} at {site.code if site else 'all sites'} to {user.username}",
+            summary=f"Granted {role} at {site.code if site else 'all sites'} to {user.username}"
+                    + (f" by {by.username}" if by is not None else ""),
+            reason=reason,
         )
     forget_memberships(user)
     return membership
+
+
+@transaction.atomic
+def user_password_set_by_admin(*, by: User, user: User, password: str, reason: str) -> User:
+    """An administrator sets another user's password: it is temporary — the user must choose
+    his own at the next sign-in (User.must_change_password) — and it is an audit event naming
+    both. An administrator cannot set a password silently and then sign in as that user."""
+    require(by, Action.ADMINISTER)
+    if not (reason or "").strip():
+        raise MembershipError("Reason: a reason is required to set another user's password.")
+    if by.pk == user.pk:
+        raise MembershipError("User: change your own password on the password change page.")
+    user.set_password(password)
+    fields = ["password"]
+    if hasattr(user, "must_change_password"):
+        user.must_change_password = True
+        fields.append("must_change_password")
+    user.save(update_fields=fields)
+    audit_event_record(action=AuditAction.PASSWORD_SET, actor=by, obj=user, reason=reason.strip(),
+                       summary=f"Temporary password of {user.username} set by {by.username} "
+                               "(change forced at next sign-in)",
+                       detail={"event": "password_set", "user": user.username, "by": by.username})
+    return user
 
 
 @transaction.atomic

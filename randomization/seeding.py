@@ -103,7 +103,7 @@ def ensure_supply(statistician: User, demand: dict[str, int]) -> None:
 def randomize_one(rng: random.Random, *, site: Site, coordinator: User, investigator: User, at, posterior: bool):
     """Screen, confirm and randomize one synthetic patient treated at `at` (in the past)."""
     from eligibility.services import screening_confirm, screening_create
-    from randomization.services import _subject_randomize_txn
+    from randomization.services.randomizing import _subject_randomize_txn
 
     screening = screening_create(site=site, user=coordinator, data=screening_data(rng, at, posterior))
     screening = screening_confirm(screening=screening, user=investigator)

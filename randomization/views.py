@@ -15,6 +15,7 @@ from audit.models import AuditAction
 from audit.services import audit_event_record
 from core import access
 from core import selectors as core_selectors
+from core.exceptions import DataLocked
 from core.roles import Action
 from randomization import blocks, selectors, services
 from randomization.exceptions import RandomizationError
@@ -46,7 +47,7 @@ def randomize(request, screening_id: int):
     if request.method == "POST":
         try:
             allocation = services.subject_randomize(screening=screening, user=user)
-        except RandomizationError as exc:
+        except (RandomizationError, DataLocked) as exc:
             error = str(exc)
         else:
             return redirect("randomization:result", allocation_id=allocation.pk)
