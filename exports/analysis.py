@@ -133,6 +133,10 @@ def providers(scope: Scope) -> list[Provider]:
     if baseline:
         out.append(baseline)
     out.extend(endpoints.providers())
+    if apps.is_installed("adjudication"):  # adjudicated beside site values, and the analysis rule
+        from adjudication.results import analysis_providers
+
+        out.extend(analysis_providers())
     return out
 
 

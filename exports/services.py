@@ -205,7 +205,8 @@ def export_run(*, export_id) -> Export | None:
         return Export.objects.filter(pk=export_id).first()
     scope = Scope(blinded=export.blinded, site_ids=tuple(export.site_ids), forms=tuple(export.forms))
     out_dir: Path = settings.EDC_EXPORT_DIR
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    out_dir.chmod(0o700)  # export files are clinical data: readable by the service user only
     work = Path(tempfile.mkdtemp(prefix=f"export-{export.pk}-", dir=out_dir))
     try:
         last_report = [float("-inf")]
@@ -228,6 +229,7 @@ def export_run(*, export_id) -> Export | None:
                     f"{'' if export.blinded else '-UNBLINDED'}.zip"
         sha = runner.sha256_of(partial)
         size = partial.stat().st_size
+        partial.chmod(0o600)
         partial.replace(out_dir / file_name)
         export_finish(export=export, file_name=file_name, sha256=sha, size=size,
                       row_counts=counts)
