@@ -11,12 +11,23 @@ app.autodiscover_tasks()
 
 def _beat_schedule():
     """Every periodic task of the system, declared in one place."""
+    from celery.schedules import crontab
     from django.conf import settings
 
     return {
         "send-due-reminders": {
             "task": "followup.tasks.send_due_reminders",
             "schedule": float(settings.EDC_REMINDER_INTERVAL_SECONDS),
+        },
+        # One backup set per day (backups.services: exactly once per slot, whatever the beats).
+        "backup-database": {
+            "task": "backups.tasks.backup_scheduled",
+            "schedule": crontab(minute=0, hour=settings.EDC_BACKUP_HOUR_UTC),
+        },
+        # Alerts the administrators when no backup has succeeded for EDC_BACKUP_MAX_AGE_HOURS.
+        "check-backups": {
+            "task": "backups.tasks.backups_check",
+            "schedule": float(settings.EDC_BACKUP_CHECK_INTERVAL_SECONDS),
         },
         "adjudication-cases-refresh": {
             "task": "adjudication.tasks.adjudication_cases_refresh",

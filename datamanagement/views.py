@@ -16,9 +16,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from audit.chain import chain_head
 from audit.middleware import client_ip
 from core import access
 from core import crf as registry
+from core.csvsafe import neutralise_row
+from core.exceptions import DomainError
 from core.models import Subject
 from core.roles import Action
 from datamanagement import audit_trail, selectors, services
@@ -34,7 +37,6 @@ from datamanagement.crfs import (
     subject_of,
     values_of,
 )
-from datamanagement.exceptions import DataManagementError
 from datamanagement.forms import AuditFilterForm, QueryFilterForm, QueryOpenForm, SignForm
 from datamanagement.locks import active_lock_for
 from datamanagement.models import Lock, LockLevel, QueryStatus, SignatureScope
@@ -116,7 +118,7 @@ def query_detail(request, pk: int):
                 raise Http404
             messages.success(request, _("Saved."))
             return redirect("datamanagement:query", pk=query.pk)
-        except DataManagementError as exc:
+        except DomainError as exc:
             error = str(exc)
         query = selectors.query_detail(user=user, pk=pk)
         perms = selectors.query_permissions(user, query)
@@ -206,7 +208,7 @@ def crf_query_open(request, code: str, pk: int):
     try:
         q = services.query_open(user=user, instance=instance, field_name=request.POST.get("field_name", ""),
                                 text=request.POST.get("text", ""))
-    except DataManagementError as exc:
+    except DomainError as exc:
         messages.error(request, str(exc))
         return redirect("datamanagement:crf", code=code, pk=pk)
     messages.success(request, _("Query Q%(n)s opened; the site was notified.") % {"n": q.pk})
@@ -221,7 +223,7 @@ def crf_sdv(request, code: str, pk: int):
     fields = None if request.POST.get("all") else request.POST.getlist("fields")
     try:
         n = services.sdv_mark(user=user, instance=instance, fields=fields)
-    except DataManagementError as exc:
+    except DomainError as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, _("%(n)s field(s) marked source-verified.") % {"n": n})
@@ -235,7 +237,7 @@ def crf_lock(request, code: str, pk: int):
     crf, instance = selectors.crf_instance_for(user=user, code=code, pk=pk)
     try:
         services.lock_form(user=user, instance=instance, reason=request.POST.get("reason", ""))
-    except DataManagementError as exc:
+    except DomainError as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, _("The form is locked."))
@@ -257,7 +259,7 @@ def crf_edit_field(request, code: str, pk: int, field: str):
         try:
             services.crf_field_correct(user=user, instance=instance, field_name=field,
                                        value=request.POST.get("value", ""), reason=request.POST.get("reason", ""))
-        except DataManagementError as exc:
+        except DomainError as exc:
             error = str(exc)
         else:
             messages.success(request, _("Saved."))
@@ -327,7 +329,7 @@ def sign(request, pk: int):
         try:
             services.signature_sign(user=user, subject=subject, scope=scope, visit=visit,
                                     password=form.cleaned_data["password"], ip=client_ip(request))
-        except DataManagementError as exc:
+        except DomainError as exc:
             error = str(exc)
         else:
             messages.success(request, _("Signed."))
@@ -346,7 +348,7 @@ def subject_lock(request, pk: int):
     subject = _subject_or_404(user, pk)
     try:
         services.lock_subject(user=user, subject=subject, reason=request.POST.get("reason", ""))
-    except DataManagementError as exc:
+    except DomainError as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, _("Subject %(n)s is locked.") % {"n": subject.number})
@@ -378,7 +380,7 @@ def locks(request):
                 messages.success(request, _("Unlocked."))
             else:
                 raise Http404
-        except DataManagementError as exc:
+        except DomainError as exc:
             messages.error(request, str(exc))
         return redirect("datamanagement:locks")
     return render(request, "datamanagement/locks.html", {
@@ -438,14 +440,22 @@ def services_audit_export(*, user, count: int, filters: dict) -> None:
 
 
 def _csv_response(entries) -> HttpResponse:
+    """The audit trail as CSV (cells neutralised against formula injection), closed by a
+    `chain_head` row: the newest link of the tamper-evident chain at export time, so an
+    inspector can later check the archive against `manage.py audit_verify --head <hash>`."""
+    head = chain_head()
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="audit-trail-{timezone.now():%Y%m%d-%H%M}.csv"'
+    response["X-Audit-Chain-Head"] = f"{head['link']}:{head['hash']}"
     writer = csv.writer(response)
     writer.writerow(["when_utc", "user", "kind", "form", "object", "field", "old_value", "new_value", "reason",
                      "summary", "ip"])
     for e in entries:
-        writer.writerow([e.at.isoformat(), e.username, e.kind, e.form, e.object_label, e.field,
-                         "" if e.old is None else e.old, "" if e.new is None else e.new, e.reason, e.summary, e.ip])
+        writer.writerow(neutralise_row([e.at.isoformat(), e.username, e.kind, e.form, e.object_label, e.field,
+                                        "" if e.old is None else e.old, "" if e.new is None else e.new, e.reason,
+                                        e.summary, e.ip]))
+    writer.writerow([head["at"], "", "chain_head", "", head["table"], "", "", "", "",
+                     f"audit chain head: link {head['link']} hash {head['hash']}", ""])
     return response
 
 

@@ -10,7 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import CharField, F, Func, IntegerField, QuerySet, TextField, Value
+from django.db.models import (
+    Case,
+    CharField,
+    F,
+    Func,
+    IntegerField,
+    QuerySet,
+    TextField,
+    Value,
+    When,
+)
 from django.db.models.functions import Cast, Collate
 
 from core.crf import CRF
@@ -50,6 +60,8 @@ def _expression(c: Column, table: Table, *, for_csv: bool):
         return ref.number_expr() if ref else Value(None, output_field=CharField())
     if not c.source:
         return Value(None, output_field=CharField())
+    if c.recode:
+        return recoded(c)
     if not for_csv:
         return F(c.source)
     # COPY formats values in PostgreSQL; make them match the other formats: booleans 1/0,
@@ -61,6 +73,12 @@ def _expression(c: Column, table: Table, *, for_csv: bool):
     if c.kind == "json":
         return Cast(F(c.source), TextField())
     return F(c.source)
+
+
+def recoded(c: Column):
+    """The column with its declared codes (exports.metadata.NONE_CODES): "" → "none"."""
+    return Case(*[When(**{c.source: stored}, then=Value(code)) for stored, code in c.recode],
+                default=F(c.source), output_field=CharField())
 
 
 class IsoUtc(Func):

@@ -19,7 +19,6 @@ from audit.services import change_reason
 from core import access
 from core.models import Subject, SubjectStatus
 from core.roles import Action
-from datamanagement.exceptions import DataLocked
 from followup import nihss, schedule, sich
 from followup.exceptions import HardCheckFailed, NotPermitted, ReasonRequired, StaleVersion
 from followup.models import (
@@ -120,37 +119,11 @@ def _not_in_future(subject: Subject, data, errors: dict[str, str]) -> None:
 
 def _dm_write(instance, user, reason: str):
     """Data-management guard around one CRF save (datamanagement.services.crf_write): lock
-    check, reason for change, the edit checks of datamanagement/editchecks.py (soft ones open
-    queries), SDV and signature upkeep. Its refusals become this app's HardCheckFailed /
-    ReasonRequired, which the form views already show beside the fields."""
-    import contextlib
-
-    from datamanagement.exceptions import EditCheckFailed
-    from datamanagement.exceptions import ReasonRequired as DmReasonRequired
+    check, reason for change, the edit checks (soft ones open queries), SDV and signature
+    upkeep. Its refusals are the shared core.exceptions types the form views show."""
     from datamanagement.services import crf_write
 
-    @contextlib.contextmanager
-    def guard():
-        try:
-            with crf_write(instance=instance, user=user, reason=reason) as write:
-                yield write
-        except EditCheckFailed as exc:
-            raise HardCheckFailed({f: " ".join(m) for f, m in exc.by_field().items()}) from exc
-        except DmReasonRequired as exc:
-            raise ReasonRequired() from exc
-        except DataLocked as exc:
-            raise FormLocked(exc) from exc
-
-    return guard()
-
-
-class FormLocked(HardCheckFailed, DataLocked):
-    """Locked data (datamanagement lock): shown on the form like a hard check, and still a
-    DataLocked / PermissionDenied for callers that look for those."""
-
-    def __init__(self, locked):
-        self.lock = locked.lock
-        HardCheckFailed.__init__(self, {"lock": str(locked)})
+    return crf_write(instance=instance, user=user, reason=reason)
 
 
 def _crf_save(

@@ -17,7 +17,13 @@ from core import selectors as core_selectors
 from core import services as core_services
 from core.roles import Action
 from followup import selectors, services
-from followup.exceptions import HardCheckFailed, NotPermitted, ReasonRequired, StaleVersion
+from followup.exceptions import (
+    DataLocked,
+    HardCheckFailed,
+    NotPermitted,
+    ReasonRequired,
+    StaleVersion,
+)
 from followup.forms import FORM_CLASSES, PassFormSet
 from followup.models import ProcedurePass
 
@@ -134,7 +140,7 @@ def crf(request, number, code, pk=None):
                         record = services.procedure_save(passes=passes, **kwargs)
                     else:
                         record = SERVICES[code](**kwargs)
-                except HardCheckFailed as exc:
+                except (HardCheckFailed, DataLocked) as exc:
                     for name, msg in exc.errors.items():
                         form.add_error(name if name in form.fields else None, msg)
                 except ReasonRequired as exc:

@@ -22,3 +22,19 @@ def get_item(mapping, key):
         return mapping.get(key)
     except AttributeError:
         return None
+
+
+@register.filter
+def edc_time(value, zone=None):
+    """One format for every instant shown: "YYYY-MM-DD HH:MM <zone>", in the zone given
+    (a site, a zone name, "UTC") or else the zone active for this request (the user's site)."""
+    if value is None or value == "":
+        return "—"
+    if zone is None:
+        tz = timezone.get_current_timezone()
+    elif hasattr(zone, "time_zone"):
+        tz = zoneinfo.ZoneInfo(zone.time_zone)
+    else:
+        tz = zoneinfo.ZoneInfo(str(zone))
+    local = timezone.localtime(value, tz)
+    return f"{local:%Y-%m-%d %H:%M} {getattr(tz, 'key', str(tz))}"

@@ -26,3 +26,21 @@
     }
   }, 1000);
 })();
+
+// Behaviour bound from data attributes (the Content-Security-Policy forbids inline handlers):
+// data-autosubmit submits its form on change; data-site-switch reloads with ?site=<value>;
+// data-submit-once disables its button on the first press and shows the attribute's text.
+(function () {
+  document.querySelectorAll("[data-autosubmit]").forEach(el =>
+    el.addEventListener("change", () => el.form.submit()));
+  document.querySelectorAll("[data-site-switch]").forEach(el =>
+    el.addEventListener("change", () => { location.search = "?site=" + encodeURIComponent(el.value); }));
+  document.querySelectorAll("[data-submit-once]").forEach(el =>
+    el.addEventListener("click", (event) => {
+      event.preventDefault();
+      if (el.disabled) return;
+      el.disabled = true;
+      el.innerText = el.dataset.submitOnce;
+      el.form.submit();
+    }));
+})();
