@@ -228,6 +228,24 @@ def concrete_urls(study, site: str | None = None) -> dict[str, list[str]]:
                 field = next(f.name for f in c.model._meta.concrete_fields
                              if f.editable and not f.primary_key and f.name not in ("version", "subject"))
                 urls += [reverse(name, kwargs={"code": code, "pk": row.pk, "field": field}) for row in rows]
+        elif params == ["user_id"]:
+            if site is not None:
+                continue  # user administration: no object of a site
+            from core.models import User
+
+            urls += [reverse(name, kwargs={"user_id": u.pk})
+                     for u in User.objects.filter(username__in=("coord001", "datamanager"))]
+        elif params == ["user_id", "action"]:
+            if site is not None:
+                continue
+            from core.models import User
+
+            # A user of its own, so that garbage posted to deactivate/reset cannot lock out a
+            # persona the rest of the sweep signs in as.
+            target, _ = User.objects.get_or_create(username="sweep-target",
+                                                   defaults={"email": "sweep-target@example.org"})
+            urls += [reverse(name, kwargs={"user_id": target.pk, "action": action})
+                     for action in ("deactivate", "reactivate", "reset", "grant", "revoke")]
         elif params == ["pk"] and name.startswith("adjudication:"):
             urls += _adjudication_urls(name, site)
             if not urls:
