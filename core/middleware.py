@@ -86,6 +86,47 @@ class SiteTimezoneMiddleware:
             timezone.deactivate()
 
 
+class SecurityHeadersMiddleware:
+    """Content-Security-Policy and Cache-Control on every response Django produces.
+
+    CSP: every script, style sheet, font and image is vendored and served from 'self'; the few
+    inline <script>/<style> blocks carry the per-request nonce (`request.csp_nonce`, in
+    templates `{{ request.csp_nonce }}`); inline event handlers are not allowed (edc.js binds
+    them from data attributes). Only style *attributes* stay allowed (layout widths), which
+    cannot run code.
+
+    Cache-Control: no-store on every page and download, so no browser, proxy or shared
+    hospital computer keeps a copy of clinical data (static files are served by whitenoise
+    before this middleware and stay cacheable).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        import secrets
+
+        request.csp_nonce = secrets.token_urlsafe(16)
+        response = self.get_response(request)
+        nonce = request.csp_nonce
+        response.setdefault("Content-Security-Policy", "; ".join([
+            "default-src 'self'",
+            f"script-src 'self' 'nonce-{nonce}'",
+            f"style-src 'self' 'nonce-{nonce}'",
+            "style-src-attr 'unsafe-inline'",
+            "img-src 'self' data:",
+            "font-src 'self'",
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]))
+        response["Cache-Control"] = "no-store, private"
+        response["Pragma"] = "no-cache"
+        return response
+
+
 class BadInputMiddleware:
     """Request values that no page sends are a clear 400 page naming the field and the rule,
     never a 500 (issue 17): a NUL byte or a control character in the address, a search box, a

@@ -23,6 +23,9 @@ class User(AbstractUser):
     preferred_language = models.CharField(
         _("preferred language"), max_length=10, choices=settings.LANGUAGES, default="en"
     )
+    # Set when an administrator invites the user or resets the password: the next sign-in
+    # leads to "choose your own password" before anything else (core.forced_change).
+    must_change_password = models.BooleanField(_("must change password at next sign-in"), default=False)
 
     class Meta:
         ordering = ["username"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from datamanagement.models import QueryStatus, SignatureScope
 
@@ -46,7 +47,7 @@ class QueryFilterForm(forms.Form):
     site = forms.CharField(required=False, label=_("Site"))
     status = forms.ChoiceField(required=False, label=_("Status"), choices=[
         ("", _("All")), ("unresolved", _("Open or answered")), *QueryStatus.choices])
-    age = forms.ChoiceField(required=False, label=_("Age"), choices=[
+    age = forms.ChoiceField(required=False, label=pgettext_lazy("age of a query", "Age"), choices=[
         ("", _("Any age")), ("le7", _("≤ 7 days")), ("8to30", _("8–30 days")), ("gt30", _("> 30 days"))])
     form = forms.ChoiceField(required=False, label=_("Form"))
     subject = forms.CharField(required=False, label=_("Subject / screening"))

@@ -16,9 +16,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from audit.chain import chain_head
 from audit.middleware import client_ip
 from core import access
 from core import crf as registry
+from core.csvsafe import neutralise_row
 from core.exceptions import DomainError
 from core.http import int_field
 from core.models import Subject
@@ -439,14 +441,22 @@ def services_audit_export(*, user, count: int, filters: dict) -> None:
 
 
 def _csv_response(entries) -> HttpResponse:
+    """The audit trail as CSV (cells neutralised against formula injection), closed by a
+    `chain_head` row: the newest link of the tamper-evident chain at export time, so an
+    inspector can later check the archive against `manage.py audit_verify --head <hash>`."""
+    head = chain_head()
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="audit-trail-{timezone.now():%Y%m%d-%H%M}.csv"'
+    response["X-Audit-Chain-Head"] = f"{head['link']}:{head['hash']}"
     writer = csv.writer(response)
     writer.writerow(["when_utc", "user", "kind", "form", "object", "field", "old_value", "new_value", "reason",
                      "summary", "ip"])
     for e in entries:
-        writer.writerow([e.at.isoformat(), e.username, e.kind, e.form, e.object_label, e.field,
-                         "" if e.old is None else e.old, "" if e.new is None else e.new, e.reason, e.summary, e.ip])
+        writer.writerow(neutralise_row([e.at.isoformat(), e.username, e.kind, e.form, e.object_label, e.field,
+                                        "" if e.old is None else e.old, "" if e.new is None else e.new, e.reason,
+                                        e.summary, e.ip]))
+    writer.writerow([head["at"], "", "chain_head", "", head["table"], "", "", "", "",
+                     f"audit chain head: link {head['link']} hash {head['hash']}", ""])
     return response
 
 

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 from audit.models import AuditAction
 from audit.services import audit_event_record
 from core import access
+from core.csvsafe import neutralise_row
 from core.exceptions import DataLocked, HardCheckFailed, ReasonRequired, StaleVersion
 from core.http import int_field
 from core.models import Site
@@ -370,12 +371,12 @@ def _log_csv(request, qs, filters):
                                "closed_reason_codes", "closed_reason_text", "closed_at_utc"])
         for s in qs.iterator(chunk_size=2000):
             local = timezone.localtime(s.created_at, zoneinfo.ZoneInfo(s.site.time_zone))
-            yield writer.writerow([
+            yield writer.writerow(neutralise_row([
                 s.number, s.site.code, s.created_at.isoformat(), f"{local:%Y-%m-%d %H:%M} {s.site.time_zone}",
                 s.verdict_status, " ".join(s.verdict_failed), " ".join(s.verdict_missing),
                 "yes" if s.confirmed_at else "no", s.outcome, " ".join(s.closed_reason_codes),
                 s.closed_reason_text, s.closed_at.isoformat() if s.closed_at else "",
-            ])
+            ]))
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="screening_log.csv"'

@@ -192,6 +192,7 @@ HEIDELBERG_FIELDS = {
     "1a": ("hb_1a", _("1a scattered small petechiae, no mass effect (HI1)")),
     "1b": ("hb_1b", _("1b confluent petechiae, no mass effect (HI2)")),
     "1c": ("hb_1c", _("1c haematoma within infarct < 30 %, no substantive mass effect (PH1)")),
+    # xgettext:no-python-format
     "2": ("hb_2", _("2 haematoma ≥ 30 % of infarct, obvious mass effect (PH2)")),
     "3a": ("hb_3a", _("3a parenchymal haematoma remote from infarct")),
     "3b": ("hb_3b", _("3b intraventricular haemorrhage")),

@@ -53,8 +53,12 @@ def randomize(request, screening_id: int):
             return redirect("randomization:result", allocation_id=allocation.pk)
     passes = list(screening.passes.filter(active=True).order_by("position"))
     problem = None if error else services.screening_readiness_problem(screening)
+    # No list entry for this patient's stratum: say so before anyone presses the button.
+    supply = [] if (error or problem or not screening.circulation) else selectors.supply_problems(
+        user=user, site_id=screening.site_id, circulation=screening.circulation)
     return render(request, "randomization/randomize.html", {
-        "screening": screening, "passes": passes, "error": error or problem, "blocked": bool(problem),
+        "screening": screening, "passes": passes, "error": error or problem, "blocked": bool(problem or supply),
+        "supply_problems": supply,
         "now": timezone.now(),
     }, status=409 if error else 200)
 

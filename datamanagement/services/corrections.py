@@ -81,6 +81,23 @@ def crf_field_correct(*, user, instance, field_name: str, value: Any, reason: st
     return instance
 
 
+@transaction.atomic(durable=True)
+def crf_values_update(*, user, instance, values: dict[str, Any], reason: str) -> Any:
+    """Change several fields of one saved form at once (an import), through the form's own
+    update service — the same guard and checks as every other path — in one transaction."""
+    crf = crf_of(instance)
+    require_permission(can_enter(user, crf, site_of(instance).pk))
+    try:
+        if crf.update is not None:
+            return crf.update(instance=instance, user=user, data=dict(values), reason=reason)
+        for name, value in values.items():
+            instance = _generic_field_save(instance=instance, crf=crf, user=user, field_name=name, value=value,
+                                           reason=reason)
+        return instance
+    except NotPermitted as exc:
+        raise PermissionDenied(str(exc)) from exc
+
+
 def _generic_field_save(*, instance, crf, user, field_name, value, reason):
     instance = crf.model.objects.get(pk=instance.pk)
     model_field = crf.model._meta.get_field(field_name)

@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 
 from audit.models import AuditAction
 from audit.services import audit_event_record
+from core import blinding
 from core import crf as registry
 from core.services import notification_create
 from datamanagement.crfs import (
@@ -140,10 +141,14 @@ def _recipients(query: Query) -> list:
     from core.models import User
 
     crf = registry.get(query.crf_code)
-    return list(User.objects.filter(
+    users = User.objects.filter(
         is_active=True, memberships__active=True, memberships__site_id=query.site_id,
         memberships__role__in=list(crf.entered_by),
-    ).distinct().order_by("pk"))
+    ).distinct().order_by("pk")
+    # A query on an arm-revealing form or field never reaches anyone blinded for the site —
+    # including site staff who are blinded assessors elsewhere (core.blinding).
+    return blinding.recipients(users, site=query.site_id,
+                               reveals=blinding.reveals_arm(crf=crf, field=query.field_name))
 
 
 def notify_query_opened(query: Query) -> None:

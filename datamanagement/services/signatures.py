@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from audit.models import AuditAction
 from audit.services import audit_event_record
-from core import access
+from core import access, blinding
 from core.roles import Action
 from datamanagement.crfs import (
     display,
@@ -97,8 +97,16 @@ def signatures_break(*, subject, crf, user, changed: dict, label: str) -> int:
     scope_q = Q(scope=SignatureScope.CASEBOOK)
     if crf.visit:
         scope_q |= Q(scope=SignatureScope.VISIT, visit=crf.visit)
-    why = f"{crf.label} changed after signing — " + "; ".join(
-        f"{field_label(crf, k)}: {display(o)} → {display(n)}" for k, (o, n) in changed.items()
-    ) + f" (by {getattr(user, 'username', 'system')}, {timezone.now():%Y-%m-%d %H:%M} UTC)"
+    by = f" (by {getattr(user, 'username', 'system')}, {timezone.now():%Y-%m-%d %H:%M} UTC)"
+    if blinding.reveals_arm(crf=crf, fields=changed):
+        # The reason is read by blinded users too (data manager, administrator: the subject
+        # page, the audit trail and its CSV): neither the form nor its values may appear —
+        # "passes changed" alone tells the arm. The change itself is in the audit trail,
+        # which shows it to unblinded users only.
+        why = f"Data of {'visit ' + crf.visit if crf.visit else 'the casebook'} changed after signing" + by
+    else:
+        why = f"{crf.label} changed after signing — " + "; ".join(
+            f"{field_label(crf, k)}: {display(o)} → {display(n)}" for k, (o, n) in changed.items()
+        ) + by
     return Signature.objects.filter(scope_q, subject=subject, broken_at=None).update(
         broken_at=timezone.now(), broken_reason=why[:2000])

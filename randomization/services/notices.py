@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from core import access
+from core import blinding
 from core.models import User
 from core.roles import Role
 from core.services import (
@@ -76,7 +76,7 @@ def allocation_confirmation_send(*, allocation_id: int) -> int:
     for note in claimed:
         recipient = note.user
         text = body
-        if access.sees_arm_at(recipient, site):
+        if blinding.may_see_arm(recipient, site):
             text += f"\nArm: {allocation.get_arm_display()} ({allocation.arm})."
         try:
             send_mail(title, text, None, [recipient.email])

@@ -14,7 +14,7 @@ def claimed_before_this_field(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('core', '0002_notification_inbox'),
+        ('core', '0004_merge_20261201_2222'),
     ]
 
     operations = [
