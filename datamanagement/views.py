@@ -22,6 +22,7 @@ from core import access
 from core import crf as registry
 from core.csvsafe import neutralise_row
 from core.exceptions import DomainError
+from core.http import int_field
 from core.models import Subject
 from core.roles import Action
 from datamanagement import audit_trail, selectors, services
@@ -375,7 +376,7 @@ def locks(request):
                 services.lock_database(user=user, reason=request.POST.get("reason", ""))
                 messages.success(request, _("The database is locked."))
             elif request.POST.get("action") == "unlock":
-                lock = get_object_or_404(Lock, pk=request.POST.get("lock"))
+                lock = get_object_or_404(Lock, pk=int_field(request.POST, "lock", default=0))
                 services.lock_release(user=user, lock=lock, reason=request.POST.get("reason", ""))
                 messages.success(request, _("Unlocked."))
             else:

@@ -204,16 +204,16 @@ def concrete_urls(study, site: str | None = None) -> dict[str, list[str]]:
         elif params == ["number"]:
             urls += [reverse(name, kwargs={"number": s.number}) for s in subjects]
         elif params == ["number", "code"]:
-            from followup.forms import FORM_CLASSES
+            from core import crf as registry
 
-            urls += [reverse(name, kwargs={"number": s.number, "code": code})
-                     for s in subjects for code in FORM_CLASSES]
+            urls += [reverse(name, kwargs={"number": s.number, "code": c.page})
+                     for s in subjects for c in registry.pages() if c.form_class is not None]
         elif params == ["number", "code", "pk"]:
-            from followup.selectors import REPEATING_EVENTS
+            from core import crf as registry
 
-            for code, (model, *_rest) in REPEATING_EVENTS.items():
-                for row in model.objects.filter(subject__in=subjects).order_by("pk"):
-                    urls.append(reverse(name, kwargs={"number": row.subject.number, "code": code,
+            for form in registry.event_pages(repeating=True):
+                for row in form.model.objects.filter(subject__in=subjects).order_by("pk"):
+                    urls.append(reverse(name, kwargs={"number": row.subject.number, "code": form.page,
                                                       "pk": row.pk}))
         elif params == ["pk"] and name == "datamanagement:query":
             urls += [reverse(name, kwargs={"pk": q.pk}) for q in queries]
