@@ -170,6 +170,28 @@ def forms_list(request):
     return render(request, "datamanagement/forms.html", {"sections": sections})
 
 
+def _shown(field, value, tz) -> str:
+    """A value as the site entered it: the label of a coded value (never the stored code),
+    yes/no in the reader's language, instants in the site's zone, numbers with their unit."""
+    if value is None or value == "":
+        return "—"
+    choices = getattr(field, "flatchoices", None) or []
+    if choices:
+        for key, label in choices:
+            if str(key) == str(value):
+                return str(label)
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    text = display(value, tz)
+    unit = getattr(field, "unit", "") or _UNITS.get(field.name, "")
+    return f"{text} {unit}" if unit and text != "—" else text
+
+
+# Units of the numeric fields whose label does not carry one.
+_UNITS = {"stent_diameter_mm": "mm", "stent_length_mm": "mm", "platelets": "×10⁹/L", "aptt": "s",
+          "gfr": "mL/min/1.73 m²"}
+
+
 @login_required
 def crf_review(request, code: str, pk: int):
     """One CRF instance field by field: value, queries, SDV (and why it was cleared), lock."""
@@ -184,7 +206,7 @@ def crf_review(request, code: str, pk: int):
     fields = []
     for f in data_fields(crf):
         fc = counts.by_field.get(f.name) if counts else None
-        fields.append({"name": f.name, "label": str(f.verbose_name), "value": display(values[f.name], tz),
+        fields.append({"name": f.name, "label": str(f.verbose_name), "value": _shown(f, values[f.name], tz),
                        "help": str(f.help_text or ""), "sdv": sdv.get(f.name),
                        "cleared": cleared.get(f.name) if f.name not in sdv else None,
                        "open": (fc or {}).get("open", 0), "answered": (fc or {}).get("answered", 0)})
