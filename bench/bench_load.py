@@ -41,7 +41,7 @@ def _database_url() -> str:
     from django.db import connection
 
     d = connection.settings_dict
-    host = d.get("HOST") or ""
+    host = d.get("HOST") or (d.get("OPTIONS") or {}).get("host") or ""
     if host.startswith("/"):
         return f"postgres://{d['USER']}@/{d['NAME']}?host={host}"
     return f"postgres://{d['USER']}:{d.get('PASSWORD') or ''}@{host}:{d.get('PORT') or 5432}/{d['NAME']}"
@@ -148,7 +148,9 @@ def run() -> list[str]:
     try:
         subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], env=env, cwd=ROOT,
                        check=True)
-        procs.append(subprocess.Popen(web_command(sys.executable, "127.0.0.1", str(port)), env=env, cwd=ROOT))
+        server_log = open(tmp / "gunicorn.log", "w")
+        procs.append(subprocess.Popen(web_command(sys.executable, "127.0.0.1", str(port)), env=env, cwd=ROOT,
+                                      stdout=server_log, stderr=subprocess.STDOUT))
         procs.append(subprocess.Popen([sys.executable, "-m", "celery", "-A", "angel_rescue", "worker", "--loglevel",
                                        "error", "--concurrency", "1"], env=env, cwd=ROOT,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
@@ -191,4 +193,7 @@ def run() -> list[str]:
         with open(failures) as f:
             for row in list(csv.DictReader(f))[:5]:
                 lines.append(f"  error: {row['Name']}: {row['Error'][:150]} ×{row['Occurrences']}")
+    log = (tmp / "gunicorn.log").read_text(errors="replace").strip().splitlines()
+    if errors and log:
+        lines.append("  server log (last lines): " + " | ".join(log[-8:])[:1500])
     return lines
