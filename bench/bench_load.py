@@ -107,10 +107,13 @@ def _locust(host: str, plan: Path, tmp: Path, scenario: str, seconds: int) -> di
     prefix = tmp / scenario
     env = dict(os.environ, EDC_LOAD_PLAN=str(plan), EDC_LOAD_SCENARIO=scenario,
                EDC_LOAD_SITE_USERS=str(SITE_USERS))
+    # Users start at 5/s and sign in (PBKDF2, as production); the statistics are reset once all
+    # have started (--reset-stats), and the measured window that follows lasts `seconds`.
+    ramp = users // 5 + 5
     subprocess.run([sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "locust_edc.py"), "--headless",
-                    "-u", str(users), "-r", "10", "-t", f"{seconds}s", "--host", host, "--csv", str(prefix),
-                    "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "10"],
-                   env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, timeout=seconds + 120)
+                    "-u", str(users), "-r", "5", "-t", f"{seconds + ramp}s", "--reset-stats", "--host", host,
+                    "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "10"],
+                   env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, timeout=seconds + ramp + 180)
     with open(f"{prefix}_stats.csv") as f:
         return {row["Name"]: row for row in csv.DictReader(f)}
 
