@@ -41,6 +41,15 @@ def edc_time(value, zone=None):
 
 
 @register.filter
+def signature_reason(signature, user) -> str:
+    """{{ sig|signature_reason:request.user }}: the broken reason, withheld from a user blinded
+    for the subject's site when it names an arm-revealing form (core.blinding)."""
+    from core.blinding import signature_reason_for
+
+    return signature_reason_for(user, signature.broken_reason, site=signature.subject.site_id)
+
+
+@register.filter
 def edc_time_s(value, zone=None):
     """edc_time with seconds (the audit trail, where order within a minute matters)."""
     if value is None or value == "":
