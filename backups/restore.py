@@ -193,10 +193,15 @@ def restore_set(*, set_id: str, into_url: str, target, key: bytes | None, files_
         raise RestoreVerificationFailed("the restored migration state differs from the manifest")
     result.tables, result.rows = len(counts), sum(counts.values())
     if chain.available():
+        expected = (manifest.audit_chain_head or {}).get("hash") or None
         with django_database(params):
-            ok, broken = chain.verify_chain()
+            ok, broken = chain.verify_chain(expected_head=expected)
+            head = chain.chain_head()
         if not ok:
             raise RestoreVerificationFailed(f"the audit chain of the restored database does not verify: {broken}")
+        if manifest.audit_chain_head is not None and head != manifest.audit_chain_head:
+            raise RestoreVerificationFailed(f"the restored audit chain ends at {head}, the manifest at "
+                                            f"{manifest.audit_chain_head}")
         result.chain_verified = True
     if files_into is not None:                                                # 7
         for entry in manifest.files:

@@ -46,6 +46,12 @@ def run() -> list[str]:
     from backups.targets import LocalTarget
     from bench.bench_exports import _bulk_subjects, _people
 
+    if not os.environ.get("DATABASE_URL"):
+        # bench.harness migrates the scratch database as the embedded superuser, so that role
+        # owns every table: it is the owner the backup connects as here.
+        from angel_rescue import embedded
+
+        settings.DATABASE_OWNER_URL = embedded.postgres_superuser_url()
     _people()
     seeded = _bulk_subjects(N_SUBJECTS)
     work = Path(tempfile.mkdtemp(prefix="edc-bench-backups-"))
