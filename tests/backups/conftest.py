@@ -9,8 +9,12 @@ from django.conf import settings
 from django.db import connection
 
 
-def url_of(dbname: str) -> str:
-    parts = urllib.parse.urlsplit(settings.DATABASE_URL)
+def url_of(dbname: str, *, role_url: str | None = None) -> str:
+    """The URL of `dbname` as the owner role (issue 12's DATABASE_OWNER_URL), or as the role of
+    `role_url`."""
+    from backups import pgtools
+
+    parts = urllib.parse.urlsplit(role_url or pgtools.owner_url())
     return urllib.parse.urlunsplit(parts._replace(path="/" + dbname))
 
 
@@ -18,11 +22,16 @@ def current_database_url() -> str:
     return url_of(connection.settings_dict["NAME"])
 
 
+def current_database_runtime_url() -> str:
+    """The test database as the least-privilege runtime role (what a worker connects as)."""
+    return url_of(connection.settings_dict["NAME"], role_url=settings.DATABASE_URL)
+
+
 def admin_execute(sql: str) -> None:
     """CREATE / DROP DATABASE, run on the server's maintenance database (autocommit)."""
     from backups import pgtools
 
-    params = pgtools.params_from_url(settings.DATABASE_URL)
+    params = pgtools.params_from_url(pgtools.owner_url())
     params["dbname"] = "postgres"
     with pgtools.connect(params, autocommit=True) as conn:
         conn.execute(sql)

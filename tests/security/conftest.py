@@ -120,6 +120,8 @@ NOT_GETTABLE = {
     "set_language",
     # The logout view logs the client out on POST; GET answers 405. Checked separately last.
     "logout",
+    # The user administration actions (reset, deactivate, grant, revoke): POST only, with a reason.
+    "user_action",
 }
 
 
@@ -207,6 +209,11 @@ def concrete_urls(study, site: str | None = None) -> dict[str, list[str]]:
                 field = next(f.name for f in c.model._meta.concrete_fields
                              if f.editable and not f.primary_key and f.name not in ("version", "subject"))
                 urls += [reverse(name, kwargs={"code": code, "pk": row.pk, "field": field}) for row in rows]
+        elif params == ["user_id"]:  # the user administration pages (issue 14)
+            from core.models import User
+
+            urls += [reverse(name, kwargs={"user_id": u.pk})
+                     for u in User.objects.filter(username__in=("coord001", "coord002")).order_by("pk")]
         else:
             raise AssertionError(f"The security sweep does not know how to fill {name} ({route}); "
                                  f"add it to tests/security/conftest.py")
