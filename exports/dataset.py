@@ -62,6 +62,9 @@ def _expression(c: Column, table: Table, *, for_csv: bool):
         return Value(None, output_field=CharField())
     if c.recode:
         return recoded(c)
+    if c.kind == "json":
+        # One JSON text in every format: PostgreSQL's (jsonb key order), as COPY writes it.
+        return Cast(F(c.source), TextField())
     if not for_csv:
         return F(c.source)
     # COPY formats values in PostgreSQL; make them match the other formats: booleans 1/0,
@@ -73,6 +76,15 @@ def _expression(c: Column, table: Table, *, for_csv: bool):
     if c.kind == "json":
         return Cast(F(c.source), TextField())
     return F(c.source)
+
+
+def value_expression(c: Column):
+    """The expression of a column's exported value (declared codes, JSON as text)."""
+    if c.recode:
+        return recoded(c)
+    if c.kind == "json":
+        return Cast(F(c.source), TextField())
+    return F(c.source) if c.source else F("pk")
 
 
 def recoded(c: Column):

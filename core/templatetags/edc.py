@@ -47,3 +47,14 @@ def signature_reason(signature, user) -> str:
     from core.blinding import signature_reason_for
 
     return signature_reason_for(user, signature.broken_reason, site=signature.subject.site_id)
+
+
+@register.filter
+def edc_time_s(value, zone=None):
+    """edc_time with seconds (the audit trail, where order within a minute matters)."""
+    if value is None or value == "":
+        return "—"
+    text = edc_time(value, zone)
+    tz = text.rsplit(" ", 1)[1]
+    local = timezone.localtime(value, zoneinfo.ZoneInfo(tz))
+    return f"{local:%Y-%m-%d %H:%M:%S} {tz}"

@@ -65,7 +65,8 @@ def value_of(c: Column):
     if kind in ("date", "time"):
         return lambda v: None if v is None else v.isoformat()
     if kind == "json":
-        return lambda v: None if v is None else json.dumps(v, ensure_ascii=False, sort_keys=True)
+        return lambda v: None if v is None else v if isinstance(v, str) else json.dumps(
+            v, ensure_ascii=False, sort_keys=True)
     return lambda v: None if v is None else str(v)
 
 

@@ -9,12 +9,16 @@ from django.conf import settings
 from django.db import connection
 
 
-def url_of(dbname: str, *, role_url: str | None = None) -> str:
-    """The URL of `dbname` as the owner role (issue 12's DATABASE_OWNER_URL), or as the role of
-    `role_url`."""
+def owner_url() -> str:
+    """The owner role's URL: it may create databases (and the tests connect as it)."""
     from backups import pgtools
 
-    parts = urllib.parse.urlsplit(role_url or pgtools.owner_url())
+    return pgtools.owner_url()
+
+
+def url_of(dbname: str, *, role_url: str | None = None) -> str:
+    """`dbname` as the owner role, or as the role of `role_url`."""
+    parts = urllib.parse.urlsplit(role_url or owner_url())
     return urllib.parse.urlunsplit(parts._replace(path="/" + dbname))
 
 
@@ -31,7 +35,7 @@ def admin_execute(sql: str) -> None:
     """CREATE / DROP DATABASE, run on the server's maintenance database (autocommit)."""
     from backups import pgtools
 
-    params = pgtools.params_from_url(pgtools.owner_url())
+    params = pgtools.params_from_url(owner_url())
     params["dbname"] = "postgres"
     with pgtools.connect(params, autocommit=True) as conn:
         conn.execute(sql)
