@@ -141,6 +141,8 @@ NOT_GETTABLE = {
     "set_language",
     # The logout view logs the client out on POST; GET answers 405. Checked separately last.
     "logout",
+    # The user administration actions (reset, deactivate, grant, revoke): POST only, with a reason.
+    "user_action",
 }
 
 
