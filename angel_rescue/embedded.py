@@ -170,8 +170,13 @@ def run_and_stop(command: list[str]) -> int:
     command's exit status."""
     import signal
 
+    from angel_rescue import celery
+
     was_running = postgres_running()
-    proc = subprocess.Popen(command)
+    env = dict(os.environ)
+    if celery.SETTINGS_DEFAULTED:  # set by importing this package, not by the caller
+        env.pop("DJANGO_SETTINGS_MODULE", None)
+    proc = subprocess.Popen(command, env=env)
     try:
         return proc.wait()
     except KeyboardInterrupt:

@@ -4,12 +4,13 @@ one per restore drill. The sets themselves live on the target (backups.targets).
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class BackupState(models.TextChoices):
-    RUNNING = "running", _("Running")
-    SUCCEEDED = "succeeded", _("Succeeded")
-    FAILED = "failed", _("Failed")
+    RUNNING = "running", pgettext_lazy("backup state", "Running")
+    SUCCEEDED = "succeeded", pgettext_lazy("backup state", "Succeeded")
+    FAILED = "failed", pgettext_lazy("backup state", "Failed")
 
 
 class BackupKind(models.TextChoices):

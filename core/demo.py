@@ -134,6 +134,10 @@ def seed_living_trial(*, password: str, stdout=None) -> bool:
             # A screening in progress: eligible, waiting for the investigator's confirmation.
             eligibility.screening_create(site=site, user=coordinator,
                                          data=seeding.screening_data(rng, now - timedelta(minutes=25), False))
+            # And one confirmed by the investigator, ready to randomize (on the angiography table now).
+            ready = eligibility.screening_create(site=site, user=coordinator,
+                                                 data=seeding.screening_data(rng, now - timedelta(minutes=8), False))
+            eligibility.screening_confirm(screening=ready, user=investigator)
 
         for fate, subjects in by_fate.items():
             for subject in subjects:

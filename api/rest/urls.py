@@ -1,11 +1,11 @@
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from api.rest import views as v
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
     path("sites/", v.SiteList.as_view(), name="sites"),
     path("subjects/", v.SubjectList.as_view(), name="subjects"),
     path("subjects/<str:number>/", v.SubjectDetail.as_view(), name="subject"),

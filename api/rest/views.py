@@ -7,6 +7,7 @@ reaches a client only through the REDCap randomization instrument of an unblinde
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -19,6 +20,7 @@ from api.exceptions import NotPermitted, ParameterInvalid
 from api.rest import serializers as s
 from api.rest.auth import audit_context
 from core import access
+from core.exceptions import DomainError
 from core.models import Site
 
 
@@ -226,7 +228,6 @@ class QueryList(Audited, generics.ListCreateAPIView):
 
     @extend_schema(request=s.QueryRaiseSerializer, responses={201: s.QuerySerializer})
     def post(self, request):
-        from datamanagement.exceptions import DataManagementError
         from datamanagement.selectors import crf_instance_for
         from datamanagement.services import query_open
 
@@ -238,7 +239,9 @@ class QueryList(Audited, generics.ListCreateAPIView):
             with audit_context(request):
                 query = query_open(user=request.user, instance=instance, field_name=body.validated_data["field"],
                                    text=body.validated_data["text"])
-        except DataManagementError as exc:
+        except PermissionDenied:
+            raise
+        except DomainError as exc:
             raise ParameterInvalid(str(exc)) from exc
         return Response(s.QuerySerializer(query).data, status=status.HTTP_201_CREATED)
 
@@ -251,7 +254,6 @@ class QueryAction(Audited, APIView):
     @extend_schema(request=s.QueryTextSerializer, responses={200: s.QuerySerializer})
     def post(self, request, pk: int):
         from datamanagement import services as dm
-        from datamanagement.exceptions import DataManagementError
         from datamanagement.selectors import query_detail
 
         body = s.QueryTextSerializer(data=request.data)
@@ -261,7 +263,9 @@ class QueryAction(Audited, APIView):
         try:
             with audit_context(request):
                 query = service(user=request.user, query=query, text=body.validated_data.get("text", ""))
-        except DataManagementError as exc:
+        except PermissionDenied:
+            raise
+        except DomainError as exc:
             raise ParameterInvalid(str(exc)) from exc
         return Response(s.QuerySerializer(query).data)
 
@@ -275,7 +279,6 @@ class SdvMark(Audited, APIView):
     @extend_schema(request=s.SdvSerializer, responses={200: inline_serializer(
         "SdvResult", {"marked": serializers.IntegerField()})})
     def post(self, request):
-        from datamanagement.exceptions import DataManagementError
         from datamanagement.selectors import crf_instance_for
         from datamanagement.services import sdv_mark
 
@@ -286,7 +289,9 @@ class SdvMark(Audited, APIView):
         try:
             with audit_context(request):
                 marked = sdv_mark(user=request.user, instance=instance, fields=body.validated_data.get("fields") or None)
-        except DataManagementError as exc:
+        except PermissionDenied:
+            raise
+        except DomainError as exc:
             raise ParameterInvalid(str(exc)) from exc
         return Response({"marked": marked})
 

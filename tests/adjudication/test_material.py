@@ -131,3 +131,27 @@ def test_other_sites_staff_cannot_reach_a_subjects_material(personas, randomized
     client = client_for("coord002")
     assert client.get(f"/adjudication/subjects/{subject.number}/material/").status_code == 404
     assert client.get(f"/adjudication/material/{m.pk}/").status_code == 404
+
+
+def test_the_storage_backend_is_chosen_by_setting_s3_via_django_storages():
+    """EDC_MATERIAL_STORAGE=s3 selects django-storages' S3 backend with the MinIO endpoint
+    (docker-compose.yml); the default is local disk."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = ("import json, django; from django.conf import settings; django.setup(); "
+            "from django.core.files.storage import storages; s = storages['material']; "
+            "print(json.dumps([settings.STORAGES['material']['BACKEND'], type(s).__module__, "
+            "getattr(s, 'bucket_name', None), getattr(s, 'endpoint_url', None)]))")
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "angel_rescue.test_settings", "EDC_MATERIAL_STORAGE": "s3",
+           "EDC_MATERIAL_S3_ENDPOINT": "http://minio:9000", "EDC_MATERIAL_S3_BUCKET": "edc-material",
+           "EDC_MATERIAL_S3_ACCESS_KEY": "k", "EDC_MATERIAL_S3_SECRET_KEY": "s"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    backend, module, bucket, endpoint = json.loads(out.stdout.strip().splitlines()[-1])
+    assert backend == "storages.backends.s3.S3Storage" and module == "storages.backends.s3"
+    assert (bucket, endpoint) == ("edc-material", "http://minio:9000")
+    env["EDC_MATERIAL_STORAGE"] = "local"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1])[0] == "django.core.files.storage.FileSystemStorage"

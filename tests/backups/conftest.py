@@ -5,12 +5,18 @@ import urllib.parse
 import uuid
 
 import pytest
-from django.conf import settings
 from django.db import connection
 
 
+def owner_url() -> str:
+    """The owner role's URL: it may create databases (and the tests connect as it)."""
+    from backups import pgtools
+
+    return pgtools.owner_url()
+
+
 def url_of(dbname: str) -> str:
-    parts = urllib.parse.urlsplit(settings.DATABASE_URL)
+    parts = urllib.parse.urlsplit(owner_url())
     return urllib.parse.urlunsplit(parts._replace(path="/" + dbname))
 
 
@@ -22,7 +28,7 @@ def admin_execute(sql: str) -> None:
     """CREATE / DROP DATABASE, run on the server's maintenance database (autocommit)."""
     from backups import pgtools
 
-    params = pgtools.params_from_url(settings.DATABASE_URL)
+    params = pgtools.params_from_url(owner_url())
     params["dbname"] = "postgres"
     with pgtools.connect(params, autocommit=True) as conn:
         conn.execute(sql)

@@ -296,3 +296,25 @@ def test_retention_prunes_old_sets_from_the_target_and_keeps_their_history(perso
     assert sorted(p.name for p in root.iterdir()) == ["keep-daily", "keep-monthly"]
     assert BackupSet.objects.filter(pruned_at__isnull=False).count() == 2
     assert BackupSet.objects.count() == 4  # nothing is deleted from the history
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--set", "../etc", "--into", "postgres://x@/y"], "--set: '../etc' is not a set ID"),
+    (["--set", "daily-2026-12-01", "--into", "mysql://x@/y"], "--into: must be a postgres:// URL"),
+    (["--into", "postgres://x@/y"], "--set: the ID of the set to restore is required"),
+    (["--set", "daily-2026-12-01"], "--into: the URL of an empty database is required"),
+])
+def test_bad_restore_arguments_name_the_option(backup_folders, args, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("backup_restore", *args)
+
+
+def test_a_set_that_is_not_on_the_target_is_named(backup_folders, scratch_database):
+    name, url = scratch_database()
+    with pytest.raises(CommandError, match="BackupSetNotFound: local:.* set daily-1999-01-01 has no manifest.json"):
+        restore("daily-1999-01-01", url)
+
+
+def test_an_unreachable_into_database_is_named(taken):
+    with pytest.raises(CommandError, match="--into: cannot connect to edc@127.0.0.1:1/nowhere"):
+        restore(taken.set_id, "postgres://edc:pw@127.0.0.1:1/nowhere")

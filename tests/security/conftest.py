@@ -84,6 +84,7 @@ def study(personas, sites, settings, tmp_path, django_capture_on_commit_callback
     for user in personas.values():
         notification_create(users=[user], key=f"sec-{user.username}", title="Hello", body="b", url="/",
                             email=False)
+    _adjudication_material(personas, s1, settings, tmp_path)
     exports = {}
     with django_capture_on_commit_callbacks(execute=False):
         for who, blinded in (("datamanager", True), ("statistician", False)):
@@ -91,6 +92,26 @@ def study(personas, sites, settings, tmp_path, django_capture_on_commit_callback
             exports[who] = export_run(export_id=export.pk)
     return {"screenings": screenings, "subjects": subj, "allocations": allocations,
             "allocation_list": allocation_list, "procedure": v1, "exports": exports}
+
+
+def _adjudication_material(personas, subject, settings, tmp_path):
+    """Central review material (an angiography run, a day-90 recording) and their cases, so
+    the sweep reaches the adjudication pages too."""
+    from django.core.files.storage import storages
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.utils import timezone
+
+    from adjudication.services import dsmb_snapshot_take, material_upload
+
+    settings.STORAGES = {**settings.STORAGES, "material": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(tmp_path / "material")}}}
+    storages._storages.pop("material", None)
+    material_upload(user=personas["coord001"], subject=subject, category="angiography",
+                    uploaded=SimpleUploadedFile("run.mp4", b"\x00\x00\x00\x18ftypmp42" + bytes(64)))
+    material_upload(user=personas["assessor001"], subject=subject, category="day90_recording",
+                    uploaded=SimpleUploadedFile("call.wav", b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(40)))
+    dsmb_snapshot_take(user=personas["statistician"], cut_off=timezone.now())
 
 
 # --- URL enumeration ------------------------------------------------------------------------
@@ -207,6 +228,10 @@ def concrete_urls(study, site: str | None = None) -> dict[str, list[str]]:
                 field = next(f.name for f in c.model._meta.concrete_fields
                              if f.editable and not f.primary_key and f.name not in ("version", "subject"))
                 urls += [reverse(name, kwargs={"code": code, "pk": row.pk, "field": field}) for row in rows]
+        elif params == ["pk"] and name.startswith("adjudication:"):
+            urls += _adjudication_urls(name, site)
+            if not urls:
+                continue  # no snapshot or no case of that site
         else:
             raise AssertionError(f"The security sweep does not know how to fill {name} ({route}); "
                                  f"add it to tests/security/conftest.py")
@@ -217,6 +242,20 @@ def concrete_urls(study, site: str | None = None) -> dict[str, list[str]]:
     if site is None:
         result["admin:catch_all"] = ["/admin/nothing-here/"]
     return result
+
+
+def _adjudication_urls(name, site) -> list[str]:
+    from adjudication.models import Case, DsmbSnapshot, Material
+
+    if name.startswith("adjudication:dsmb_"):
+        objects = [] if site is not None else list(DsmbSnapshot.objects.order_by("pk")[:1])
+    elif name == "adjudication:material":
+        objects = Material.objects.order_by("pk")
+        objects = list(objects.filter(subject__site__code=site) if site else objects)
+    else:
+        objects = Case.objects.order_by("pk")
+        objects = list(objects.filter(site__code=site) if site else objects)
+    return [reverse(name, kwargs={"pk": o.pk}) for o in objects]
 
 
 def _admin_urls(name, params) -> list[str]:

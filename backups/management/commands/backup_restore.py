@@ -4,13 +4,17 @@ Verifies the set's checksums and migration state first, restores it into an EMPT
 then compares row counts with the manifest and verifies the audit chain. `--list` shows the
 sets on the configured target."""
 
+import re
 import time
 
+import psycopg
 from django.core.management.base import BaseCommand, CommandError
 
 from backups import restore, services
 from backups.exceptions import BackupError
 from backups.targets import LocalTarget, configured_target
+
+SET_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$")
 
 
 class Command(BaseCommand):
@@ -36,6 +40,12 @@ class Command(BaseCommand):
             raise CommandError("--set: the ID of the set to restore is required (see --list)")
         if not opts["into"]:
             raise CommandError("--into: the URL of an empty database is required")
+        if not SET_ID.match(opts["set_id"]):
+            raise CommandError(f"--set: {opts['set_id']!r} is not a set ID (letters, digits, '.', '_', '-'; "
+                               "see --list)")
+        if not opts["into"].startswith(("postgres://", "postgresql://")):
+            raise CommandError("--into: must be a postgres:// URL of an empty database, e.g. "
+                               "postgres://edc:PASSWORD@host:5432/edc_restored")
         started = time.monotonic()
         into = restore.pgtools.describe(restore.pgtools.params_from_url(opts["into"]))
         try:
@@ -47,6 +57,8 @@ class Command(BaseCommand):
                 restore.drill_record(set_id=opts["set_id"], into=into, result=None, error=exc,
                                      seconds=time.monotonic() - started)
             raise CommandError(f"{type(exc).__name__}: {exc}") from exc
+        except psycopg.OperationalError as exc:
+            raise CommandError(f"--into: cannot connect to {into}: {str(exc).strip()}") from exc
         if not opts["no_record"]:
             restore.drill_record(set_id=opts["set_id"], into=into, result=result, error=None, seconds=result.seconds)
         chain_text = {True: "verified", None: "not checked (no audit chain in this version)"}[result.chain_verified]
