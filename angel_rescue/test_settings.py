@@ -21,3 +21,9 @@ CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+
+# The tests connect as the owner role: pytest-django creates, migrates and flushes (TRUNCATE)
+# the test database. What the runtime role may and may not do is tested by switching to it
+# (tests/security/test_db_roles.py); after migrate it has been granted its rights on the test
+# database exactly as in production.
+DATABASES["default"].update(EDC_DB_OWNER)  # noqa: F405

@@ -4,12 +4,31 @@ import pghistory
 
 
 def client_ip(request) -> str | None:
-    # Behind the production proxy (EDC_BEHIND_PROXY) the first X-Forwarded-For hop is the client.
+    """The client's address for the audit trail and the lockout.
+
+    Behind EDC_TRUSTED_PROXY_COUNT reverse proxies, each of which appends the address it
+    received the request from to X-Forwarded-For, the client is the Nth address from the
+    right; everything to its left was written by the client and is never trusted. Without
+    trusted proxies (or with fewer hops than configured, or a malformed entry) it is the
+    peer address of the connection.
+    """
+    import ipaddress
+
     from django.conf import settings
 
-    if settings.SECURE_PROXY_SSL_HEADER and request.META.get("HTTP_X_FORWARDED_FOR"):
-        return request.META["HTTP_X_FORWARDED_FOR"].split(",")[0].strip()
-    return request.META.get("REMOTE_ADDR")
+    remote = request.META.get("REMOTE_ADDR")
+    count = getattr(settings, "EDC_TRUSTED_PROXY_COUNT", 0)
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if count <= 0 or not forwarded:
+        return remote
+    hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+    if len(hops) < count:
+        return remote
+    candidate = hops[-count]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return remote
 
 
 class AuditContextMiddleware:

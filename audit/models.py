@@ -14,6 +14,8 @@ class AuditAction(models.TextChoices):
     LOCKOUT = "lockout", _("Account locked out")
     UNLOCK = "unlock", _("Account unlocked")
     TWO_FACTOR_ENROLLED = "2fa_enrolled", _("Two-factor device enrolled")
+    TWO_FACTOR_FAILED = "2fa_failed", _("Wrong two-factor code")
+    PASSWORD_SET = "password_set", _("Password set by an administrator")
     MEMBERSHIP_CHANGED = "membership_changed", _("Membership changed")
     SCREENING = "screening", _("Screening event")
     RANDOMIZED = "randomized", _("Randomized")
@@ -64,3 +66,28 @@ class AuditEvent(models.Model):
 
 def new_request_id() -> uuid.UUID:
     return uuid.uuid4()
+
+
+class ChainLink(models.Model):
+    """One link of the tamper-evident audit chain (audit/chain.py).
+
+    Written only by the PostgreSQL trigger function edc_audit_chain_link() at commit time, one
+    link per audit record (every pghistory event row, every AuditEvent, every version of a
+    pghistory context). `row_hash` is the SHA-256 of the record as stored; `hash` chains it to
+    the previous link. `python manage.py audit_verify` recomputes both.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    created_at = models.DateTimeField()
+    table_name = models.CharField(max_length=63)
+    row_id = models.CharField(max_length=64)
+    row_hash = models.CharField(max_length=64)
+    prev_hash = models.CharField(max_length=64, blank=True)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["table_name", "row_id"], name="audit_chain_row")]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.table_name}#{self.row_id} {self.hash[:12]}"

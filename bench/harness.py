@@ -5,6 +5,8 @@ import os
 import statistics
 import time
 
+import dj_database_url
+
 
 @contextlib.contextmanager
 def scratch_database():
@@ -16,6 +18,14 @@ def scratch_database():
 
     django.setup()
     settings.CELERY_TASK_ALWAYS_EAGER = True
+    if not os.environ.get("DATABASE_URL"):
+        # The embedded cluster's superuser: a benchmark baseline switches the audit triggers off
+        # (session_replication_role), which neither the owner nor the runtime role may do.
+        from angel_rescue import embedded
+
+        superuser = dj_database_url.parse(embedded.postgres_superuser_url())["USER"]
+        connections["default"].settings_dict["USER"] = superuser
+        settings.EDC_DB_OWNER = {**settings.EDC_DB_OWNER, "USER": superuser}
     # Its own database name, so a benchmark never collides with a test run's test_postgres.
     connections["default"].settings_dict.setdefault("TEST", {})["NAME"] = "edc_bench"
     old = setup_databases(verbosity=0, interactive=False, keepdb=False,

@@ -13,7 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 
 from core.models import Membership, Site
-from core.roles import PERMISSIONS, SEES_ARM, TWO_FACTOR_ROLES, Role
+from core.roles import BLINDED_EVERYWHERE, PERMISSIONS, SEES_ARM, TWO_FACTOR_ROLES
 
 _CACHE_ATTR = "_edc_memberships"
 
@@ -92,11 +92,12 @@ def visible_sites(user) -> QuerySet[Site]:
 def sees_arm(user) -> bool:
     """The blinding rule (core.roles.SEES_ARM): a user sees the treatment arm only if at
     least one membership allows it and NO membership is a blinded one. Holding the blinded
-    assessor role anywhere blinds the person everywhere."""
+    assessor role (or a central reader's, core.roles.BLINDED_EVERYWHERE) anywhere blinds the
+    person everywhere."""
     ms = user_memberships(user)
     if not ms:
         return False
-    if any(m.role == Role.ASSESSOR for m in ms):
+    if any(m.role in BLINDED_EVERYWHERE for m in ms):
         return False
     return any(SEES_ARM.get(m.role, False) for m in ms)
 

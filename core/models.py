@@ -23,6 +23,9 @@ class User(AbstractUser):
     preferred_language = models.CharField(
         _("preferred language"), max_length=10, choices=settings.LANGUAGES, default="en"
     )
+    # Set when an administrator invites the user or resets the password: the next sign-in
+    # leads to "choose your own password" before anything else (core.forced_change).
+    must_change_password = models.BooleanField(_("must change password at next sign-in"), default=False)
 
     class Meta:
         ordering = ["username"]
@@ -154,6 +157,9 @@ class Notification(models.Model):
     read_at = models.DateTimeField(null=True, blank=True)
     email_state = models.CharField(max_length=8, choices=EmailState.choices, default=EmailState.QUEUED)
     email_sent_at = models.DateTimeField(null=True, blank=True)
+    # When a sender claimed the e-mail (queued → sending): the lease is measured from here, not
+    # from the notice's creation (a notice may wait in the queue long before it is sent).
+    email_claimed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

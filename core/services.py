@@ -37,10 +37,26 @@ def site_next_number(*, site: Site, kind: str) -> int:
         return cursor.fetchone()[0]
 
 
+def separation_of_duties_check(*, by: User | None, user: User, role: str) -> None:
+    """An administrator never grants himself a clinical or unblinded role (or any role but
+    administrator): a second administrator must. Otherwise one person could unblind himself
+    or enter data under a clinical role without anyone else taking part."""
+    from core.roles import Role
+
+    if by is not None and by.pk == user.pk and role != Role.ADMIN:
+        raise MembershipError(
+            f"Role: you cannot grant yourself the role {role}; another administrator must do it "
+            "(separation of duties).")
+
+
 @transaction.atomic  # not durable: the admin's change view calls it inside its own transaction
-def membership_grant(*, user: User, role: str, site: Site | None, by: User | None = None) -> Membership:
+def membership_grant(*, user: User, role: str, site: Site | None, by: User | None = None,
+                     reason: str = "") -> Membership:
+    """Grant a role (at a site). `by` is the administrator (None: seeding / the system); the
+    reason is recorded in the audit event."""
     if by is not None:
         require(by, Action.ADMINISTER)
+    separation_of_duties_check(by=by, user=user, role=role)
     if role in ALL_SITE_ROLES and site is not None:
         raise MembershipError(f"The role {role} spans all sites; leave the site empty.")
     if role not in ALL_SITE_ROLES and role != "monitor" and site is None:
@@ -53,10 +69,35 @@ def membership_grant(*, user: User, role: str, site: Site | None, by: User | Non
     if created:
         audit_event_record(
             action=AuditAction.MEMBERSHIP_CHANGED, actor=by, site=site, obj=membership,
-            summary=f"Granted {role} at {site.code if site else 'all sites'} to {user.username}",
+            summary=f"Granted {role} at {site.code if site else 'all sites'} to {user.username}"
+                    + (f" by {by.username}" if by is not None else ""),
+            reason=reason,
         )
     forget_memberships(user)
     return membership
+
+
+@transaction.atomic
+def user_password_set_by_admin(*, by: User, user: User, password: str, reason: str) -> User:
+    """An administrator sets another user's password: it is temporary — the user must choose
+    his own at the next sign-in (User.must_change_password) — and it is an audit event naming
+    both. An administrator cannot set a password silently and then sign in as that user."""
+    require(by, Action.ADMINISTER)
+    if not (reason or "").strip():
+        raise MembershipError("Reason: a reason is required to set another user's password.")
+    if by.pk == user.pk:
+        raise MembershipError("User: change your own password on the password change page.")
+    user.set_password(password)
+    fields = ["password"]
+    if hasattr(user, "must_change_password"):
+        user.must_change_password = True
+        fields.append("must_change_password")
+    user.save(update_fields=fields)
+    audit_event_record(action=AuditAction.PASSWORD_SET, actor=by, obj=user, reason=reason.strip(),
+                       summary=f"Temporary password of {user.username} set by {by.username} "
+                               "(change forced at next sign-in)",
+                       detail={"event": "password_set", "user": user.username, "by": by.username})
+    return user
 
 
 @transaction.atomic
@@ -145,12 +186,13 @@ def notification_email_claim(*, ids: list[int]) -> list:
         rows = list(Notification.objects.filter(pk__in=ids, email_state=EmailState.QUEUED)
                     .select_related("user").order_by("user_id", "pk")
                     .select_for_update(skip_locked=True, of=("self",)))
+        claimed_at = timezone.now()
         claimed = Notification.objects.filter(pk__in=[n.pk for n in rows], email_state=EmailState.QUEUED) \
-            .update(email_state=EmailState.SENDING)
+            .update(email_state=EmailState.SENDING, email_claimed_at=claimed_at)
         if claimed != len(rows):  # impossible while we hold the row locks; never send twice
             raise RuntimeError(f"claimed {claimed} of {len(rows)} locked notifications")
     for n in rows:
-        n.email_state = EmailState.SENDING
+        n.email_state, n.email_claimed_at = EmailState.SENDING, claimed_at
     return rows
 
 
@@ -161,7 +203,8 @@ def notification_email_done(*, ids: list[int]) -> None:
 
 def notification_email_release(*, ids: list[int]) -> None:
     """The mail server refused before anything went out: queue again (a retry sends it)."""
-    Notification.objects.filter(pk__in=ids, email_state=EmailState.SENDING).update(email_state=EmailState.QUEUED)
+    Notification.objects.filter(pk__in=ids, email_state=EmailState.SENDING).update(
+        email_state=EmailState.QUEUED, email_claimed_at=None)
 
 
 def notification_emails_send(*, ids: list[int] | None = None) -> int:
@@ -209,9 +252,10 @@ def notification_emails_send(*, ids: list[int] | None = None) -> int:
 
 def notification_emails_expire(*, now, lease_seconds: int) -> int:
     """E-mails claimed longer ago than the lease whose sender never reported back: failed
-    (never resent — a person checks)."""
+    (never resent — a person checks). The lease runs from the claim, so a notice that waited
+    in the queue is not failed while it is being sent."""
     return Notification.objects.filter(email_state=EmailState.SENDING,
-                                       created_at__lt=now - timedelta(seconds=lease_seconds)) \
+                                       email_claimed_at__lt=now - timedelta(seconds=lease_seconds)) \
         .update(email_state=EmailState.FAILED)
 
 
@@ -222,3 +266,139 @@ def notification_mark_read(*, user, ids: list[int] | None = None) -> int:
     if ids is not None:
         qs = qs.filter(pk__in=ids)
     return qs.update(read_at=timezone.now())
+
+
+# --- Site user administration (administrators; every change audited with its reason) ----------
+
+
+class UserAdminError(ValueError):
+    """An administration request was refused; the message names the field and the rule."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+def _reason_required(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise UserAdminError("Reason: say why (it is kept in the audit trail).", field="reason")
+    return reason
+
+
+def temporary_password() -> str:
+    """A one-time password for an invitation or a reset (shown once to the administrator)."""
+    import secrets
+
+    return "Tmp-" + secrets.token_urlsafe(12)
+
+
+@transaction.atomic(durable=True)
+def user_invite(*, by: User, username: str, first_name: str, last_name: str, email: str, role: str,
+                site: Site | None, reason: str) -> tuple[User, str]:
+    """Create a user with one membership and a temporary password that must be changed at the
+    first sign-in; e-mail the invitation (absolute sign-in link, no password). Returns the user
+    and the temporary password, which the administrator hands over by another channel."""
+    require(by, Action.ADMINISTER)
+    reason = _reason_required(reason)
+    username = (username or "").strip()
+    if not username:
+        raise UserAdminError("Username: required.", field="username")
+    if User.objects.filter(username__iexact=username).exists():
+        raise UserAdminError(f"Username: {username!r} is taken; choose another.", field="username")
+    if not (email or "").strip():
+        raise UserAdminError("E-mail: required (the invitation is sent there).", field="email")
+    if role in ALL_SITE_ROLES and site is not None:
+        raise UserAdminError("Site: this role spans all sites; leave the site empty.", field="site")
+    if role not in ALL_SITE_ROLES and role != "monitor" and site is None:
+        raise UserAdminError("Site: a site role needs a site; choose the user's site.", field="site")
+    password = temporary_password()
+    user = User.objects.create_user(username=username, email=email.strip(), password=password,
+                                    first_name=first_name.strip(), last_name=last_name.strip(),
+                                    must_change_password=True)
+    membership_grant(user=user, role=role, site=site, by=by)
+    audit_event_record(action=AuditAction.MEMBERSHIP_CHANGED, actor=by, site=site, obj=user, reason=reason,
+                       summary=f"User {username} invited by {by.username} as {role} at "
+                               f"{site.code if site else 'all sites'}",
+                       detail={"event": "invited", "user": username, "by": by.username})
+    login_url = absolute_url("/account/login/")
+    text = (f"{user.get_full_name() or username},\n\nYou have an account on the ANGEL-RESCUE EDC.\n"
+            f"Username: {username}\nSign in: {login_url}\n\nThe administrator ({by.get_full_name() or by.username}) "
+            "gives you a temporary password; you choose your own at the first sign-in.\n")
+    transaction.on_commit(lambda: EmailMessage("ANGEL-RESCUE EDC: your account", text, to=[user.email]).send(
+        fail_silently=True), robust=True)
+    return user, password
+
+
+@transaction.atomic(durable=True)
+def user_password_reset(*, by: User, user: User, reason: str) -> str:
+    """A new temporary password that must be changed at the next sign-in; the audit event
+    names both the administrator and the user."""
+    require(by, Action.ADMINISTER)
+    reason = _reason_required(reason)
+    password = temporary_password()
+    user.set_password(password)
+    user.must_change_password = True
+    user.save(update_fields=["password", "must_change_password"])
+    audit_event_record(action=AuditAction.OTHER, actor=by, obj=user, reason=reason,
+                       summary=f"Password of {user.username} reset by {by.username} (change forced at next sign-in)",
+                       detail={"event": "password_reset", "user": user.username, "by": by.username})
+    return password
+
+
+@transaction.atomic(durable=True)
+def user_set_active(*, by: User, user: User, active: bool, reason: str) -> User:
+    """Deactivate (no sign-in, nothing deleted) or reactivate a user."""
+    require(by, Action.ADMINISTER)
+    reason = _reason_required(reason)
+    if user.pk == by.pk and not active:
+        raise UserAdminError("User: you cannot deactivate your own account.", field="user")
+    user.is_active = active
+    user.save(update_fields=["is_active"])
+    audit_event_record(action=AuditAction.MEMBERSHIP_CHANGED, actor=by, obj=user, reason=reason,
+                       summary=f"User {user.username} {'reactivated' if active else 'deactivated'} by {by.username}",
+                       detail={"event": "activated" if active else "deactivated", "user": user.username,
+                               "by": by.username})
+    forget_memberships(user)
+    return user
+
+
+@transaction.atomic(durable=True)
+def user_membership_add(*, by: User, user: User, role: str, site: Site | None, reason: str) -> Membership:
+    require(by, Action.ADMINISTER)
+    reason = _reason_required(reason)
+    try:
+        membership = membership_grant(user=user, role=role, site=site, by=by)
+    except MembershipError as exc:
+        raise UserAdminError(f"Site: {exc}", field="site") from exc
+    audit_event_record(action=AuditAction.MEMBERSHIP_CHANGED, actor=by, site=site, obj=membership, reason=reason,
+                       summary=f"Reason for granting {role} at {site.code if site else 'all sites'} to {user.username}")
+    return membership
+
+
+@transaction.atomic(durable=True)
+def user_membership_revoke(*, by: User, membership: Membership, reason: str) -> Membership:
+    reason = _reason_required(reason)
+    return membership_revoke(membership=membership, by=by, reason=reason)
+
+
+@transaction.atomic(durable=True)
+def password_change_forced(*, user: User, password: str) -> User:
+    """The user chose their own password (at the sign-in after an invitation or a reset)."""
+    user.set_password(password)
+    user.must_change_password = False
+    user.save(update_fields=["password", "must_change_password"])
+    audit_event_record(action=AuditAction.OTHER, actor=user, obj=user,
+                       summary=f"{user.username} chose a new password (forced change)",
+                       detail={"event": "password_changed"})
+    return user
+
+
+def absolute_url(path: str) -> str:
+    """An absolute link for e-mails: EDC_BASE_URL (e.g. https://edc.example.org) + path."""
+    from django.conf import settings
+
+    base = getattr(settings, "EDC_BASE_URL", "") or "http://127.0.0.1:8000"
+    if path.startswith(("http://", "https://")):
+        return path
+    return base.rstrip("/") + "/" + path.lstrip("/")

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from audit.middleware import client_ip
 from audit.models import AuditAction
 from audit.services import audit_event_record
 from core import access, i18n
@@ -71,7 +72,7 @@ HOME_PANELS = [
     (Action.EXPORT_BLINDED, gettext_lazy("Exports"), "exports:center"),
     (Action.REPORTS, gettext_lazy("Reports"), "exports:reports"),
     (Action.AUDIT_TRAIL, gettext_lazy("Audit trail"), "datamanagement:audit"),
-    (Action.ADMINISTER, gettext_lazy("Users, sites, roles"), "admin:index"),
+    (Action.ADMINISTER, gettext_lazy("Users, sites, roles"), "user_list"),
     (Action.ADMINISTER, gettext_lazy("Locked accounts"), "unlock"),
 ]
 
@@ -92,14 +93,29 @@ def two_factor(request):
     error = None
     if request.method == "POST":
         token = (request.POST.get("token") or "").strip().replace(" ", "")
-        if token.isdigit() and device.verify_token(token):
+        allowed, throttle = device.verify_is_allowed()
+        if not allowed:
+            # Throttled (django-otp doubles the wait after each wrong code): not even the
+            # right code is checked until the wait is over.
+            audit_event_record(action=AuditAction.TWO_FACTOR_FAILED, actor=user, ip=client_ip(request),
+                               summary="Two-factor code refused: too many wrong codes (throttled)",
+                               detail={"throttled": True, "failures": device.throttling_failure_count})
+            error = _("Too many wrong codes. Wait a moment before you try again.")
+        elif token.isdigit() and device.verify_token(token):
             if enrolling:
                 device.confirmed = True
                 device.save(update_fields=["confirmed"])
                 audit_event_record(action=AuditAction.TWO_FACTOR_ENROLLED, actor=user)
             otp_login(request, device)
             return redirect(next_url)
-        error = _("The 6-digit code is not valid. Check the time on your phone and try again.")
+        else:
+            if not token.isdigit():
+                device.throttle_increment()  # a malformed code counts as a wrong one
+            device.refresh_from_db(fields=["throttling_failure_count"])
+            audit_event_record(action=AuditAction.TWO_FACTOR_FAILED, actor=user, ip=client_ip(request),
+                               summary="Wrong two-factor code",
+                               detail={"failures": device.throttling_failure_count})
+            error = _("The 6-digit code is not valid. Check the time on your phone and try again.")
     qr_svg = None
     if enrolling:
         buffer = io.BytesIO()
@@ -154,3 +170,11 @@ def error_500(request):
 
 def healthz(request):
     return HttpResponse("ok", content_type="text/plain")
+
+
+def favicon(request):
+    """Browsers ask for /favicon.ico whatever the page says: send them to the static icon."""
+    from django.shortcuts import redirect
+    from django.templatetags.static import static
+
+    return redirect(static("edc/favicon.svg"), permanent=True)

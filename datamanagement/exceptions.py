@@ -2,60 +2,14 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext as _
 
+# The failures every app shares are defined once, in core.exceptions.
+from core.exceptions import DataLocked, DomainError, HardCheckFailed, ReasonRequired, StaleVersion
 
-class DataManagementError(Exception):
+
+class DataManagementError(DomainError):
     """Base class: views show str(exc) to the user in plain words."""
-
-
-class DataLocked(DataManagementError, PermissionDenied):
-    """Also a PermissionDenied, so a view that does not catch it answers 403, never 500."""
-
-    def __init__(self, lock):
-        if isinstance(lock, str):
-            # Mixed into another app's exception (e.g. followup's FormLocked) whose __init__
-            # has already built the message and set .lock.
-            Exception.__init__(self, lock)
-            return
-        self.lock = lock
-        if lock.level == "database":
-            what = _("The database is locked")
-        elif lock.level == "subject":
-            what = _("Subject %(s)s is locked") % {"s": lock.object_label or lock.subject_id}
-        else:
-            what = _("This form (%(f)s) is locked") % {"f": f"{lock.crf_code} {lock.object_label}"}
-        super().__init__(_("%(what)s since %(when)s UTC; the data are read-only. Ask a data manager "
-                           "to unlock it, with a reason.") % {"what": what,
-                                                             "when": f"{lock.locked_at:%Y-%m-%d %H:%M}"})
-
-
-class ReasonRequired(DataManagementError):
-    def __init__(self, fields):
-        self.fields = list(fields)
-        super().__init__(_("Reason for change: a reason is required to change data already saved "
-                           "(changed: %(fields)s).") % {"fields": ", ".join(self.fields)})
-
-
-class EditCheckFailed(DataManagementError):
-    """Hard edit checks refused the save; `failures` name the field and rule of each."""
-
-    def __init__(self, failures):
-        self.failures = list(failures)
-        super().__init__("; ".join(f"{f.field}: {f.message}" for f in self.failures))
-
-    def by_field(self) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        for f in self.failures:
-            out.setdefault(f.field, []).append(f.message)
-        return out
-
-
-class StaleVersion(DataManagementError):
-    def __init__(self, expected, found):
-        super().__init__(_("Someone saved this form meanwhile: you edited version %(e)s, the current "
-                           "version is %(f)s. Reload and re-enter your change.") % {"e": expected, "f": found})
 
 
 class QueryError(DataManagementError):
@@ -84,3 +38,9 @@ class WrongPassword(SignatureError):
 
 class LockError(DataManagementError):
     pass
+
+
+__all__ = [
+    "DataLocked", "DataManagementError", "HardCheckFailed", "LockError", "QueryError", "QueryTransitionRefused",
+    "ReasonRequired", "SdvError", "SignatureError", "StaleVersion", "WrongPassword",
+]

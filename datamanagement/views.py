@@ -16,15 +16,20 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from audit.chain import chain_head
 from audit.middleware import client_ip
 from core import access
 from core import crf as registry
-from core.models import Subject
+from core.csvsafe import neutralise_row
+from core.exceptions import DomainError
+from core.http import int_field
+from core.models import Site, Subject
 from core.roles import Action
 from datamanagement import audit_trail, selectors, services
 from datamanagement.crfs import (
     crf_of,
     data_fields,
+    display,
     display_label,
     field_label,
     instances_of_subject,
@@ -34,7 +39,6 @@ from datamanagement.crfs import (
     subject_of,
     values_of,
 )
-from datamanagement.exceptions import DataManagementError
 from datamanagement.forms import AuditFilterForm, QueryFilterForm, QueryOpenForm, SignForm
 from datamanagement.locks import active_lock_for
 from datamanagement.models import Lock, LockLevel, QueryStatus, SignatureScope
@@ -116,7 +120,7 @@ def query_detail(request, pk: int):
                 raise Http404
             messages.success(request, _("Saved."))
             return redirect("datamanagement:query", pk=query.pk)
-        except DataManagementError as exc:
+        except DomainError as exc:
             error = str(exc)
         query = selectors.query_detail(user=user, pk=pk)
         perms = selectors.query_permissions(user, query)
@@ -148,25 +152,48 @@ def _field_input(crf, name):
 
 @login_required
 def forms_list(request):
-    """Every form the user may review, newest first (entry point for monitors)."""
+    """Forms to review (entry point for monitors): a filterable, paginated table with site,
+    form, visit, entered, SDV state, open queries, signed and locked (constant query count)."""
+    from django.core.paginator import Paginator
+
+    from datamanagement.review_table import SDV_STATES, review_rows
+
     user = request.user
     if not access.can(user, Action.VIEW_CRF):
         raise PermissionDenied
-    sections = []
-    for crf in registry.all_crfs():
-        if not sees_form(user, crf):
-            continue
-        qs = crf.model.objects.all()
-        if crf.subject_field:
-            qs = access.scope(qs, user, Action.VIEW_CRF, site_field=f"{crf.subject_field}__site")
-            qs = qs.select_related(f"{crf.subject_field}__site")
-        else:
-            qs = access.scope(qs, user, Action.VIEW_CRF).select_related("site")
-        rows = list(qs.order_by("-pk")[:100])
-        counts = selectors.query_counts_for(user=user, instances=rows)
-        sections.append({"crf": crf, "rows": [
-            {"obj": r, "label": label_of(r), "counts": counts.get((crf.code, r.pk))} for r in rows]})
-    return render(request, "datamanagement/forms.html", {"sections": sections})
+    keys = ("site", "form", "visit", "sdv", "queries", "signed", "locked")
+    filters = {k: (request.GET.get(k) or "").strip() for k in keys}
+    rows = review_rows(user=user, **filters)
+    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    forms = [c for c in registry.all_crfs() if sees_form(user, c)]
+    query = "&".join(f"{k}={v}" for k, v in filters.items() if v)
+    return render(request, "datamanagement/forms.html", {
+        "page": page, "filters": filters, "query": query, "total": len(rows),
+        "sites": access.scope(Site.objects.order_by("code"), user, Action.VIEW_CRF, site_field="pk"),
+        "forms": forms, "visits": sorted({c.visit for c in forms if c.visit}), "sdv_states": SDV_STATES,
+    })
+
+
+def _shown(field, value, tz) -> str:
+    """A value as the site entered it: the label of a coded value (never the stored code),
+    yes/no in the reader's language, instants in the site's zone, numbers with their unit."""
+    if value is None or value == "":
+        return "—"
+    choices = getattr(field, "flatchoices", None) or []
+    if choices:
+        for key, label in choices:
+            if str(key) == str(value):
+                return str(label)
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    text = display(value, tz)
+    unit = getattr(field, "unit", "") or _UNITS.get(field.name, "")
+    return f"{text} {unit}" if unit and text != "—" else text
+
+
+# Units of the numeric fields whose label does not carry one.
+_UNITS = {"stent_diameter_mm": "mm", "stent_length_mm": "mm", "platelets": "×10⁹/L", "aptt": "s",
+          "gfr": "mL/min/1.73 m²"}
 
 
 @login_required
@@ -183,7 +210,7 @@ def crf_review(request, code: str, pk: int):
     fields = []
     for f in data_fields(crf):
         fc = counts.by_field.get(f.name) if counts else None
-        fields.append({"name": f.name, "label": str(f.verbose_name), "value": display_label(values[f.name], f, tz),
+        fields.append({"name": f.name, "label": str(f.verbose_name), "value": _shown(f, values[f.name], tz),
                        "help": str(f.help_text or ""), "sdv": sdv.get(f.name),
                        "cleared": cleared.get(f.name) if f.name not in sdv else None,
                        "open": (fc or {}).get("open", 0), "answered": (fc or {}).get("answered", 0)})
@@ -207,7 +234,7 @@ def crf_query_open(request, code: str, pk: int):
     try:
         q = services.query_open(user=user, instance=instance, field_name=request.POST.get("field_name", ""),
                                 text=request.POST.get("text", ""))
-    except DataManagementError as exc:
+    except DomainError as exc:
         messages.error(request, str(exc))
         return redirect("datamanagement:crf", code=code, pk=pk)
     messages.success(request, _("Query Q%(n)s opened; the site was notified.") % {"n": q.pk})
@@ -222,7 +249,7 @@ def crf_sdv(request, code: str, pk: int):
     fields = None if request.POST.get("all") else request.POST.getlist("fields")
     try:
         n = services.sdv_mark(user=user, instance=instance, fields=fields)
-    except DataManagementError as exc:
+    except DomainError as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, _("%(n)s field(s) marked source-verified.") % {"n": n})
@@ -236,7 +263,7 @@ def crf_lock(request, code: str, pk: int):
     crf, instance = selectors.crf_instance_for(user=user, code=code, pk=pk)
     try:
         services.lock_form(user=user, instance=instance, reason=request.POST.get("reason", ""))
-    except DataManagementError as exc:
+    except DomainError as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, _("The form is locked."))
@@ -258,7 +285,7 @@ def crf_edit_field(request, code: str, pk: int, field: str):
         try:
             services.crf_field_correct(user=user, instance=instance, field_name=field,
                                        value=request.POST.get("value", ""), reason=request.POST.get("reason", ""))
-        except DataManagementError as exc:
+        except DomainError as exc:
             error = str(exc)
         else:
             messages.success(request, _("Saved."))
@@ -329,7 +356,7 @@ def sign(request, pk: int):
         try:
             services.signature_sign(user=user, subject=subject, scope=scope, visit=visit,
                                     password=form.cleaned_data["password"], ip=client_ip(request))
-        except DataManagementError as exc:
+        except DomainError as exc:
             error = str(exc)
         else:
             messages.success(request, _("Signed."))
@@ -348,7 +375,7 @@ def subject_lock(request, pk: int):
     subject = _subject_or_404(user, pk)
     try:
         services.lock_subject(user=user, subject=subject, reason=request.POST.get("reason", ""))
-    except DataManagementError as exc:
+    except DomainError as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, _("Subject %(n)s is locked.") % {"n": subject.number})
@@ -375,12 +402,12 @@ def locks(request):
                 services.lock_database(user=user, reason=request.POST.get("reason", ""))
                 messages.success(request, _("The database is locked."))
             elif request.POST.get("action") == "unlock":
-                lock = get_object_or_404(Lock, pk=request.POST.get("lock"))
+                lock = get_object_or_404(Lock, pk=int_field(request.POST, "lock", default=0))
                 services.lock_release(user=user, lock=lock, reason=request.POST.get("reason", ""))
                 messages.success(request, _("Unlocked."))
             else:
                 raise Http404
-        except DataManagementError as exc:
+        except DomainError as exc:
             messages.error(request, str(exc))
         return redirect("datamanagement:locks")
     return render(request, "datamanagement/locks.html", {
@@ -440,14 +467,22 @@ def services_audit_export(*, user, count: int, filters: dict) -> None:
 
 
 def _csv_response(entries) -> HttpResponse:
+    """The audit trail as CSV (cells neutralised against formula injection), closed by a
+    `chain_head` row: the newest link of the tamper-evident chain at export time, so an
+    inspector can later check the archive against `manage.py audit_verify --head <hash>`."""
+    head = chain_head()
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="audit-trail-{timezone.now():%Y%m%d-%H%M}.csv"'
+    response["X-Audit-Chain-Head"] = f"{head['link']}:{head['hash']}"
     writer = csv.writer(response)
     writer.writerow(["when_utc", "user", "kind", "form", "object", "field", "old_value", "new_value", "reason",
                      "summary", "ip"])
     for e in entries:
-        writer.writerow([e.at.isoformat(), e.username, e.kind, e.form, e.object_label, e.field,
-                         "" if e.old is None else e.old, "" if e.new is None else e.new, e.reason, e.summary, e.ip])
+        writer.writerow(neutralise_row([e.at.isoformat(), e.username, e.kind, e.form, e.object_label, e.field,
+                                        "" if e.old is None else e.old, "" if e.new is None else e.new, e.reason,
+                                        e.summary, e.ip]))
+    writer.writerow([head["at"], "", "chain_head", "", head["table"], "", "", "", "",
+                     f"audit chain head: link {head['link']} hash {head['hash']}", ""])
     return response
 
 

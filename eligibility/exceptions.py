@@ -1,38 +1,20 @@
 """One exception per way a screening action can fail; messages say what was expected and what
 was found, and views show them in plain words."""
 
-from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext as _
 
+from core.exceptions import (
+    DataLocked,
+    DomainError,
+    HardCheckFailed,
+    NotPermitted,
+    ReasonRequired,
+    StaleVersion,
+)
 
-class ScreeningError(Exception):
+
+class ScreeningError(DomainError):
     """Base class: a screening action refused for a domain reason."""
-
-
-class ScreeningInvalid(ScreeningError):
-    """Impossible values (hard edit checks). `errors` maps each field to its message."""
-
-    def __init__(self, errors: dict[str, str]):
-        self.errors = dict(errors)
-        super().__init__("; ".join(self.errors.values()))
-
-
-class ScreeningStale(ScreeningError):
-    """Optimistic locking: somebody saved the screening since this user opened it."""
-
-    def __init__(self, *, expected: int, found: int):
-        self.expected, self.found = expected, found
-        super().__init__(_(
-            "The screening was changed by someone else while you edited it (you started from "
-            "version %(e)s, it is now version %(f)s). Reload it and enter your change again."
-        ) % {"e": expected, "f": found})
-
-
-class ReasonForChangeRequired(ScreeningError):
-    def __init__(self, fields: list[str]):
-        self.fields = fields
-        super().__init__(_("A reason for change is required when saved values are changed "
-                           "(changed: %(f)s).") % {"f": ", ".join(fields)})
 
 
 class ScreeningClosed(ScreeningError):
@@ -67,5 +49,12 @@ class CloseReasonInvalid(ScreeningError):
     pass
 
 
-class ScreeningNotPermitted(ScreeningError, PermissionDenied):
+class ScreeningNotPermitted(ScreeningError, NotPermitted):
     """The user's role or site does not allow this action (shown as 403)."""
+
+
+__all__ = [
+    "CloseReasonInvalid", "DataLocked", "HardCheckFailed", "ReasonRequired", "ScreeningAlreadyConfirmed",
+    "ScreeningClosed", "ScreeningError", "ScreeningNotConfirmed", "ScreeningNotEligible", "ScreeningNotPermitted",
+    "StaleVersion",
+]

@@ -18,23 +18,22 @@ from django.utils.translation import gettext as _
 from audit.models import AuditAction
 from audit.services import audit_event_record, change_reason
 from core import access
+from core import protocol as P
+from core.exceptions import HardCheckFailed, ReasonRequired, StaleVersion
 from core.models import Site
 from core.roles import Action
 from core.services import site_next_number
+from core.txn import durable
 from eligibility import derive, rules
-from eligibility import protocol as P
 from eligibility.data import normalize as normalize_data
 from eligibility.data import screening_data
 from eligibility.exceptions import (
     CloseReasonInvalid,
-    ReasonForChangeRequired,
     ScreeningAlreadyConfirmed,
     ScreeningClosed,
-    ScreeningInvalid,
     ScreeningNotConfirmed,
     ScreeningNotEligible,
     ScreeningNotPermitted,
-    ScreeningStale,
 )
 from eligibility.models import Screening, ScreeningOutcome, ScreeningPass, VerdictStatus
 from eligibility.validation import hard_errors
@@ -55,38 +54,11 @@ def _require(user, action: str, site_id: int) -> None:
 
 def _dm_write(row: Screening, user, reason: str):
     """Data-management guard around a screening save (datamanagement.services.crf_write):
-    lock check, reason for change, edit checks of datamanagement/editchecks.py, SDV and
-    signature upkeep. Its errors are turned into this app's exceptions, which the views show."""
-    import contextlib
-
-    from datamanagement.exceptions import DataLocked, EditCheckFailed, ReasonRequired
+    lock check, reason for change, edit checks, SDV and signature upkeep. Its refusals are the
+    shared core.exceptions types, which the views show beside the fields."""
     from datamanagement.services import crf_write
 
-    @contextlib.contextmanager
-    def guard():
-        try:
-            with crf_write(instance=row, user=user, reason=reason) as write:
-                yield write
-        except EditCheckFailed as exc:
-            raise ScreeningInvalid({f: " ".join(m) for f, m in exc.by_field().items()}) from exc
-        except ReasonRequired as exc:
-            raise ReasonForChangeRequired(exc.fields) from exc
-        except DataLocked as exc:
-            raise _screening_locked(exc) from exc
-
-    return guard()
-
-
-def _screening_locked(locked):
-    """Locked data shown on the form like a hard check, and still a DataLocked."""
-    from datamanagement.exceptions import DataLocked
-
-    class ScreeningLocked(ScreeningInvalid, DataLocked):
-        def __init__(self, exc):
-            self.lock = exc.lock
-            ScreeningInvalid.__init__(self, {"lock": str(exc)})
-
-    return ScreeningLocked(locked)
+    return crf_write(instance=row, user=user, reason=reason)
 
 
 def _who(user):
@@ -104,7 +76,7 @@ def _lock(screening: Screening) -> Screening:
 def _check_attestation(*, user, site_id: int, before: bool, after: bool) -> None:
     # SPEC §4 [decision]: a lab may be pending only with the *investigator's* attestation.
     if after and not before and not access.can(user, Action.CONFIRM_ELIGIBILITY, site_id):
-        raise ScreeningInvalid({"lab_pending_attested": _(
+        raise HardCheckFailed({"lab_pending_attested": _(
             "Attestation (no clinical suspicion of coagulopathy / renal failure): only an "
             "investigator may give it.")})
 
@@ -166,7 +138,7 @@ def _validated(data: dict[str, Any]) -> dict[str, Any]:
     clean = normalize_data(data)
     errors = hard_errors(clean, timezone.now())
     if errors:
-        raise ScreeningInvalid(errors)
+        raise HardCheckFailed(errors)
     return clean
 
 
@@ -232,7 +204,7 @@ def _extends(old: list, new: list) -> bool:
     return len(new) > len(old) and new[: len(old)] == old
 
 
-@transaction.atomic(durable=True)
+@durable
 def screening_update(*, screening: Screening, user, data: dict[str, Any], version: int,
                      reason: str = "") -> Screening:
     """Save more or changed data. `version` is the version the user started from (optimistic
@@ -243,7 +215,7 @@ def screening_update(*, screening: Screening, user, data: dict[str, Any], versio
     with _who(user):
         row = _lock(screening)
         if row.version != version:
-            raise ScreeningStale(expected=version, found=row.version)
+            raise StaleVersion(expected=version, found=row.version)
         if row.outcome not in (ScreeningOutcome.OPEN, ScreeningOutcome.RANDOMIZED):
             raise ScreeningClosed(row.outcome)
         before = screening_data(row)
@@ -252,7 +224,7 @@ def screening_update(*, screening: Screening, user, data: dict[str, Any], versio
         if not changed:
             return row
         if overwritten and not reason.strip():
-            raise ReasonForChangeRequired(overwritten)
+            raise ReasonRequired(overwritten)
         _check_attestation(user=user, site_id=row.site_id, before=row.lab_pending_attested,
                            after=bool(after.get("lab_pending_attested")))
         previous_status = row.verdict_status
@@ -369,3 +341,12 @@ def screening_mark_randomized(*, screening: Screening) -> Screening:
         (screening.version,) = cursor.fetchone()
     screening.outcome, screening.updated_at = ScreeningOutcome.RANDOMIZED, now
     return screening
+
+
+def screening_correct(*, instance: Screening, user, data: dict[str, Any], reason: str) -> Screening:
+    """The screening's update as the CRF registry calls it (a correction through a query), in
+    the caller's transaction: the stored values plus the correction, through screening_update
+    so the verdict is re-derived and every check runs."""
+    instance.refresh_from_db()
+    return screening_update.inner(screening=instance, user=user, data={**screening_data(instance), **data},
+                                  version=instance.version, reason=reason)

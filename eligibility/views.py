@@ -20,16 +20,16 @@ from django.views.decorators.http import require_POST
 from audit.models import AuditAction
 from audit.services import audit_event_record
 from core import access
+from core.csvsafe import neutralise_row
+from core.exceptions import DataLocked, HardCheckFailed, ReasonRequired, StaleVersion
+from core.http import int_field
 from core.models import Site
 from core.roles import Action
 from eligibility import derive, rules, selectors, services
 from eligibility.data import screening_data
 from eligibility.exceptions import (
-    ReasonForChangeRequired,
     ScreeningError,
-    ScreeningInvalid,
     ScreeningNotPermitted,
-    ScreeningStale,
 )
 from eligibility.forms import (
     CloseForm,
@@ -89,7 +89,7 @@ def _form_data(form, formset) -> dict:
     return data
 
 
-def _apply_service_errors(form, exc: ScreeningInvalid) -> None:
+def _apply_service_errors(form, exc: HardCheckFailed | DataLocked) -> None:
     for field, message in exc.errors.items():
         form.add_error(field if field in form.fields else None, message)
 
@@ -145,7 +145,7 @@ def screening_create_view(request):
     if request.method == "POST" and form.is_valid() & formset.is_valid():
         try:
             screening = services.screening_create(site=site, user=user, data=_form_data(form, formset))
-        except ScreeningInvalid as exc:
+        except (HardCheckFailed, DataLocked) as exc:
             _apply_service_errors(form, exc)
         else:
             messages.success(request, _("Screening %(n)s saved: %(s)s.") % {
@@ -175,15 +175,15 @@ def screening_edit_view(request, pk: int):
         status = 400
         if form.is_valid() & formset.is_valid():
             try:
-                version = int(request.POST.get("version", "0"))
+                version = int_field(request.POST, "version", default=0)
                 services.screening_update(screening=screening, user=user, data=_form_data(form, formset),
                                           version=version, reason=request.POST.get("reason", ""))
-            except ScreeningInvalid as exc:
+            except (HardCheckFailed, DataLocked) as exc:
                 _apply_service_errors(form, exc)
-            except ReasonForChangeRequired as exc:
+            except ReasonRequired as exc:
                 reason_error = _("Reason for change: required because saved values change (%(f)s).") % {
                     "f": ", ".join(label(f) for f in exc.fields)}
-            except ScreeningStale as exc:
+            except StaleVersion as exc:
                 status = 409
                 messages.error(request, str(exc))
             except ScreeningNotPermitted:
@@ -372,12 +372,12 @@ def _log_csv(request, qs, filters):
                                "closed_reason_codes", "closed_reason_text", "closed_at_utc"])
         for s in qs.iterator(chunk_size=2000):
             local = timezone.localtime(s.created_at, zoneinfo.ZoneInfo(s.site.time_zone))
-            yield writer.writerow([
+            yield writer.writerow(neutralise_row([
                 s.number, s.site.code, s.created_at.isoformat(), f"{local:%Y-%m-%d %H:%M} {s.site.time_zone}",
                 s.verdict_status, " ".join(s.verdict_failed), " ".join(s.verdict_missing),
                 "yes" if s.confirmed_at else "no", s.outcome, " ".join(s.closed_reason_codes),
                 s.closed_reason_text, s.closed_at.isoformat() if s.closed_at else "",
-            ])
+            ]))
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="screening_log.csv"'

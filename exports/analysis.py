@@ -43,16 +43,28 @@ def _col(name, label, kind, **kw) -> Column:
 SUBJECT_COLUMNS = [
     _col("subject_number", "Subject number", "text", key=True),
     _col("site", "Site code", "text", key=True),
-    _col("randomized_at", "Randomized at (UTC)", "datetime"),
+    _col("site_tz", "Site time zone (IANA; dates are this zone's calendar dates)", "text", key=True),
+    _col("randomized_at", "Randomized at", "datetime"),
     _col("subject_status", "Subject status", "text",
          choices=(("on_study", "On study"), ("completed", "Completed"), ("withdrawn", "Withdrawn"),
                   ("lost", "Lost to follow-up"), ("dead", "Died"))),
 ]
 SUBJECT_EXPRESSIONS = {"subject_number": F("number"), "site": F("site__code"),
+                       "site_tz": F("site__time_zone"),
                        "randomized_at": F("randomized_at"), "subject_status": F("status")}
 ARM_COLUMN = _col("arm", "Treatment arm", "text",
                   choices=(("STENTING", "Stenting or angioplasty"),
                            ("CONTINUED_MT", "Continued thrombectomy")))
+# The randomization beside the arm (unblinded only): stratum, method and the list entry used.
+RANDOMIZATION_COLUMNS = [
+    ARM_COLUMN,
+    _col("stratum", "Randomization stratum (site-circulation)", "text", width=48),
+    _col("rand_method", "Randomization method", "text",
+         choices=(("blocks", "Stratified permuted blocks"),
+                  ("minimisation", "Pocock–Simon minimisation"))),
+    _col("list_name", "Allocation list (blocks; empty for minimisation)", "text", width=360),
+    _col("list_sequence", "Allocation list entry: sequence within the stratum", "integer"),
+]
 
 BASELINE_FIELDS = ["age_years", "sex", "prestroke_mrs", "nihss_baseline", "circulation",
                    "occlusion_site", "aspects", "pc_aspects"]
@@ -77,7 +89,9 @@ def allocation_model():
 
 def _arm_joined(scope: Scope) -> QuerySet:
     return allocation_model().objects.filter(subject__site_id__in=scope.site_ids) \
-        .order_by().values(sid=F("subject_id"), j_arm=F("arm"))
+        .order_by().values(sid=F("subject_id"), j_arm=F("arm"), j_stratum=F("stratum"),
+                           j_rand_method=F("method"), j_list_name=F("entry__list__name"),
+                           j_list_sequence=F("entry__sequence"))
 
 
 def _baseline_provider() -> Provider | None:
@@ -114,11 +128,15 @@ def providers(scope: Scope) -> list[Provider]:
 
     out: list[Provider] = []
     if not scope.blinded and allocation_model() is not None:
-        out.append(Provider([ARM_COLUMN], joined=_arm_joined))
+        out.append(Provider(list(RANDOMIZATION_COLUMNS), joined=_arm_joined))
     baseline = _baseline_provider()
     if baseline:
         out.append(baseline)
     out.extend(endpoints.providers())
+    if apps.is_installed("adjudication"):  # adjudicated beside site values, and the analysis rule
+        from adjudication.results import analysis_providers
+
+        out.extend(analysis_providers())
     return out
 
 

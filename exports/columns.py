@@ -4,10 +4,11 @@ Each registered CRF becomes a table. Its columns are: the key columns every tabl
 (subject number, site, visit code; the screening form also its screening number), then one
 column per concrete model field, described by the field itself:
 
-- label: verbose_name; unit: `crf.extra["units"][field]`, else "unit: …" in help_text, else
-  the last "(…)" of the verbose name ("platelets (×10⁹/L)" → ×10⁹/L);
-- allowed values: choices (a code list) and Min/MaxValueValidators (a range);
-- type: from the field class.
+- label: verbose_name; unit, range, "none" codes and SAS names: declared in the data
+  dictionary (exports.metadata — never parsed from a label);
+- allowed values: choices (a code list) and the declared range, else Min/MaxValueValidators;
+- type: from the field class; width of character variables: from the field's max_length
+  (three UTF-8 bytes a character) or the declared free-text width, never from the data.
 
 Blinding: a blinded export drops every CRF with `reveals_arm` and every field named in
 `arm_fields` (SPEC §2, §9). The caller decides `blinded`; this module only obeys it.
@@ -15,7 +16,6 @@ Blinding: a blinded export drops every CRF with `reveals_arm` and every field na
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from django.core import validators
@@ -23,6 +23,7 @@ from django.db import models
 from django.db.models import F, OuterRef, Subquery
 
 from core.crf import CRF, all_crfs
+from exports import metadata
 
 # Internal bookkeeping that is not clinical data (optimistic-locking counter).
 SKIPPED_FIELDS = {"version"}
@@ -42,6 +43,9 @@ class Column:
     maximum: object = None
     help: str = ""
     key: bool = False  # a key column (subject, site, visit), not a CRF field
+    width: int = 0  # bytes of a character variable in fixed-width formats (0: declared default)
+    # Stored value → exported code, for declared codes (a "none" stored as "").
+    recode: tuple[tuple[object, object], ...] = ()
 
     @property
     def allowed(self) -> str:
@@ -52,7 +56,7 @@ class Column:
         if self.minimum is not None or self.maximum is not None:
             lo = "" if self.minimum is None else self.minimum
             hi = "" if self.maximum is None else self.maximum
-            return f"{lo}–{hi}"
+            return f"{lo}–{hi}{(' ' + self.unit) if self.unit else ''}"
         return ""
 
 
@@ -89,26 +93,19 @@ def _kind(f: models.Field) -> str:
     return "text"
 
 
-_UNIT_IN_HELP = re.compile(r"\bunit:\s*([^;.,]+)", re.IGNORECASE)
-_UNIT_IN_LABEL = re.compile(r"\(([^()]+)\)\s*$")
-# Parenthesised label endings that are not units.
-_NOT_UNITS = {"anterior only", "posterior only", "optional"}
-
-
 def unit_of(crf: CRF, f: models.Field) -> str:
-    override = crf.extra.get("units", {}).get(f.name)
-    if override is not None:
-        return override
-    match = _UNIT_IN_HELP.search(str(f.help_text or ""))
-    if match:
-        return match.group(1).strip()
-    match = _UNIT_IN_LABEL.search(str(f.verbose_name or ""))
-    if match and match.group(1).strip().lower() not in _NOT_UNITS and len(match.group(1)) <= 16:
-        return match.group(1).strip()
-    return ""
+    """The declared unit (exports.metadata, or the registry's `extra["units"]`): never parsed
+    from the label or the help text."""
+    return metadata.declared_unit(crf.code, f.name.lower(), crf.extra.get("units"))
 
 
-def _range(f: models.Field) -> tuple[object, object]:
+def _range(f: models.Field, table: str = "") -> tuple[object, object]:
+    declared = metadata.declared_range(table, f.name.lower()) if table else None
+    if declared is not None:
+        return declared
+    if f.choices and all(isinstance(k, int) and not isinstance(k, bool) for k, _ in f.flatchoices):
+        codes = [k for k, _ in f.flatchoices]
+        return min(codes), max(codes)
     lo = hi = None
     # Django adds the column type's own limits (±32767, ±2³¹…) as validators: not a rule of
     # the protocol, so they are left out of the dictionary.
@@ -247,6 +244,9 @@ def _build_table(crf: CRF, *, blinded: bool) -> Table:
                form=crf.code, visit=visit, key=True),
         Column("site", "Site code", "text", f"{site_path}__code" if site_path else "",
                form=crf.code, visit=visit, key=True),
+        Column("site_tz", "Site time zone (IANA; dates are this zone's calendar dates)", "text",
+               f"{site_path}__time_zone" if site_path else "", form=crf.code, visit=visit,
+               key=True),
         Column("visit", "Visit code", "text", "", form=crf.code, visit=visit, key=True),
         Column("record_id", "Record id", "integer", "pk", form=crf.code, visit=visit, key=True),
     ]
@@ -277,12 +277,19 @@ def _build_table(crf: CRF, *, blinded: bool) -> Table:
         if name in taken:
             name = f"{crf.code.lower()}_{name}"[:32]
         taken.add(name)
-        lo, hi = _range(f)
+        lo, hi = _range(f, crf.code)
         choices = tuple((code, str(label)) for code, label in f.flatchoices) if f.choices else ()
+        choices = metadata.declared_choices(crf.code, name, choices)
+        recode = tuple(metadata.export_value_map(crf.code, name).items())
+        width = 0
+        if kind == "text" and getattr(f, "max_length", None):
+            width = min(f.max_length * 3, 32767)
+        elif kind == "text" and f.is_relation:
+            width = 150  # usernames, site codes, subject numbers (≤ 150 characters)
         cols.append(Column(
             name=name, label=_label(f), kind=kind, source=source, form=crf.code, visit=visit,
             unit=unit_of(crf, f), choices=choices, minimum=lo, maximum=hi,
-            help=str(f.help_text or ""),
+            help=str(f.help_text or ""), width=width, recode=recode,
         ))
     return Table(code=crf.code, label=str(crf.label), visit=visit, crf=crf, columns=tuple(cols))
 
@@ -300,4 +307,62 @@ def exported_crfs(*, blinded: bool, codes: list[str] | None = None) -> list[CRF]
 
 
 def tables(*, blinded: bool, codes: list[str] | None = None) -> list[Table]:
-    return [table_for(crf, blinded=blinded) for crf in exported_crfs(blinded=blinded, codes=codes)]
+    """The tables of an export: one per CRF, and — unblinded only — the randomization."""
+    out = [table_for(crf, blinded=blinded) for crf in exported_crfs(blinded=blinded, codes=codes)]
+    if not blinded:
+        rand = randomization_table()
+        if rand is not None:
+            out.insert(0, rand)
+    return out
+
+
+RANDOMIZATION = "RANDOMIZATION"
+
+
+def randomization_table() -> Table | None:
+    """The randomization of each subject (arm, stratum, method, instant, who, the list entry
+    used) as a table of its own — in unblinded exports only (tables() never gives it to a
+    blinded one). Not a CRF: nobody enters it; it is read from randomization.Allocation."""
+    from django.apps import apps
+    from django.utils.translation import get_language
+
+    try:
+        model = apps.get_model("randomization", "Allocation")
+    except LookupError:
+        return None
+    key = (RANDOMIZATION, model, False, get_language())
+    if key in _TABLES:
+        return _TABLES[key]
+    crf = CRF(code=RANDOMIZATION, model=model, label="Randomization", visit="V0",
+              subject_field="subject", reveals_arm=True, arm_fields=("arm",), entered_by=(),
+              order=1, extra={"audit": ("randomized_by_id", "randomized_at", "Randomized")})
+    choices = {f.name: tuple((k, str(v)) for k, v in f.flatchoices)
+               for f in model._meta.concrete_fields if f.choices}
+    v, T = "V0", RANDOMIZATION
+
+    def col(name, label, kind, source, **kw):
+        return Column(name, label, kind, source, form=T, visit=v, **kw)
+
+    cols = (
+        col("subject_number", "Subject number", "text", "subject__number", key=True),
+        col("site", "Site code", "text", "subject__site__code", key=True),
+        col("site_tz", "Site time zone (IANA; dates are this zone's calendar dates)", "text",
+            "subject__site__time_zone", key=True),
+        col("visit", "Visit code", "text", "", key=True),
+        col("record_id", "Record id", "integer", "pk", key=True),
+        col("arm", "Treatment arm", "text", "arm", choices=choices.get("arm", ())),
+        col("stratum", "Randomization stratum (site-circulation)", "text", "stratum", width=48),
+        col("rand_method", "Randomization method", "text", "method",
+            choices=choices.get("method", ())),
+        col("randomized_at", "Randomized at", "datetime", "randomized_at"),
+        col("randomized_by", "Randomized by", "text", "randomized_by__username", width=150),
+        col("list_name", "Allocation list (blocks; empty for minimisation)", "text",
+            "entry__list__name", width=360),
+        col("list_sequence", "Allocation list entry: sequence within the stratum", "integer",
+            "entry__sequence"),
+        col("list_block", "Allocation list entry: block", "integer", "entry__block"),
+        col("list_block_size", "Allocation list entry: block size", "integer",
+            "entry__block_size"),
+    )
+    _TABLES[key] = Table(code=T, label="Randomization", visit=v, crf=crf, columns=cols)
+    return _TABLES[key]

@@ -1,6 +1,10 @@
-"""The data dictionary: every variable with label, type, unit, allowed values, form, visit.
+"""The data dictionary: every variable with label, type, unit, range, code list, SAS names.
 
-Built from the same Column objects as the exports, so it can never disagree with them.
+The single source of variable metadata for every format: the Column objects (exports.columns,
+built from the registry and the model fields) together with the declarations of
+exports.metadata (units, ranges, "none" codes, SAS names, widths, the time convention).
+CSV, ODM, XPT, DTA, SAV, Dataset-JSON and Define-XML all read these, so they never disagree.
+
 Chinese labels stand beside the English ones (issue 15): the same columns built in zh-hans,
 matched by table and variable name; codes and names are the same in both languages.
 """
@@ -11,16 +15,29 @@ from collections.abc import Iterator
 
 from django.utils import translation
 
+from exports import metadata
 from exports.columns import Column, Table
 from exports.dataset import Scope
-from exports.formats.stat_coding import stat_labels
+from exports.formats.stat_coding import is_numeric, stat_label, stat_labels
 from exports.i18n import coded_in, label_in
 
 DICTIONARY_HEADER = ["table", "variable", "label", "type", "unit", "allowed_values",
-                     "statistical_coding", "form", "visit", "description",
+                     "minimum", "maximum", "statistical_coding", "length_bytes", "sas_dataset",
+                     "sas_name", "sas_label", "form", "visit", "description",
                      # Chinese beside English (issue 15); codes and names stay as they are.
                      "label_zh", "unit_zh", "allowed_values_zh", "statistical_coding_zh", "description_zh"]
 ZH = "zh-hans"
+
+TIME_NOTES = {
+    "datetime": "UTC instant, ISO 8601 with whole seconds (…Z).",
+    "date": "The site's local calendar date (time zone: site_tz).",
+}
+
+
+def _limit(v) -> str:
+    if v is None:
+        return ""
+    return format(v, "f") if hasattr(v, "as_tuple") else str(v)
 
 
 def _coding(c: Column) -> str:
@@ -29,38 +46,57 @@ def _coding(c: Column) -> str:
         and not c.kind == "integer" else ""
 
 
-def _row(table_code: str, c: Column, zh: Column | None) -> list[str]:
+def _description(table_code: str, c: Column, language: str = "en") -> str:
+    description = label_in(c.help, language) if language != "en" else c.help
+    if c.kind in TIME_NOTES:
+        description = f"{description} {label_in(TIME_NOTES[c.kind], language)}".strip()
+    unit_var = metadata.UNIT_IN_VARIABLE.get((table_code, c.name))
+    if unit_var:
+        note = label_in("Unit: see {variable}.", language).format(variable=unit_var)
+        description = f"{description} {note}".strip()
+    return description
+
+
+def _chinese(table_code: str, c: Column, zh: Column | None) -> list[str]:
+    zh = zh or c
+    return [label_in(zh.label, ZH), label_in(zh.unit, ZH), coded_in(zh.allowed, ZH), coded_in(_coding(zh), ZH),
+            _description(table_code, zh, ZH)]
+
+
+def _row(table_code: str, c: Column, names: dict[str, list[str]], zh: Column | None = None) -> list[str]:
     coding_text = _coding(c)
-    if zh is not None:
-        zh_values = [label_in(zh.label, ZH), label_in(zh.unit, ZH), coded_in(zh.allowed, ZH), coded_in(_coding(zh), ZH),
-                     label_in(zh.help, ZH)]
-    else:
-        zh_values = [label_in(c.label, ZH), label_in(c.unit, ZH), coded_in(c.allowed, ZH),
-                     coded_in(coding_text, ZH), label_in(c.help, ZH)]
-    return [table_code.lower(), c.name, c.label, c.kind, c.unit, c.allowed, coding_text,
-            c.form, c.visit, c.help, *zh_values]
+    description = _description(table_code, c)
+    length = "" if is_numeric(c) or c.kind in ("date", "datetime", "time") else str(metadata.text_bytes(c))
+
+    return [table_code.lower(), c.name, c.label, c.kind, c.unit, c.allowed, _limit(c.minimum),
+            _limit(c.maximum), coding_text, length, metadata.dataset_name(table_code),
+            " ".join(names[c.name]), metadata.cut_label(stat_label(c), 40), c.form, c.visit,
+            description, *_chinese(table_code, c, zh)]
+
+
+def table_groups(tables: list[Table], scope: Scope) -> list[tuple[str, str, list[Column]]]:
+    """(table code, label, columns) of every table of an export, the analysis table last."""
+    from exports.analysis import analysis_columns
+
+    groups = [(t.code, t.label, list(t.columns)) for t in tables]
+    groups.append(("ANALYSIS", "Analysis table", analysis_columns(scope)))
+    return groups
 
 
 def _chinese_columns(tables: list[Table], scope: Scope) -> dict[tuple[str, str], Column]:
-    from exports.analysis import analysis_columns
     from exports.columns import tables as build_tables
 
     with translation.override(ZH):
         zh_tables = build_tables(blinded=scope.blinded, codes=[t.code for t in tables])
-        out = {(t.code, c.name): c for t in zh_tables for c in t.columns}
-        out.update({("ANALYSIS", c.name): c for c in analysis_columns(scope)})
-    return out
+        return {(code, c.name): c for code, _label, columns in table_groups(zh_tables, scope) for c in columns}
 
 
 def dictionary_rows(tables: list[Table], scope: Scope) -> Iterator[list[str]]:
-    from exports.analysis import analysis_columns
-
     zh = _chinese_columns(tables, scope)
-    for t in tables:
-        for c in t.columns:
-            yield _row(t.code, c, zh.get((t.code, c.name)))
-    for c in analysis_columns(scope):
-        yield _row("ANALYSIS", c, zh.get(("ANALYSIS", c.name)))
+    for code, _label, columns in table_groups(tables, scope):
+        names = metadata.short_names(code, columns)
+        for c in columns:
+            yield _row(code, c, names, zh.get((code, c.name)))
 
 
 def dictionary_entries(tables: list[Table], scope: Scope) -> list[dict]:

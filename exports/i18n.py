@@ -23,6 +23,9 @@ EXPORT_LABELS = (
     gettext_noop("4 Moderately severe disability"), gettext_noop("5 Severe disability"), gettext_noop("6 Dead"),
     gettext_noop("Analysis table"), gettext_noop("Yes"), gettext_noop("No"),
     gettext_noop("Derived from the 48-hour CRF's raw components"),
+    gettext_noop("UTC instant, ISO 8601 with whole seconds (…Z)."),
+    gettext_noop("The site's local calendar date (time zone: site_tz)."),
+    gettext_noop("Unit: see {variable}."),
 )
 
 

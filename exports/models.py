@@ -13,10 +13,12 @@ from django.utils.translation import gettext_lazy as _
 
 class ExportFormat(models.TextChoices):
     CSV = "csv", _("CSV (one table per form, analysis table, data dictionary)")
-    ODM = "odm", _("CDISC ODM 1.3.2 XML with audit records")
-    XPT = "xpt", _("SAS transport (XPT)")
+    ODM = "odm", _("CDISC ODM 1.3.2 XML with the complete audit trail")
+    XPT = "xpt", _("SAS transport version 5 (XPT)")
     DTA = "dta", _("Stata (.dta)")
     SAV = "sav", _("SPSS (.sav)")
+    DATASETJSON = "datasetjson", _("CDISC Dataset-JSON v1.1 (one file per table)")
+    DEFINE = "define", _("CDISC Define-XML 2.1 (metadata of every dataset and variable)")
 
 
 class ExportStatus(models.TextChoices):

@@ -5,7 +5,9 @@ Layout of the bundle (every export, whatever formats were chosen):
     dictionary.csv             the data dictionary of exactly these tables
     csv/<form>.csv, csv/analysis.csv
     odm/angel_rescue.xml
-    xpt|dta|sav/<form>.<ext>, …/analysis.<ext> (xpt also formats.sas and formats.xpt)
+    xpt|dta|sav/<form>.<ext>, …/analysis.<ext> (xpt also formats.sas, formats.xpt, README.txt)
+    datasetjson/<form>.json, datasetjson/analysis.json
+    define/define.xml
 """
 
 from __future__ import annotations
@@ -17,12 +19,16 @@ from pathlib import Path
 
 from django.utils import translation
 
+from exports import metadata
 from exports.analysis import analysis_columns, analysis_rows
 from exports.columns import Table, tables
-from exports.dataset import CHUNK_SIZE, Scope, table_rows
+from exports.dataset import Scope, stream_rows, table_rows
+from exports.dictionary import table_groups
 from exports.formats import csv_format
+from exports.formats.datasetjson import analysis_json_rows, table_json_rows, write_dataset
+from exports.formats.define import write_define
 from exports.formats.odm import write_odm
-from exports.formats.stat_files import SasFormats, write_stat
+from exports.formats.stat_files import SasFormats, write_stat, write_xpt
 
 Progress = Callable[[float, str], None]
 
@@ -72,8 +78,19 @@ def build(*, scope: Scope, formats: list[str], directory: Path, file_oid: str,
             step("ODM done")
         elif fmt in ("xpt", "dta", "sav"):
             counts[fmt] = _stat(fmt, chosen, scope, directory / fmt, step)
+        elif fmt == "datasetjson":
+            counts[fmt] = _datasetjson(chosen, scope, directory / "datasetjson", file_oid, step)
+        elif fmt == "define":
+            (directory / "define").mkdir(exist_ok=True)
+            repeating = {t.code: t.crf.repeating for t in chosen}
+            groups = [(code, label, cols, repeating.get(code, False))
+                      for code, label, cols in table_groups(chosen, scope)]
+            counts[fmt] = {"ITEMDEFS": write_define(groups, directory / "define" / "define.xml",
+                                                    file_oid=file_oid, blinded=scope.blinded)}
+            step("Define-XML", len(chosen) + 1)
         else:
-            raise ValueError(f"Unknown export format {fmt!r}; expected csv, odm, xpt, dta or sav.")
+            raise ValueError(f"Unknown export format {fmt!r}; expected csv, odm, xpt, dta, sav, "
+                             f"datasetjson or define.")
     return counts
 
 
@@ -158,19 +175,62 @@ def _csv(chosen: list[Table], scope: Scope, out: Path, step) -> dict[str, int]:
 
 def _stat(fmt: str, chosen: list[Table], scope: Scope, out: Path, step) -> dict[str, int]:
     out.mkdir(exist_ok=True)
-    sas = SasFormats() if fmt == "xpt" else None
+    if fmt == "xpt":
+        return _xpt(chosen, scope, out, step)
     counts = {}
     for t in chosen:
-        rows = table_rows(t, scope).iterator(chunk_size=CHUNK_SIZE)
+        rows = stream_rows(table_rows(t, scope))
         counts[t.code] = write_stat(fmt, list(t.columns), rows, out / f"{t.filename}.{fmt}",
-                                    table_label=t.label, table_name=t.code, sas_formats=sas)
+                                    table_label=t.label, table_name=t.code)
         step(f"{fmt.upper()}: {t.label}")
     counts["ANALYSIS"] = write_stat(fmt, analysis_columns(scope), analysis_rows(scope),
                                     out / f"analysis.{fmt}", table_label="Analysis table",
-                                    table_name="ANALYSIS", sas_formats=sas)
-    if sas is not None:
-        sas.write(out)
+                                    table_name="ANALYSIS")
     step(f"{fmt.upper()}: analysis table")
+    return counts
+
+
+def _xpt(chosen: list[Table], scope: Scope, out: Path, step) -> dict[str, int]:
+    """SAS V5 files, the format catalogue and a README naming split and cut variables."""
+    sas = SasFormats()
+    counts, layouts = {}, {}
+    jobs = [(t.code, t.label, list(t.columns), t.filename,
+             lambda t=t: stream_rows(table_rows(t, scope))) for t in chosen]
+    jobs.append(("ANALYSIS", "Analysis table", analysis_columns(scope), "analysis",
+                 lambda: analysis_rows(scope)))
+    for code, label, columns, filename, rows in jobs:
+        counts[code], layouts[code] = write_xpt(code, columns, rows(), out / f"{filename}.xpt",
+                                                table_label=label, sas_formats=sas)
+        step(f"XPT: {label}")
+    sas.write(out)
+    lines = ["SAS transport files, version 5 (one data set per file; libname x xport 'file.xpt').",
+             "Names of at most 8 characters and labels of at most 40 bytes, from the data",
+             "dictionary (dictionary.csv: columns sas_dataset, sas_name; full labels there).",
+             "Text is UTF-8. Character variables hold at most 200 bytes: a longer variable is",
+             "split into pieces NAME, NAME1, NAME2… (concatenate them in order).",
+             metadata.TIME_CONVENTION, "", "Split variables:"]
+    for code, layout in layouts.items():
+        for name, parts in layout.split.items():
+            lines.append(f"  {metadata.dataset_name(code)}.{name}: {' + '.join(parts)}")
+    lines += ["", "Values cut at the declared width (complete in CSV, ODM and Dataset-JSON):"]
+    cut = [(code, name, n) for code, layout in layouts.items() for name, n in layout.cut.items()]
+    lines += [f"  {metadata.dataset_name(code)}.{name}: {n} value(s)" for code, name, n in cut] \
+        or ["  none"]
+    (out / "README.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return counts
+
+
+def _datasetjson(chosen: list[Table], scope: Scope, out: Path, file_oid: str, step) -> dict[str, int]:
+    out.mkdir(exist_ok=True)
+    counts = {}
+    for t in chosen:
+        counts[t.code] = write_dataset(t.code, t.label, list(t.columns), table_json_rows(t, scope),
+                                       out / f"{t.filename}.json", file_oid=file_oid)
+        step(f"Dataset-JSON: {t.label}")
+    counts["ANALYSIS"] = write_dataset("ANALYSIS", "Analysis table", analysis_columns(scope),
+                                       analysis_json_rows(scope), out / "analysis.json",
+                                       file_oid=file_oid)
+    step("Dataset-JSON: analysis table")
     return counts
 
 

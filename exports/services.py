@@ -23,6 +23,7 @@ from audit.services import audit_event_record
 from core import access
 from core.models import Site
 from core.roles import Action
+from exports import metadata
 from exports.columns import exported_crfs
 from exports.dataset import Scope
 from exports.exceptions import ExportInvalid, ExportNotPermitted
@@ -183,8 +184,22 @@ def export_readme(export: Export) -> str:
         f"Sites: {sites}",
         f"Forms: {', '.join(export.forms) or 'all'}",
         f"Formats: {', '.join(export.formats)}",
-        "Times are UTC (ISO 8601). Text is UTF-8. The data dictionary is dictionary.csv.",
+        metadata.TIME_CONVENTION,
+        "Text is UTF-8. The data dictionary is dictionary.csv (every variable: label, type, unit, "
+        "range, code list, SAS names). CSV cells that would start a spreadsheet formula "
+        "(= + - @, tab, CR; plain numbers excepted) begin with an apostrophe (OWASP).",
+        _chain_head_line(),
     ])
+
+
+def _chain_head_line() -> str:
+    """The audit chain head when the export was built (audit/chain.py): an inspector can later
+    check with `manage.py audit_verify --head <hash>` that the audit trail this export came
+    from has not been rewritten."""
+    from audit.chain import chain_head
+
+    head = chain_head()
+    return f"Audit chain head: link {head['link']} hash {head['hash'] or '(empty chain)'}"
 
 
 PROGRESS_INTERVAL = 0.25  # seconds between progress writes of a running export
@@ -206,7 +221,8 @@ def export_run(*, export_id) -> Export | None:
         return Export.objects.filter(pk=export_id).first()
     scope = Scope(blinded=export.blinded, site_ids=tuple(export.site_ids), forms=tuple(export.forms))
     out_dir: Path = settings.EDC_EXPORT_DIR
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    out_dir.chmod(0o700)  # export files are clinical data: readable by the service user only
     work = Path(tempfile.mkdtemp(prefix=f"export-{export.pk}-", dir=out_dir))
     try:
         last_report = [float("-inf")]
@@ -230,6 +246,7 @@ def export_run(*, export_id) -> Export | None:
                     f"{'' if export.blinded else '-UNBLINDED'}.zip"
         sha = runner.sha256_of(partial)
         size = partial.stat().st_size
+        partial.chmod(0o600)
         partial.replace(out_dir / file_name)
         export_finish(export=export, file_name=file_name, sha256=sha, size=size,
                       row_counts=counts)

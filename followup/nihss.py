@@ -4,42 +4,14 @@ and the derived total. Pure: no database."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
-from django.utils.translation import gettext_lazy as _
+from core import protocol as P
 
-
-@dataclass(frozen=True)
-class Item:
-    code: str  # "1a", "5b" ...
-    label: str
-    max: int
-    untestable: bool = False  # UN allowed (amputation, joint fusion, intubation ...)
-
-    @property
-    def field(self) -> str:
-        return "i" + self.code
-
-
-ITEMS: tuple[Item, ...] = (
-    Item("1a", _("Level of consciousness"), 3),
-    Item("1b", _("LOC questions (month, age)"), 2),
-    Item("1c", _("LOC commands (eyes, hand)"), 2),
-    Item("2", _("Best gaze"), 2),
-    Item("3", _("Visual fields"), 3),
-    Item("4", _("Facial palsy"), 3),
-    Item("5a", _("Motor arm, left"), 4, untestable=True),
-    Item("5b", _("Motor arm, right"), 4, untestable=True),
-    Item("6a", _("Motor leg, left"), 4, untestable=True),
-    Item("6b", _("Motor leg, right"), 4, untestable=True),
-    Item("7", _("Limb ataxia"), 2, untestable=True),
-    Item("8", _("Sensory"), 2),
-    Item("9", _("Best language"), 3),
-    Item("10", _("Dysarthria"), 2, untestable=True),
-    Item("11", _("Extinction and inattention"), 2),
-)
+# The item table is the protocol module's (SCALES.md, defined once).
+Item = P.NihssItem
+ITEMS: tuple[Item, ...] = P.NIHSS_ITEM_TABLE
 BY_CODE = {item.code: item for item in ITEMS}
-MAX_TOTAL = sum(item.max for item in ITEMS)  # 42
+MAX_TOTAL = P.NIHSS_MAX_TOTAL  # 42
 
 
 def field_name(prefix: str, item: Item) -> str:

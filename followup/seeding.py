@@ -65,11 +65,14 @@ def _procedure(rng: random.Random, subject: Subject, arm: str | None) -> tuple[d
     return data, passes
 
 
-def fill_visits(subjects: Iterable[Subject], now: datetime | None = None, stdout=None) -> int:
-    """Fill the due forms of `subjects`; returns how many forms were saved."""
+def fill_visits(subjects: Iterable[Subject], now: datetime | None = None, stdout=None, deaths: bool = True) -> int:
+    """Fill the forms of `subjects` due by `now` (default: the present; never later); returns how
+    many forms were saved. Every date and time written is at or before `now`, so the forms'
+    "not in the future" checks accept them whatever the day and hour of the run. With
+    deaths=False no subject dies (the living demo trial decides its deaths itself)."""
     from randomization.models import Allocation
 
-    now = now or timezone.now()
+    now = min(now or timezone.now(), timezone.now())
     subjects = list(Subject.objects.filter(pk__in=[s.pk for s in subjects]).select_related("site")
                     .order_by("randomized_at"))
     ids = [s.pk for s in subjects]
@@ -86,7 +89,8 @@ def fill_visits(subjects: Iterable[Subject], now: datetime | None = None, stdout
         tz = subject.site.tz
         windows = {w.code: w for w in schedule.visit_windows(subject.randomized_at, tz)}
         elapsed = now - subject.randomized_at
-        dies = rng.random() < 0.04
+        dies = rng.random() < 0.04 and deaths
+        today = now.astimezone(tz).date()
         if subject.pk not in have[Procedure] and elapsed > timedelta(hours=2):
             data, passes = _procedure(rng, subject, arms.get(subject.pk))
             services.procedure_save(subject=subject, user=coordinator, data=data, passes=passes, version=None)
@@ -101,19 +105,19 @@ def fill_visits(subjects: Iterable[Subject], now: datetime | None = None, stdout
                 "new_ich": rng.random() < 0.25, "worsening": False, "alternative_explanation": False})
             saved += 1
         if dies and subject.pk not in have[Death] and elapsed > timedelta(days=10):
-            died_on = (subject.randomized_at + timedelta(days=rng.randint(3, 9))).astimezone(tz).date()
+            died_on = min((subject.randomized_at + timedelta(days=rng.randint(3, 9))).astimezone(tz).date(), today)
             services.death_record(subject=subject, user=coordinator, data={"died_on": died_on, "cause": "neurological"})
             saved += 1
             continue
         if subject.pk not in have[Visit7d] and now >= windows["V4"].target:
             services.visit7d_save(subject=subject, user=coordinator, version=None, data={
-                "assessed_on": windows["V4"].target.date(), "discharged": False,
+                "assessed_on": min(windows["V4"].target.astimezone(tz).date(), today), "discharged": False,
                 **_nihss(rng, "nihss", 0.25), "mrs_discharge": rng.randint(1, 5), "destination": "rehabilitation"})
             saved += 1
         if subject.pk not in have[Day90] and now >= windows["V5"].target:
             assessor = _staff(subject.site, Role.ASSESSOR, cache)
             services.day90_save(subject=subject, user=assessor, version=None, data={
-                "assessed_on": (windows["V5"].target + timedelta(days=rng.randint(-3, 4))).date(),
+                "assessed_on": min((windows["V5"].target + timedelta(days=rng.randint(-3, 4))).astimezone(tz).date(), today),
                 "mode": rng.choice(["in_person", "phone", "video"]), "respondent": rng.choice(["patient", "proxy"]),
                 "blinded_attested": True, "mrs": rng.choice([0, 1, 2, 2, 3, 3, 4, 5]),
                 **{f"eq5d_{d}": rng.randint(1, 4) for d in ("mobility", "self_care", "usual_activities", "pain",

@@ -26,6 +26,8 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from core.csvsafe import neutralise_row
+
 ARMS = ("STENTING", "CONTINUED_MT")
 CIRCULATIONS = ("anterior", "posterior")
 DEFAULT_BLOCK_SIZES = (2, 4)
@@ -95,7 +97,7 @@ def to_csv(entries: Iterable[Entry]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_HEADER)
     for e in sorted(entries, key=lambda e: (e.stratum, e.sequence)):
-        writer.writerow((e.stratum, e.sequence, e.block, e.block_size, e.arm))
+        writer.writerow(neutralise_row((e.stratum, e.sequence, e.block, e.block_size, e.arm)))
     return buffer.getvalue()
 
 

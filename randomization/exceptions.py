@@ -1,13 +1,16 @@
 """One exception per domain failure of randomization. Messages say what was expected and
 what was found, in words a coordinator at the table can act on — and never name an arm or
-reveal anything about the allocation list."""
+reveal anything about the allocation list. Locked data is the shared core.exceptions.DataLocked."""
+
+from core.exceptions import DomainError
+from core.exceptions import NotPermitted as _NotPermitted
 
 
-class RandomizationError(Exception):
+class RandomizationError(DomainError):
     """Base class: the view shows `str(exc)` to the user."""
 
 
-class NotPermitted(RandomizationError):
+class NotPermitted(RandomizationError, _NotPermitted):
     pass
 
 
@@ -27,10 +30,6 @@ class AlreadyRandomized(RandomizationError):
     def __init__(self, message: str, allocation=None):
         super().__init__(message)
         self.allocation = allocation
-
-
-class DataIsLocked(RandomizationError):
-    """The screening, its site's data or the whole database is locked by data management."""
 
 
 class AllocationListExhausted(RandomizationError):

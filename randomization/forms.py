@@ -85,10 +85,13 @@ class BreachForm(forms.Form):
         username = (data.get("unblinded_username") or "").strip()
         data["unblinded_user"] = None
         if username:
+            # The same answer whether or not the user name exists (no account enumeration):
+            # an unknown name is kept as the named person, for the statistician to follow up.
             user = User.objects.filter(username=username).first()
-            if user is None:
-                self.add_error("unblinded_username", _("EDC user name: no user %(u)s.") % {"u": username})
             data["unblinded_user"] = user
+            if user is None:
+                person = (data.get("unblinded_person") or "").strip()
+                data["unblinded_person"] = f"{username} ({person})" if person else username
         if not username and not (data.get("unblinded_person") or "").strip():
             self.add_error("unblinded_person", _("Who: give an EDC user name or a name and role."))
         return data

@@ -34,7 +34,7 @@ NIHSS_TEMPLATES = [  # totals 14 and 21
 ]
 
 
-def _site_staff(site: Site, role: str) -> User:
+def site_staff(site: Site, role: str) -> User:
     user = (User.objects.filter(memberships__site=site, memberships__role=role, memberships__active=True,
                                 is_active=True).order_by("username").first())
     if user is not None:
@@ -56,7 +56,8 @@ def _statistician() -> User:
     return user
 
 
-def _data(rng: random.Random, at, posterior: bool) -> dict:
+def screening_data(rng: random.Random, at, posterior: bool) -> dict:
+    """An eligible screening record of a patient treated at `at` (every time before it)."""
     female = rng.random() < 0.45
     return {
         "age_years": rng.randint(35, 88), "sex": "female" if female else "male", "prestroke_mrs": rng.choice([0, 0, 1]),
@@ -78,7 +79,7 @@ def _data(rng: random.Random, at, posterior: bool) -> dict:
     }
 
 
-def _ensure_supply(statistician: User, demand: dict[str, int]) -> None:
+def ensure_supply(statistician: User, demand: dict[str, int]) -> None:
     """Generate an extension list (through the real service) when the lists in use would run short."""
     from randomization.models import AllocationEntry, AllocationList
     from randomization.services import allocation_list_generate
@@ -99,11 +100,20 @@ def _ensure_supply(statistician: User, demand: dict[str, int]) -> None:
         allocation_list_set_active(user=statistician, allocation_list=newest, active=True)
 
 
+def randomize_one(rng: random.Random, *, site: Site, coordinator: User, investigator: User, at, posterior: bool):
+    """Screen, confirm and randomize one synthetic patient treated at `at` (in the past)."""
+    from eligibility.services import screening_confirm, screening_create
+    from randomization.services.randomizing import _subject_randomize_txn
+
+    screening = screening_create(site=site, user=coordinator, data=screening_data(rng, at, posterior))
+    screening = screening_confirm(screening=screening, user=investigator)
+    allocation = _subject_randomize_txn(screening_id=screening.pk, user=coordinator, allow_existing=True,
+                                        notify=False, now=at)
+    return allocation.subject
+
+
 def seed_subjects(n: int, stdout=None) -> int:
     """Create subjects until there are `n` in total; returns how many were created."""
-    from eligibility.services import screening_confirm, screening_create
-    from randomization.services import _subject_randomize_txn
-
     def say(text: str) -> None:
         if stdout is not None:
             stdout.write(text)
@@ -114,7 +124,7 @@ def seed_subjects(n: int, stdout=None) -> int:
         say(f"{existing} subjects already exist; nothing to add.")
         return 0
     sites = list(Site.objects.filter(active=True).order_by("code"))
-    staff = {s.pk: (_site_staff(s, Role.COORDINATOR), _site_staff(s, Role.INVESTIGATOR)) for s in sites}
+    staff = {s.pk: (site_staff(s, Role.COORDINATOR), site_staff(s, Role.INVESTIGATOR)) for s in sites}
     statistician = _statistician()
     rng = random.Random(f"seed-subjects-{existing}-{n}")
     plan = []
@@ -125,7 +135,7 @@ def seed_subjects(n: int, stdout=None) -> int:
     for site, posterior in plan:
         key = f"{site.code}-{'posterior' if posterior else 'anterior'}"
         demand[key] = demand.get(key, 0) + 1
-    _ensure_supply(statistician, demand)
+    ensure_supply(statistician, demand)
 
     started = time.monotonic()
     now = timezone.now().replace(second=0, microsecond=0)
@@ -134,9 +144,7 @@ def seed_subjects(n: int, stdout=None) -> int:
     for k, (site, posterior) in enumerate(plan):
         coordinator, investigator = staff[site.pk]
         at = now - timedelta(days=SPAN_DAYS) + step * (k + 1) - timedelta(minutes=5)
-        screening = screening_create(site=site, user=coordinator, data=_data(rng, at, posterior))
-        screening = screening_confirm(screening=screening, user=investigator)
-        _subject_randomize_txn(screening_id=screening.pk, user=coordinator, allow_existing=True, notify=False, now=at)
+        randomize_one(rng, site=site, coordinator=coordinator, investigator=investigator, at=at, posterior=posterior)
         created += 1
         if created % 1000 == 0:
             say(f"  {created}/{todo} subjects ({time.monotonic() - started:.0f} s)")
@@ -146,4 +154,4 @@ def seed_subjects(n: int, stdout=None) -> int:
     return created
 
 
-__all__ = ["seed_subjects", "DEMO_SEED"]
+__all__ = ["seed_subjects", "randomize_one", "screening_data", "site_staff", "ensure_supply", "DEMO_SEED"]

@@ -145,3 +145,38 @@ def breaches_for_user(*, user: User) -> QuerySet[BlindingBreach]:
 def breaches_for_subject(*, subject: Subject) -> QuerySet[BlindingBreach]:
     """For the day-90 form: has any report named this subject? (no arm in a breach report)."""
     return BlindingBreach.objects.filter(subject=subject).select_related("unblinded_user")
+
+
+# --- Why randomization is not possible (before anyone fills a form) ---------------------------
+
+
+def supply_problems(*, user: User, site_id: int | None = None, circulation: str | None = None) -> list[dict]:
+    """Strata at the user's randomizing sites (or one site / circulation) that have no entry
+    left in the lists in use, each with why: "never" (no list in use was ever made for it) or
+    "used_up" (lists in use covered it and every entry is used). Empty under minimisation (no
+    list needed) and for users who do not randomize. Two queries; no arm, no count by arm."""
+    from core.models import Site
+    from randomization import blocks
+    from randomization.models import Method, TrialConfig
+
+    if not access.can(user, Action.RANDOMIZE):
+        return []
+    method = TrialConfig.objects.filter(pk=1).values_list("method", flat=True).first() or Method.BLOCKS
+    if method == Method.MINIMISATION:
+        return []
+    sites = access.scope(Site.objects.filter(active=True), user, Action.RANDOMIZE, site_field="pk")
+    if site_id is not None:
+        sites = sites.filter(pk=site_id)
+    codes = list(sites.order_by("code").values_list("code", flat=True))
+    circulations = [circulation] if circulation else list(blocks.CIRCULATIONS)
+    wanted = [f"{code}-{c}" for code in codes for c in circulations]
+    supply = {row["stratum"]: row for row in AllocationEntry.objects.filter(list__active=True, stratum__in=wanted)
+              .values("stratum").annotate(total=Count("id"), remaining=Count("id", filter=Q(used=False)))}
+    problems = []
+    for stratum in wanted:
+        row = supply.get(stratum)
+        if row is None or row["remaining"] == 0:
+            site_code, circ = stratum.split("-", 1)
+            problems.append({"stratum": stratum, "site": site_code, "circulation": circ,
+                             "kind": "never" if row is None else "used_up"})
+    return problems

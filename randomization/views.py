@@ -15,6 +15,7 @@ from audit.models import AuditAction
 from audit.services import audit_event_record
 from core import access
 from core import selectors as core_selectors
+from core.exceptions import DataLocked
 from core.roles import Action
 from randomization import blocks, selectors, services
 from randomization.exceptions import RandomizationError
@@ -46,14 +47,18 @@ def randomize(request, screening_id: int):
     if request.method == "POST":
         try:
             allocation = services.subject_randomize(screening=screening, user=user)
-        except RandomizationError as exc:
+        except (RandomizationError, DataLocked) as exc:
             error = str(exc)
         else:
             return redirect("randomization:result", allocation_id=allocation.pk)
     passes = list(screening.passes.filter(active=True).order_by("position"))
     problem = None if error else services.screening_readiness_problem(screening)
+    # No list entry for this patient's stratum: say so before anyone presses the button.
+    supply = [] if (error or problem or not screening.circulation) else selectors.supply_problems(
+        user=user, site_id=screening.site_id, circulation=screening.circulation)
     return render(request, "randomization/randomize.html", {
-        "screening": screening, "passes": passes, "error": error or problem, "blocked": bool(problem),
+        "screening": screening, "passes": passes, "error": error or problem, "blocked": bool(problem or supply),
+        "supply_problems": supply,
         "now": timezone.now(),
     }, status=409 if error else 200)
 

@@ -21,8 +21,11 @@ def _no_stray_database_sessions(django_db_setup, django_db_blocker):
     from django.db import connection
 
     with django_db_blocker.unblock(), connection.cursor() as cursor:
+        # Client sessions only (the tests connect as the owner role, which may end its own and the
+        # runtime role's sessions, not PostgreSQL's autovacuum workers).
         cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+                       "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                       "AND backend_type = 'client backend'")
 
 
 @pytest.fixture

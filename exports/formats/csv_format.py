@@ -18,12 +18,26 @@ from pathlib import Path
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
 
+from core.csvsafe import neutralise_row, sql_neutralise
 from exports.analysis import analysis_sql
 from exports.columns import Table
 from exports.dataset import Scope, table_copy_sql
 from exports.dictionary import DICTIONARY_HEADER, dictionary_rows
 
 BOM = "\ufeff".encode()
+# Columns whose values PostgreSQL formats as numbers, 0/1, dates or ISO instants: no cell of
+# theirs can start a formula (a negative number is not one, core.csvsafe). All others are
+# neutralised in the COPY statement itself.
+_SAFE_KINDS = {"integer", "float", "decimal", "boolean", "date", "datetime", "time"}
+
+
+def neutralised_copy_sql(sql: str, columns) -> str:
+    """`sql` with every text cell neutralised against formula injection (core.csvsafe), by
+    PostgreSQL, in the same single pass as COPY formats the values."""
+    names = [f"c{i}" for i in range(len(columns))]
+    cells = ", ".join(name if c.kind in _SAFE_KINDS else sql_neutralise(f"{name}::text")
+                      for name, c in zip(names, columns, strict=True))
+    return f"SELECT {cells} FROM ({sql}) AS t({', '.join(names)})"
 
 
 def csv_value(value) -> str:
@@ -57,6 +71,7 @@ def write_table(table: Table, scope: Scope, path: Path) -> int:
             sql, params = table_copy_sql(table, scope)
         except EmptyResultSet:
             return 0
+        sql = neutralised_copy_sql(sql, table.columns)
         with connection.cursor() as cursor:
             raw = cursor.cursor
             with raw.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params) as copy:
@@ -68,6 +83,7 @@ def write_table(table: Table, scope: Scope, path: Path) -> int:
 def write_analysis(scope: Scope, path: Path) -> int:
     """The analysis table, formatted and streamed by PostgreSQL like the form tables."""
     sql, params, columns = analysis_sql(scope, for_csv=True)
+    sql = neutralised_copy_sql(sql, columns)
     with open(path, "wb") as fh:
         fh.write(BOM)
         fh.write(_header(columns))
@@ -85,6 +101,6 @@ def write_dictionary(tables: list[Table], scope: Scope, path: Path) -> int:
         writer.writerow(DICTIONARY_HEADER)
         n = 0
         for row in dictionary_rows(tables, scope):
-            writer.writerow(row)
+            writer.writerow(neutralise_row(row))
             n += 1
     return n

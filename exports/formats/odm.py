@@ -1,5 +1,6 @@
-"""CDISC ODM 1.3.2 (FileType Snapshot): study metadata, administrative data and clinical data
-with audit records. Valid against the official schema vendored in exports/odm_schema/.
+"""CDISC ODM 1.3.2 (FileType Transactional): study metadata, administrative data and clinical
+data with the complete audit trail. Valid against the official schema (../shared/odm-1.3.2/,
+vendored in exports/odm_schema/).
 
 Layout:
 - Study: GlobalVariables; BasicDefinitions (a MeasurementUnit per unit found in the forms);
@@ -9,8 +10,14 @@ Layout:
 - AdminData: the users named in audit records and one Location per site.
 - ClinicalData: one SubjectData per randomized subject (SiteRef, StudyEventData → FormData →
   ItemGroupData → ItemData), then one per screened patient who was never randomized (keyed by
-  the screening number, screening form only). Each FormData carries an AuditRecord for the
-  last change of the row (user, site, instant, reason for change) from the pghistory trail.
+  the screening number, screening form only). Every version of every item is an ItemData
+  (TransactionType Insert, then Update — IsNull="Yes" when a value was cleared) with its
+  AuditRecord (user, site, instant, reason for change) and, for an update, the old value as
+  an Annotation: the whole pghistory trail, not only the last change.
+- Unblinded exports only: the randomization (arm, stratum, method, instant, who, the list
+  entry used) as its own form and item group (F.RANDOMIZATION / IG.RANDOMIZATION) at V0.
+- Metadata from the data dictionary: SASDatasetName/SASFieldName (pinned, unique),
+  declared units, both range limits, code lists with a real code for every "none".
 
 Written with lxml's incremental writer (etree.xmlfile) subject batch by subject batch, so
 memory holds one batch of rows whatever the number of subjects.
@@ -28,8 +35,9 @@ from django.db.models import F, Q
 from lxml import etree
 
 from core.models import Site, User
+from exports import metadata
 from exports.columns import Column, Table, subject_ref
-from exports.dataset import Scope, crf_queryset
+from exports.dataset import Scope, crf_queryset, value_expression
 from exports.formats.csv_format import csv_value
 
 NS = "http://www.cdisc.org/ns/odm/v1.3"
@@ -39,6 +47,7 @@ MDV_OID = "MDV.1"
 SYSTEM_USER = "USR.SYSTEM"
 BATCH = 500
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "odm_schema"
+EVENT_BATCH = 20000
 
 VISIT_NAMES = {
     "V0": "Baseline", "V1": "Procedure", "V2": "24 hours", "V3": "48 hours",
@@ -109,6 +118,7 @@ class OdmWriter:
         self.item_oids = {t.code: [_item_oid(t, c) for c in _item_columns(t)] for t in tables}
         self.form_oids = {t.code: _oid("F", t.code) for t in tables}
         self.group_oids = {t.code: _oid("IG", t.code) for t in tables}
+        self.sas_names = {t.code: metadata.short_names(t.code, _item_columns(t)) for t in tables}
 
     # --- metadata ----------------------------------------------------------------------
     def _study(self, xf):
@@ -125,7 +135,8 @@ class OdmWriter:
                     for unit in units:
                         with xf.element(q("MeasurementUnit"), OID=_unit_oid(unit), Name=unit):
                             _text(xf, "Symbol", unit)
-            with xf.element(q("MetaDataVersion"), OID=MDV_OID, Name="ANGEL-RESCUE EDC forms"):
+            with xf.element(q("MetaDataVersion"), OID=MDV_OID, Name="ANGEL-RESCUE EDC forms",
+                            Description=metadata.TIME_CONVENTION):
                 self._metadata(xf)
 
     def _events(self) -> dict[str, list[Table]]:
@@ -155,7 +166,7 @@ class OdmWriter:
                                        Mandatory="Yes")
         for t in self.tables:
             with xf.element(q("ItemGroupDef"), OID=_oid("IG", t.code), Name=t.label, Repeating="No",
-                            SASDatasetName=_sas_name(t.code)):
+                            SASDatasetName=metadata.dataset_name(t.code)):
                 for i, c in enumerate(_item_columns(t), start=1):
                     leaf(xf, "ItemRef", None, ItemOID=_item_oid(t, c), OrderNumber=str(i),
                                            Mandatory="No")
@@ -174,7 +185,7 @@ class OdmWriter:
 
     def _item_def(self, xf, t: Table, c: Column):
         attrs = {"OID": _item_oid(t, c), "Name": c.name, "DataType": ODM_TYPES[c.kind],
-                 "SASFieldName": _sas_name(c.name)}
+                 "SASFieldName": self.sas_names[t.code][c.name][0]}
         if c.help:
             attrs["Comment"] = c.help
         with xf.element(q("ItemDef"), **attrs):
@@ -206,61 +217,98 @@ class OdmWriter:
                                            EffectiveDate=dt.date.today().isoformat())
 
     # --- clinical data -------------------------------------------------------------------
-    def _audits(self, table: Table, ids: list[int]) -> dict[int, tuple]:
-        """Last history event of each row: (instant, user id, reason)."""
+    def _history(self, table: Table, ids: list[int]) -> dict[int, list[tuple]]:
+        """Every version of each row, oldest first: (instant, user id, reason, values)."""
+        cols = _item_columns(table)
+        audit_fields = table.crf.extra.get("audit")
+        if audit_fields:
+            # A row written once and never changed (the allocation): its own who and when.
+            user_field, at_field, reason = audit_fields
+            rows = (table.crf.model._default_manager.filter(pk__in=ids)
+                    .values_list("pk", user_field, at_field))
+            return {pk: [(at, user, reason, None)] for pk, user, at in rows}
         event_model = getattr(table.crf.model, "pgh_event_model", None)
         if event_model is None or not ids:
             return {}
-        rows = (event_model.objects.filter(pgh_obj_id__in=ids)
-                .order_by("pgh_obj_id", "-pgh_id").distinct("pgh_obj_id")
-                .values_list("pgh_obj_id", "pgh_created_at", "pgh_context__metadata"))
-        out = {}
-        for obj_id, at, meta in rows:
+        exprs = [value_expression(c) for c in cols]
+        out: dict[int, list[tuple]] = defaultdict(list)
+        qs = (event_model.objects.filter(pgh_obj_id__in=ids).order_by("pgh_obj_id", "pgh_id")
+              .values_list("pgh_obj_id", "pgh_created_at", "pgh_context__metadata", *exprs))
+        for obj_id, at, meta, *values in qs.iterator(chunk_size=EVENT_BATCH):
             meta = meta or {}
-            out[obj_id] = (at, meta.get("user"), meta.get("reason") or "")
+            out[obj_id].append((at, meta.get("user"), meta.get("reason") or "", values))
         return out
 
     def _rows_for(self, table: Table, qs, key) -> dict[object, list[tuple]]:
         cols = _item_columns(table)
-        sources = [c.source if c.source else "pk" for c in cols]
+        exprs = [value_expression(c) for c in cols]
         grouped: dict[object, list[tuple]] = defaultdict(list)
-        rows = list(qs.annotate(_odm_key=key).order_by("pk").values_list("_odm_key", "pk", *sources))
-        audits = self._audits(table, [r[1] for r in rows])
+        rows = list(qs.annotate(_odm_key=key).order_by("pk").values_list("_odm_key", "pk", *exprs))
+        history = self._history(table, [r[1] for r in rows])
         for key, pk, *values in rows:
-            grouped[key].append((pk, values, audits.get(pk)))
+            grouped[key].append((pk, values, history.get(pk, [])))
         return grouped
+
+    @staticmethod
+    def _text(c: Column, value) -> str:
+        if c.kind == "boolean":
+            return "true" if value else "false"
+        if c.kind == "datetime":
+            return value.astimezone(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        return csv_value(value)
+
+    def _audit(self, parent, at, user_id, reason, site_code, known_users):
+        sub = etree.SubElement
+        record = sub(parent, q("AuditRecord"))
+        sub(record, q("UserRef"), UserOID=f"USR.{user_id}" if user_id in known_users
+            else SYSTEM_USER)
+        sub(record, q("LocationRef"), LocationOID=f"LOC.{site_code}")
+        sub(record, q("DateTimeStamp")).text = \
+            at.astimezone(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        sub(record, q("ReasonForChange")).text = reason
 
     def _form(self, xf, table: Table, entries, site_code: str, known_users: set[int]):
         """FormData elements built as small lxml trees (C speed) and written whole: one
-        form's values in memory at a time."""
+        form's values (and their history) in memory at a time."""
         cols = _item_columns(table)
         item_oids = self.item_oids[table.code]
         sub = etree.SubElement
-        for pk, values, audit in entries:
+        for pk, values, history in entries:
             attrs = {"FormOID": self.form_oids[table.code]}
             if table.crf.repeating:
                 attrs["FormRepeatKey"] = str(pk)
             form = etree.Element(q("FormData"), attrs, nsmap=NSMAP)
-            if audit is not None:
-                at, user_id, reason = audit
-                record = sub(form, q("AuditRecord"))
-                sub(record, q("UserRef"), UserOID=f"USR.{user_id}" if user_id in known_users
-                    else SYSTEM_USER)
-                sub(record, q("LocationRef"), LocationOID=f"LOC.{site_code}")
-                sub(record, q("DateTimeStamp")).text = at.astimezone(dt.UTC).isoformat()
-                if reason:
-                    sub(record, q("ReasonForChange")).text = reason
             group = sub(form, q("ItemGroupData"), ItemGroupOID=self.group_oids[table.code])
-            for c, oid, value in zip(cols, item_oids, values, strict=True):
-                if value is None or value == "":
-                    continue
-                if c.kind == "boolean":
-                    text = "true" if value else "false"
-                elif c.kind == "datetime":
-                    text = value.astimezone(dt.UTC).replace(microsecond=0).isoformat()
-                else:
-                    text = csv_value(value)
-                sub(group, q("ItemData"), ItemOID=oid, Value=text)
+            for i, (c, oid, value) in enumerate(zip(cols, item_oids, values, strict=True)):
+                previous = None
+                for at, user_id, reason, old_values in history:
+                    v = value if old_values is None else old_values[i]
+                    empty = v is None or v == ""
+                    if (previous is None and empty) or (previous is not None and v == previous[0]):
+                        continue
+                    item = sub(group, q("ItemData"), ItemOID=oid,
+                               TransactionType="Insert" if previous is None else "Update")
+                    if empty:
+                        item.set("IsNull", "Yes")
+                    else:
+                        item.set("Value", self._text(c, v))
+                    self._audit(item, at, user_id, reason or (
+                        "initial entry" if previous is None else "no reason recorded"),
+                        site_code, known_users)
+                    if previous is not None and not (previous[0] is None or previous[0] == ""):
+                        note = sub(item, q("Annotation"), SeqNum="1")
+                        sub(note, q("Comment")).text = f"Previous value: {self._text(c, previous[0])}"
+                    previous = (v,)
+                current_empty = value is None or value == ""
+                if (previous is None and not current_empty) or (
+                        previous is not None and previous[0] != value):
+                    # No (or an incomplete) trail for this value: the value as it stands.
+                    item = sub(group, q("ItemData"), ItemOID=oid,
+                               TransactionType="Insert" if previous is None else "Update")
+                    if current_empty:
+                        item.set("IsNull", "Yes")
+                    else:
+                        item.set("Value", self._text(c, value))
             xf.write(form)
             self.row_counts[table.code] += 1
 
@@ -339,7 +387,7 @@ class OdmWriter:
         now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
         with etree.xmlfile(str(path), encoding="utf-8") as xf:
             xf.write_declaration()
-            with xf.element(q("ODM"), nsmap={None: NS}, FileType="Snapshot", Granularity="All",
+            with xf.element(q("ODM"), nsmap={None: NS}, FileType="Transactional", Granularity="All",
                             FileOID=self.file_oid, CreationDateTime=now, ODMVersion="1.3.2",
                             Originator="ANGEL-RESCUE EDC", SourceSystem="ANGEL-RESCUE EDC",
                             SourceSystemVersion=getattr(settings, "EDC_VERSION", "0.1.0")):
@@ -347,11 +395,6 @@ class OdmWriter:
                 self._admin(xf, users)
                 self._clinical(xf, known)
         return dict(self.row_counts)
-
-
-def _sas_name(name: str) -> str:
-    s = re.sub(r"[^A-Za-z0-9_]", "_", name).upper()[:8]
-    return s if s and not s[0].isdigit() else ("X" + s)[:8]
 
 
 def write_odm(tables: list[Table], scope: Scope, path: Path, *, file_oid: str,

@@ -165,10 +165,10 @@ def test_soft_check_opens_one_query_however_often_the_value_is_saved(randomized,
 
 @pytest.mark.django_db
 def test_hard_check_refuses_the_save_and_nothing_is_stored(screening, personas):
-    from datamanagement.exceptions import EditCheckFailed
+    from core.exceptions import HardCheckFailed
     from tests.datamanagement.conftest import save_crf
 
-    with pytest.raises(EditCheckFailed) as excinfo:
+    with pytest.raises(HardCheckFailed) as excinfo:
         save_crf(screening, user=personas["coord001"], reason="x", nihss_items={"1a": 9})
     assert "nihss_items" in excinfo.value.by_field()
     screening.refresh_from_db()

@@ -58,7 +58,7 @@ def test_discharge_mrs_better_than_prestroke_opens_a_query(randomized, personas)
     _, subject = randomized(prestroke_mrs=1)
     fu.visit7d_save(subject=subject, user=personas["coord001"],
                     data={"assessed_on": timezone.localdate(timezone=subject.site.tz), "mrs_discharge": 0}, version=None)
-    q = Query.objects.get(crf_code="V4_DAY7")
+    q = Query.objects.get(crf_code="V4_DAY7", check_code="DISCHARGE_MRS_BETTER")
     assert q.field_name == "mrs_discharge" and "pre-stroke mRS (1)" in q.text
 
 
@@ -95,7 +95,7 @@ def test_locked_subject_refuses_follow_up_saves_in_service_and_database(make_sub
     with pytest.raises(DataLocked) as excinfo:
         fu.visit24h_save(subject=subject, user=personas["coord001"], data={"nihss_i1a": 2}, version=v2.version,
                          reason="re-examined")
-    assert isinstance(excinfo.value, HardCheckFailed)  # the form shows it like a hard check
+    assert "locked" in excinfo.value.errors["lock"]  # the form shows it like a hard check
     with pytest.raises(DatabaseError) as db_excinfo, transaction.atomic():
         fu.Visit24h.objects.filter(pk=v2.pk).update(nihss_i1a=3)
     assert "datamanagement_locked" in str(db_excinfo.value)

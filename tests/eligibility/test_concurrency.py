@@ -5,7 +5,7 @@ import threading
 import pytest
 from django.db import connection
 
-from eligibility.exceptions import ScreeningStale
+from core.exceptions import StaleVersion as ScreeningStale
 from eligibility.models import Screening
 from eligibility.services import screening_create, screening_update
 

@@ -1,12 +1,10 @@
 import pytest
 from django.core.exceptions import PermissionDenied
 
-from eligibility.exceptions import (
-    ReasonForChangeRequired,
-    ScreeningInvalid,
-    ScreeningNotEligible,
-    ScreeningStale,
-)
+from core.exceptions import HardCheckFailed as ScreeningInvalid
+from core.exceptions import ReasonRequired as ReasonForChangeRequired
+from core.exceptions import StaleVersion as ScreeningStale
+from eligibility.exceptions import ScreeningNotEligible
 from eligibility.models import Screening
 from eligibility.services import screening_confirm, screening_create, screening_update
 from tests.factories import eligible_screening_data, make_confirmed_screening

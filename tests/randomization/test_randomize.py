@@ -303,8 +303,8 @@ def test_a_rolled_back_randomization_leaves_no_trace_and_no_gap(personas, alloca
     from core.models import Subject
 
     screening = confirmed("001")
-    with mock.patch("randomization.services._check_stratum_supply", side_effect=RuntimeError("boom")), \
-            mock.patch("randomization.services.TrialConfig.current") as current:
+    with mock.patch("randomization.services.randomizing._check_stratum_supply", side_effect=RuntimeError("boom")), \
+            mock.patch("randomization.services.randomizing.TrialConfig.current") as current:
         current.return_value.method, current.return_value.minimisation_p = "blocks", 0.8
         current.return_value.low_stratum_threshold = 10_000  # forces the supply check, which fails
         with pytest.raises(RuntimeError):
@@ -316,12 +316,12 @@ def test_a_rolled_back_randomization_leaves_no_trace_and_no_gap(personas, alloca
 
 
 def test_a_locked_screening_form_is_refused_in_words_and_other_screenings_go_on(personas, allocation_list, confirmed):
+    from core.exceptions import DataLocked
     from datamanagement.services import lock_form
-    from randomization.exceptions import DataIsLocked
 
     locked, other = confirmed("001"), confirmed("001")
     lock_form(user=personas["datamanager"], instance=locked, reason="source document review")
-    with pytest.raises(DataIsLocked, match="Randomization is not possible now"):
+    with pytest.raises(DataLocked, match="Randomization is not possible now"):
         subject_randomize(screening=locked, user=personas["coord001"])
     locked.refresh_from_db()
     assert locked.outcome == ScreeningOutcome.OPEN and not Allocation.objects.exists()

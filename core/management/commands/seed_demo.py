@@ -1,7 +1,10 @@
 """Demo data (SPEC §10): sites 001–003 and one account per role. Idempotent.
 
-Later issues extend it with `--subjects N`, which creates synthetic subjects through the
-real services (screen → confirm → randomize → visits).
+`--demo` seeds the living demo trial once (core.demo: allocation lists in use, subjects in
+every state, queries, a signed and a locked casebook); `make run` uses it. `--subjects N`
+creates synthetic subjects until there are N (screen → confirm → randomize → visits). Both
+go through the real services with values the forms accept on the day they run, and both are
+all-or-nothing: a failure leaves the database as it was.
 """
 
 import secrets
@@ -29,10 +32,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--subjects", type=int, default=0,
                             help="Also create N synthetic subjects through the real services.")
+        parser.add_argument("--demo", action="store_true",
+                            help="Seed the living demo trial (once, on a database without subjects).")
 
     def handle(self, *args, **options):
         password, generated = demo_password()
         created_users = self.seed_people(password)
+        if options["demo"]:
+            from core.demo import seed_living_trial
+
+            if not seed_living_trial(password=password, stdout=self.stdout):
+                self.stdout.write("The demo trial has subjects already; nothing added.")
         if options["subjects"]:
             self.seed_subjects(options["subjects"])
         if created_users:
@@ -68,12 +78,14 @@ class Command(BaseCommand):
         return created
 
     def seed_subjects(self, count: int) -> None:
+        from core.demo import all_or_nothing
         from core.models import Subject
         from followup.seeding import fill_visits
         from randomization.seeding import seed_subjects
 
-        seed_subjects(count, stdout=self.stdout)
-        # Visits of every seeded subject, as far as elapsed time allows (idempotent).
-        fill_visits(Subject.objects.all(), stdout=self.stdout)
+        with all_or_nothing():
+            seed_subjects(count, stdout=self.stdout)
+            # Visits of every seeded subject, as far as elapsed time allows (idempotent).
+            fill_visits(Subject.objects.all(), stdout=self.stdout)
 
 

@@ -1,10 +1,11 @@
-"""`python manage.py export_data --format {csv,odm,xpt,dta,sav} --output PATH --user USERNAME`
+"""`python manage.py export_data --format {csv,odm,xpt,dta,sav,datasetjson,define} --output PATH
+--user USERNAME`
 
 Writes the export that user is allowed to have (SPEC §10): blinded unless the user is the
 unblinded statistician, restricted to the user's sites. It goes through the same services as
 the export center, so it is recorded and audited the same way (with the file's SHA-256).
 
-Output: for `odm`, PATH is the XML file; for the others PATH is a directory receiving the
+Output: for `odm` and `define`, PATH is the XML file; for the others PATH is a directory receiving the
 files (one per form, the analysis table, the data dictionary) — or, when PATH ends in
 `.zip`, the whole bundle as one file.
 """
@@ -27,7 +28,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--format", required=True, choices=[f.value for f in ExportFormat])
-        parser.add_argument("--output", required=True, help="File (odm, .zip) or directory.")
+        parser.add_argument("--output", required=True, help="File (odm, define, .zip) or directory.")
         parser.add_argument("--user", required=True, help="Username whose rights apply.")
         parser.add_argument("--forms", default="", help="Comma-separated CRF codes (default all).")
         parser.add_argument("--labels", default="en", choices=["en", "zh-hans"],
@@ -56,9 +57,10 @@ class Command(BaseCommand):
             shutil.copyfile(export.path, output)
         else:
             with zipfile.ZipFile(export.path) as bundle:
-                if fmt == "odm":
+                single = {"odm": "odm/angel_rescue.xml", "define": "define/define.xml"}
+                if fmt in single:
                     output.parent.mkdir(parents=True, exist_ok=True)
-                    with bundle.open("odm/angel_rescue.xml") as src, open(output, "wb") as dst:
+                    with bundle.open(single[fmt]) as src, open(output, "wb") as dst:
                         shutil.copyfileobj(src, dst, 1 << 20)
                 else:
                     output.mkdir(parents=True, exist_ok=True)

@@ -1,12 +1,11 @@
-"""Writes of the randomization app: allocation lists, the trial configuration,
-randomizing a confirmed screening, blinding-breach reports and notifications."""
+"""Randomizing a confirmed screening (SPEC §5, §10): the concurrency-safe hot path.
+"""
 
 from __future__ import annotations
 
 import json
 import random
 from datetime import datetime
-from decimal import Decimal
 
 import pghistory
 from django.db import transaction
@@ -15,26 +14,18 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.models import AuditAction
-from audit.services import audit_event_record, current_audit_context
-from core import access, i18n
+from audit.services import current_audit_context
+from core import access
+from core.exceptions import DataLocked
 from core.models import Site, Subject, SubjectStatus, User
-from core.roles import Action, Role
-from core.services import (
-    notification_create,
-    notification_email_claim,
-    notification_email_done,
-    notification_email_release,
-)
+from core.roles import Action
 from eligibility.models import Consent, Screening, ScreeningOutcome, VerdictStatus
 from eligibility.services import screening_mark_randomized
 from randomization import blocks, minimisation
 from randomization import sql as randomization_sql
 from randomization.exceptions import (
-    AllocationListError,
     AllocationListExhausted,
     AlreadyRandomized,
-    BreachReportError,
-    DataIsLocked,
     NoConsent,
     NotConfirmed,
     NotEligible,
@@ -44,172 +35,14 @@ from randomization.exceptions import (
 from randomization.models import (
     Allocation,
     AllocationEntry,
-    AllocationList,
-    BlindingBreach,
-    ListSource,
     Method,
     TrialConfig,
 )
+from randomization.services.notices import alert_exhausted, alert_low_stratum
 
 # Minimisation draws come from the operating system's generator: unpredictable, so the
 # random element really conceals the next allocation.
 _SYSTEM_RNG = random.SystemRandom()
-_ENTRY_BATCH = 2000
-
-
-# --- Allocation lists (statistician only) ------------------------------------------------------
-
-
-def _require_statistician(user: User) -> None:
-    if not access.can(user, Action.ALLOCATION_LIST):
-        raise NotPermitted("Only the unblinded statistician may manage allocation lists.")
-
-
-def _store_list(*, user: User, name: str, source: str, seed: str, parameters: dict,
-                entries: list[blocks.Entry]) -> AllocationList:
-    sha = blocks.fingerprint(entries)
-    sizes: dict[str, int] = {}
-    for e in entries:
-        sizes[e.stratum] = sizes.get(e.stratum, 0) + 1
-    # The first list becomes the one in use; later ones are activated explicitly.
-    first = not AllocationList.objects.filter(active=True).exists()
-    allocation_list = AllocationList.objects.create(
-        name=name or f"{source} {timezone.now():%Y-%m-%d %H:%M}", source=source, seed=seed,
-        parameters=parameters, sha256=sha, active=first, created_by=user)
-    AllocationEntry.objects.bulk_create(
-        [AllocationEntry(list=allocation_list, stratum=e.stratum, sequence=e.sequence, block=e.block,
-                         block_size=e.block_size, arm=e.arm, stratum_size=sizes[e.stratum]) for e in entries],
-        batch_size=_ENTRY_BATCH)
-    strata = sorted({e.stratum for e in entries})
-    audit_event_record(
-        action=AuditAction.ALLOCATION_LIST, actor=user, obj=allocation_list,
-        summary=f"Allocation list {allocation_list.pk} {source}: {len(entries)} entries in {len(strata)} strata",
-        detail={"sha256": sha, "seed": seed, "parameters": parameters, "active": first},
-        reveals_allocation=True)
-    return allocation_list
-
-
-@transaction.atomic(durable=True)
-def allocation_list_generate(*, user: User, seed: str, entries_per_stratum: int,
-                             site_codes: list[str] | None = None,
-                             block_sizes: tuple[int, ...] = blocks.DEFAULT_BLOCK_SIZES,
-                             name: str = "") -> AllocationList:
-    """Generate a stratified permuted-block list from a documented seed (randomization.blocks)."""
-    _require_statistician(user)
-    seed = (seed or "").strip()
-    if not seed:
-        raise AllocationListError("Seed: a seed is required, so the list can be regenerated and checked.")
-    codes = sorted(site_codes) if site_codes else list(
-        Site.objects.filter(active=True).order_by("code").values_list("code", flat=True))
-    unknown = sorted(set(codes) - set(Site.objects.filter(code__in=codes).values_list("code", flat=True)))
-    if unknown:
-        raise AllocationListError(f"Sites: unknown site code(s) {', '.join(unknown)}.")
-    if not codes:
-        raise AllocationListError("Sites: there is no active site to generate strata for.")
-    try:
-        entries = blocks.generate(seed, codes, entries_per_stratum, tuple(block_sizes))
-    except ValueError as exc:
-        raise AllocationListError(str(exc)) from None
-    parameters = {
-        "algorithm": blocks.ALGORITHM, "sites": codes, "circulations": list(blocks.CIRCULATIONS),
-        "block_sizes": list(block_sizes), "entries_per_stratum": entries_per_stratum, "ratio": "1:1",
-        "arms": list(blocks.ARMS),
-    }
-    return _store_list(user=user, name=name, source=ListSource.GENERATED, seed=seed,
-                       parameters=parameters, entries=entries)
-
-
-@transaction.atomic(durable=True)
-def allocation_list_import(*, user: User, csv_text: str, name: str = "") -> AllocationList:
-    """Import a list prepared elsewhere (format of blocks.to_csv; checked by blocks.parse_csv)."""
-    _require_statistician(user)
-    try:
-        entries = blocks.parse_csv(csv_text)
-    except blocks.ListFormatError as exc:
-        raise AllocationListError(str(exc)) from None
-    codes = sorted({e.stratum.split("-")[0] for e in entries})
-    unknown = sorted(set(codes) - set(Site.objects.filter(code__in=codes).values_list("code", flat=True)))
-    if unknown:
-        raise AllocationListError(f"Stratum: unknown site code(s) {', '.join(unknown)} in the CSV.")
-    parameters = {"sites": codes, "imported_rows": len(entries), "ratio": "as imported"}
-    return _store_list(user=user, name=name, source=ListSource.IMPORTED, seed="",
-                       parameters=parameters, entries=entries)
-
-
-@transaction.atomic(durable=True)
-def allocation_list_set_active(*, user: User, allocation_list: AllocationList, active: bool) -> AllocationList:
-    """Put a list in use (its strata are served after those of older active lists) or take it out."""
-    _require_statistician(user)
-    AllocationList.objects.filter(pk=allocation_list.pk).update(active=active)
-    allocation_list.refresh_from_db()
-    audit_event_record(
-        action=AuditAction.ALLOCATION_LIST, actor=user, obj=allocation_list,
-        summary=f"Allocation list {allocation_list.pk} {'put in use' if active else 'taken out of use'}",
-        reveals_allocation=True)
-    return allocation_list
-
-
-@transaction.atomic(durable=True)
-def trial_config_update(*, user: User, method: str, minimisation_p: Decimal | float) -> TrialConfig:
-    _require_statistician(user)
-    if method not in Method.values:
-        raise AllocationListError(f"Method: choose one of {', '.join(Method.values)}; found {method!r}.")
-    p = Decimal(str(minimisation_p))
-    if not Decimal("0.5") <= p <= Decimal("1.0"):
-        raise AllocationListError(f"Random element: must be between 0.5 and 1.0; found {p}.")
-    config = TrialConfig.objects.select_for_update(no_key=True).get_or_create(pk=1)[0]
-    if method != config.method and Allocation.objects.exists():
-        raise AllocationListError(
-            "Method: the randomization method cannot change once subjects have been randomized.")
-    old = (config.method, config.minimisation_p)
-    config.method, config.minimisation_p, config.updated_by = method, p, user
-    config.save()
-    audit_event_record(action=AuditAction.ALLOCATION_LIST, actor=user, obj=config,
-                       summary=f"Randomization method {old[0]} → {method}, random element {old[1]} → {p}",
-                       reveals_allocation=True)
-    return config
-
-
-# --- Notifications ------------------------------------------------------------------------------
-
-
-def statisticians() -> list[User]:
-    return list(User.objects.filter(is_active=True, memberships__role=Role.STATISTICIAN,
-                                    memberships__active=True).distinct())
-
-
-# Notices of the statistician's allocation-list page (stratum supply, blinding breaches).
-ALERT_KEY_PREFIXES = ("stratum-low:", "breach:")
-
-
-def _alert_low_stratum(stratum: str, remaining: int, total: int) -> None:
-    # Deferred texts: built in each recipient's language (core.i18n).
-    if remaining == 0:
-        def title():
-            return _("Allocation list: stratum %(s)s is exhausted") % {"s": stratum}
-
-        def body():
-            return _("No unused entry is left in stratum %(s)s of the lists in use. Randomization in this "
-                     "stratum is blocked until a list covering it is put in use.") % {"s": stratum}
-    else:
-        def title():
-            return _("Allocation list: stratum %(s)s has %(n)s entries left") % {"s": stratum, "n": remaining}
-
-        def body():
-            return _("Stratum %(s)s has %(n)s unused entries left (of %(t)s). Prepare an extension list.") % {
-                "s": stratum, "n": remaining, "t": total}
-    # One alert per stratum and list size: an extension list (new total) can alert again.
-    notification_create(users=statisticians(), key=f"stratum-low:{stratum}:{total}:{'empty' if remaining == 0 else 'low'}",
-                        title=title, body=body, url="/randomization/lists/")
-
-
-@transaction.atomic(durable=True)
-def _alert_exhausted(stratum: str) -> None:
-    total = AllocationEntry.objects.filter(list__active=True, stratum=stratum).count()
-    _alert_low_stratum(stratum, 0, total)
-
-
-# --- Randomizing ---------------------------------------------------------------------------------
 
 
 def subject_randomize(*, screening: Screening, user: User, allow_existing: bool = True,
@@ -228,7 +61,7 @@ def subject_randomize(*, screening: Screening, user: User, allow_existing: bool 
                                       notify=notify, now=None)
     except AllocationListExhausted as exc:
         if getattr(exc, "stratum", None):
-            _alert_exhausted(exc.stratum)
+            alert_exhausted(exc.stratum)
         raise
 
 
@@ -304,13 +137,12 @@ def randomize_locked(*, screening_id: int, user: User, allow_existing: bool = Tr
     if state["locked"]:
         # A locked screening form or database refuses the write in PostgreSQL; say so in words
         # before any row is touched instead of failing on the trigger.
-        from datamanagement.exceptions import DataLocked
         from datamanagement.locks import assert_unlocked
 
         try:
             assert_unlocked(screening, subject=None)  # open screening: no subject exists yet
         except DataLocked as exc:
-            raise DataIsLocked(_("Randomization is not possible now: %(reason)s") % {"reason": exc}) from exc
+            raise DataLocked(exc.lock, _("Randomization is not possible now: %(reason)s") % {"reason": exc}) from exc
     # The screening's own row (already locked) is updated before any shared lock is taken,
     # so its trigger-audited UPDATE does not lengthen the time a stratum is held.
     screening_mark_randomized(screening=screening)
@@ -436,86 +268,4 @@ def _check_stratum_supply(stratum: str, threshold: int) -> None:
     supply = AllocationEntry.objects.filter(list__active=True, stratum=stratum).aggregate(
         total=Count("id"), remaining=Count("id", filter=Q(used=False)))
     if supply["remaining"] < threshold:
-        _alert_low_stratum(stratum, supply["remaining"], supply["total"])
-
-
-def allocation_confirmation_send(*, allocation_id: int) -> int:
-    """After commit: tell the site's investigators (in-app and e-mail). The arm is written
-    only into e-mails to recipients allowed to see it at that site (core.access.sees_arm_at)."""
-    from django.core.mail import send_mail
-
-    from core.templatetags.edc import site_time
-
-    allocation = Allocation.objects.select_related("subject__site", "randomized_by").get(pk=allocation_id)
-    subject = allocation.subject
-    site = subject.site
-    investigators = list(User.objects.filter(
-        is_active=True, memberships__role=Role.INVESTIGATOR, memberships__site=site,
-        memberships__active=True).distinct())
-    when = site_time(allocation.randomized_at, site)
-
-    # Deferred texts: built in each recipient's language (core.i18n).
-    def title():
-        return _("Subject %(n)s randomized at site %(s)s") % {"n": subject.number, "s": site.code}
-
-    def body():
-        return _("Subject %(n)s was randomized at %(when)s by %(who)s.") % {
-            "n": subject.number, "when": when, "who": allocation.randomized_by}
-
-    def arm_line():
-        return _("Arm: %(arm)s (%(code)s).") % {"arm": allocation.get_arm_display(), "code": allocation.arm}
-    with transaction.atomic():
-        # The in-app notice never carries the arm (it is the same for every recipient).
-        notes = notification_create(users=investigators, key=f"randomized:{allocation.pk}", title=title,
-                                    body=body, url=f"/randomization/allocation/{allocation.pk}/",
-                                    subject=subject, email_by_caller=True)
-        # Each e-mail is claimed (queued → sending) in the creating transaction, before it is
-        # sent: a re-run sends nothing twice and no other sender can mail these notices.
-        claimed = notification_email_claim(ids=[n.pk for n in notes])
-    sent = 0
-    for note in claimed:
-        recipient = note.user
-        text = note.body
-        if access.sees_arm_at(recipient, site):
-            text += "\n" + i18n.text_for(recipient, arm_line)
-        try:
-            send_mail(note.title, text, None, [recipient.email])
-        except OSError:
-            notification_email_release(ids=[note.pk])  # the task's retry sends it
-            raise
-        notification_email_done(ids=[note.pk])
-        sent += 1
-    return sent
-
-
-# --- Blinding breaches -----------------------------------------------------------------------
-
-
-@transaction.atomic(durable=True)
-def blinding_breach_report(*, user: User, site: Site, occurred_at: datetime, route: str, description: str,
-                           subject: Subject | None = None, unblinded_user: User | None = None,
-                           unblinded_person: str = "") -> BlindingBreach:
-    # Anyone may report, for a site they belong to (all-site roles: any site).
-    if not access.can(user, Action.BLINDING_BREACH) or not access.visible_sites(user).filter(pk=site.pk).exists():
-        raise NotPermitted(f"You may not file a report for site {site.code}.")
-    if unblinded_user is None and not unblinded_person.strip():
-        raise BreachReportError("Who: name the person who may have been unblinded (an EDC user or a name).")
-    if not description.strip():
-        raise BreachReportError("What happened: describe how the arm may have become known.")
-    if occurred_at > timezone.now():
-        raise BreachReportError("When: the time it happened cannot be in the future.")
-    if subject is not None and subject.site_id != site.pk:
-        raise BreachReportError(f"Subject: {subject.number} is not a subject of site {site.code}.")
-    breach = BlindingBreach.objects.create(
-        site=site, subject=subject, unblinded_user=unblinded_user, unblinded_person=unblinded_person.strip(),
-        occurred_at=occurred_at, route=route, description=description.strip(), reported_by=user)
-    who = unblinded_user.username if unblinded_user else unblinded_person.strip()
-    audit_event_record(
-        action=AuditAction.BLINDING_BREACH, actor=user, site=site, obj=breach,
-        summary=f"Blinding breach reported: {who}" + (f", subject {subject.number}" if subject else ""),
-        detail={"route": route, "occurred_at": occurred_at.isoformat()})
-    notification_create(users=statisticians(), key=f"breach:{breach.pk}",
-                        title=lambda: _("Blinding breach reported at site %(s)s") % {"s": site.code},
-                        body=lambda: _("Reported by %(by)s: %(who)s.") % {"by": user.username, "who": who},
-                        url="/randomization/breaches/")
-    return breach
+        alert_low_stratum(stratum, supply["remaining"], supply["total"])

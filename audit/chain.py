@@ -1,0 +1,251 @@
+"""The tamper-evident audit chain (21 CFR 11.10(e); EU Annex 11 §9).
+
+Every audit record — each pghistory event row (data changes), each `audit.AuditEvent` (sign-in,
+randomization, export...) and each version of a pghistory context (who / roles / IP / request /
+reason of a change) — gets one `audit.ChainLink`, written by PostgreSQL itself:
+
+    row_hash = sha256("<table>:<row id>:<the row as jsonb text>")
+    hash     = sha256("<previous link's hash>:<link id>:<row_hash>")
+
+The links are appended by a DEFERRABLE INITIALLY DEFERRED constraint trigger, i.e. at commit
+time, under a transaction-level advisory lock: the chain follows commit order and the lock is
+held only for the few statements of the commit, not for the whole transaction. The trigger
+function is SECURITY DEFINER (owned by the owner role): the runtime role cannot write links
+itself.
+
+`verify_chain()` (and `python manage.py audit_verify`) recomputes every row hash from the rows
+as they are now and every link hash from its predecessor, and names the first broken link: a
+row edited or deleted by anyone (even the database owner, triggers disabled), a link removed or
+rewritten, a record without a link (inserted with the triggers off), or an audited table that
+is not chained at all. A database owner could still recompute the whole chain after an edit;
+that is what the chain head published with every audit export and backup manifest is for:
+`verify_chain(expected_head=...)` checks that an archived head is still part of the chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from django.db import connection, transaction
+
+LOCK_KEY = 7231000012  # pg_advisory_xact_lock key of the chain
+TRIGGER_NAME = "edc_audit_chain"
+BATCH = 5000
+
+FUNCTIONS_SQL = f"""
+CREATE OR REPLACE FUNCTION edc_audit_row_hash(tbl text, rowid text, doc jsonb) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $$ SELECT encode(sha256(convert_to(tbl || ':' || rowid || ':' || doc::text, 'UTF8')), 'hex') $$;
+
+CREATE OR REPLACE FUNCTION edc_audit_chain_append(tbl text, rowid text, doc jsonb) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = public, pg_temp SET timezone = 'UTC' SET extra_float_digits = 1
+    AS $$
+DECLARE
+    rh text := edc_audit_row_hash(tbl, rowid, doc);
+    prev text;
+    lid bigint;
+BEGIN
+    PERFORM pg_advisory_xact_lock({LOCK_KEY});
+    SELECT hash INTO prev FROM audit_chainlink ORDER BY id DESC LIMIT 1;
+    prev := COALESCE(prev, '');
+    lid := nextval(pg_get_serial_sequence('audit_chainlink', 'id'));
+    INSERT INTO audit_chainlink (id, created_at, table_name, row_id, row_hash, prev_hash, hash)
+    VALUES (lid, clock_timestamp(), tbl, rowid, rh, prev,
+            encode(sha256(convert_to(prev || ':' || lid::text || ':' || rh, 'UTF8')), 'hex'));
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION edc_audit_chain_link() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = public, pg_temp SET timezone = 'UTC' SET extra_float_digits = 1
+    AS $$
+DECLARE
+    doc jsonb := to_jsonb(NEW);
+BEGIN
+    PERFORM edc_audit_chain_append(TG_TABLE_NAME::text, doc ->> TG_ARGV[0], doc);
+    RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION edc_audit_chain_backfill(tbl text, pk text) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path = public, pg_temp SET timezone = 'UTC' SET extra_float_digits = 1
+    AS $$
+DECLARE
+    r record;
+    n integer := 0;
+BEGIN
+    FOR r IN EXECUTE format(
+        'SELECT to_jsonb(t) AS doc FROM %I t WHERE NOT EXISTS (SELECT 1 FROM audit_chainlink l '
+        'WHERE l.table_name = %L AND l.row_id = (t.%I)::text) ORDER BY t.%I', tbl, tbl, pk, pk)
+    LOOP
+        PERFORM edc_audit_chain_append(tbl, r.doc ->> pk, r.doc);
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END;
+$$;
+"""
+
+
+@dataclass(frozen=True)
+class AuditedTable:
+    table: str
+    pk: str
+    versioned: bool = False  # rows legitimately change (pghistory contexts): one link per version
+
+
+def audited_tables() -> list[AuditedTable]:
+    """Every table that holds audit records: all pghistory event tables (also those of models
+    added later), the action events and the pghistory contexts."""
+    import pghistory.core
+
+    tables = {m._meta.db_table: AuditedTable(m._meta.db_table, m._meta.pk.column)
+              for m in pghistory.core.event_models() if m._meta.managed and not m._meta.proxy}
+    tables["audit_auditevent"] = AuditedTable("audit_auditevent", "id")
+    tables["pghistory_context"] = AuditedTable("pghistory_context", "id", versioned=True)
+    return sorted(tables.values(), key=lambda t: t.table)
+
+
+def _existing_tables(cursor) -> set[str]:
+    cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+    return {row[0] for row in cursor.fetchall()}
+
+
+def _chained_tables(cursor) -> set[str]:
+    cursor.execute("SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                   "WHERE t.tgname = %s AND t.tgenabled <> 'D'", [TRIGGER_NAME])
+    return {row[0] for row in cursor.fetchall()}
+
+
+def install(using: str = "default") -> int:
+    """Create the chain functions and a chain trigger on every audited table that lacks one,
+    then link the records written before (in table, id order). Idempotent; run by the
+    migration and after every `migrate` (post_migrate), so tables of new tracked models are
+    chained too. Returns how many existing records were linked."""
+    from django.db import connections
+
+    conn = connections[using]
+    linked = 0
+    with transaction.atomic(using=using), conn.cursor() as cursor:
+        cursor.execute(FUNCTIONS_SQL)
+        existing = _existing_tables(cursor)
+        chained = _chained_tables(cursor)
+        for t in audited_tables():
+            if t.table not in existing:
+                continue
+            if t.table not in chained:
+                ops = "INSERT OR UPDATE" if t.versioned else "INSERT"
+                cursor.execute(f'DROP TRIGGER IF EXISTS {TRIGGER_NAME} ON "{t.table}"')
+                cursor.execute(
+                    f'CREATE CONSTRAINT TRIGGER {TRIGGER_NAME} AFTER {ops} ON "{t.table}" '
+                    f"DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
+                    f"EXECUTE FUNCTION edc_audit_chain_link('{t.pk}')")
+            cursor.execute("SELECT edc_audit_chain_backfill(%s, %s)", [t.table, t.pk])
+            linked += cursor.fetchone()[0]
+    return linked
+
+
+def link_hash(prev_hash: str, link_id: int, row_hash: str) -> str:
+    return hashlib.sha256(f"{prev_hash}:{link_id}:{row_hash}".encode()).hexdigest()
+
+
+def chain_head() -> dict:
+    """The newest link: {"link": id, "table": ..., "id": row id, "hash": hex, "at": iso}
+    ({"link": 0, "hash": ""} for an empty chain). Published with audit exports and backups."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, table_name, row_id, hash, created_at FROM audit_chainlink "
+                       "ORDER BY id DESC LIMIT 1")
+        row = cursor.fetchone()
+    if row is None:
+        return {"link": 0, "table": "", "id": "", "hash": "", "at": ""}
+    return {"link": row[0], "table": row[1], "id": row[2], "hash": row[3], "at": row[4].isoformat()}
+
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    first_broken: str | None = None
+    links: int = 0
+    problems: list[str] = field(default_factory=list)
+    head: dict = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+def verify_chain(*, expected_head: str | None = None) -> VerifyResult:
+    """Recompute the whole chain. `first_broken` names the earliest broken link (table, row id
+    and link id, and what is wrong); `problems` lists one line per kind of breakage found.
+    With `expected_head` (a hash from an earlier export or backup manifest) also check that
+    this head is still a link of the chain."""
+    failures: list[tuple[int, str]] = []  # (link id or a large number, description)
+    tables = audited_tables()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL timezone = 'UTC'")
+        cursor.execute("SET LOCAL extra_float_digits = 1")
+        existing = _existing_tables(cursor)
+        chained = _chained_tables(cursor)
+        for t in tables:
+            if t.table in existing and t.table not in chained:
+                failures.append((-1, f"table {t.table} is not chained (its chain trigger is missing or disabled)"))
+
+        # 1. Each link follows from its predecessor.
+        prev_hash, last_id, count = "", 0, 0
+        while True:
+            cursor.execute("SELECT id, table_name, row_id, row_hash, prev_hash, hash FROM audit_chainlink "
+                           "WHERE id > %s ORDER BY id LIMIT %s", [last_id, BATCH])
+            rows = cursor.fetchall()
+            if not rows:
+                break
+            for link_id, table, row_id, row_hash, stored_prev, stored_hash in rows:
+                count += 1
+                if stored_prev != prev_hash:
+                    failures.append((link_id, f"link {link_id} ({table} id={row_id}): does not follow the "
+                                              f"previous link (a link was removed, inserted or rewritten)"))
+                    break
+                if link_hash(stored_prev, link_id, row_hash) != stored_hash:
+                    failures.append((link_id, f"link {link_id} ({table} id={row_id}): link hash rewritten"))
+                    break
+                prev_hash = stored_hash
+            else:
+                last_id = rows[-1][0]
+                continue
+            break
+
+        # 2. Each record is as it was when linked; 3. each record has a link.
+        for t in tables:
+            if t.table not in existing:
+                continue
+            latest_only = ("AND l.id = (SELECT max(l2.id) FROM audit_chainlink l2 WHERE "
+                           "l2.table_name = l.table_name AND l2.row_id = l.row_id)") if t.versioned else ""
+            cursor.execute(
+                f'SELECT l.id, l.row_id, t."{t.pk}" IS NULL FROM audit_chainlink l '
+                f'LEFT JOIN "{t.table}" t ON (t."{t.pk}")::text = l.row_id '
+                f"WHERE l.table_name = %s {latest_only} AND (t.\"{t.pk}\" IS NULL OR "
+                f"edc_audit_row_hash(%s, l.row_id, to_jsonb(t)) <> l.row_hash) ORDER BY l.id LIMIT 1",
+                [t.table, t.table])
+            row = cursor.fetchone()
+            if row is not None:
+                link_id, row_id, missing = row
+                what = "record deleted" if missing else "record changed after it was written"
+                failures.append((link_id, f"link {link_id} ({t.table} id={row_id}): {what}"))
+            cursor.execute(
+                f'SELECT (t."{t.pk}")::text FROM "{t.table}" t WHERE NOT EXISTS (SELECT 1 FROM audit_chainlink l '
+                f'WHERE l.table_name = %s AND l.row_id = (t."{t.pk}")::text) ORDER BY t."{t.pk}" LIMIT 1',
+                [t.table])
+            row = cursor.fetchone()
+            if row is not None:
+                failures.append((10**18, f"{t.table} id={row[0]}: record has no chain link "
+                                         f"(written with the audit triggers disabled)"))
+        if expected_head:
+            cursor.execute("SELECT id FROM audit_chainlink WHERE hash = %s", [expected_head])
+            if cursor.fetchone() is None:
+                failures.append((10**18 + 1, f"the archived chain head {expected_head} is no longer part of "
+                                             f"the chain (history rewritten or truncated)"))
+    head = chain_head()
+    failures.sort(key=lambda f: f[0])
+    return VerifyResult(ok=not failures, first_broken=failures[0][1] if failures else None, links=count,
+                        problems=[f[1] for f in failures], head=head)

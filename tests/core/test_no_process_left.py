@@ -1,0 +1,47 @@
+"""`make test` and `make bench` run through angel_rescue.embedded.run_and_stop: the embedded
+PostgreSQL they start is stopped when they end, one already running (make run) is kept."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.django_db(databases=[])
+
+
+def _start_in_child(datadir: Path) -> str:
+    return (f"from pathlib import Path; from angel_rescue import embedded; "
+            f"embedded.postgres_url(Path({str(datadir)!r}))")
+
+
+def test_no_postgres_left_after_the_wrapped_command(tmp_path):
+    from angel_rescue import embedded
+
+    datadir = tmp_path / "pgdata"
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env["EDC_PGDATA"] = str(datadir)
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "angel_rescue/embedded.py", "run", "--", sys.executable, "-c",
+                           _start_in_child(datadir)], env=env, cwd=root, timeout=180)
+    assert done.returncode == 0
+    assert (datadir / "PG_VERSION").exists()  # the child really started a server there
+    assert not embedded.postgres_running(datadir)
+
+
+def test_a_server_running_before_is_kept(tmp_path):
+    from angel_rescue import embedded
+
+    datadir = tmp_path / "pgdata"
+    embedded.postgres_url(datadir)
+    try:
+        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        env["EDC_PGDATA"] = str(datadir)
+        root = Path(__file__).resolve().parents[2]
+        subprocess.run([sys.executable, "angel_rescue/embedded.py", "run", "--", sys.executable, "-c", "pass"],
+                       env=env, cwd=root, timeout=120, check=True)
+        assert embedded.postgres_running(datadir)
+    finally:
+        embedded.postgres_stop(datadir)
+    assert not embedded.postgres_running(datadir)

@@ -1,0 +1,136 @@
+"""The tamper-evident audit chain (audit/chain.py): every audit record is linked at commit, and
+`audit_verify` names the first broken link — even after an edit by the database owner."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.urls import reverse
+
+from audit.chain import chain_head, verify_chain
+
+# Links are appended by deferred (commit-time) triggers: these tests commit for real.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def seeded():
+    call_command("seed_demo", "--subjects", "4", stdout=StringIO())
+
+
+def _owner_sql(*statements):
+    """What a database owner (the tests connect as the owner role) could do by hand."""
+    with connection.cursor() as cursor:
+        for sql in statements:
+            cursor.execute(sql)
+
+
+def _append_only_trigger(table):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                       "WHERE c.relname = %s AND tgname LIKE 'pgtrigger_append_only%%'", [table])
+        return cursor.fetchone()[0]
+
+
+def test_audit_verify_passes_on_a_seeded_study_and_every_record_is_linked(seeded):
+    from audit.models import AuditEvent, ChainLink
+
+    result = verify_chain()
+    assert result.ok, result.problems
+    assert result.links == ChainLink.objects.count()
+    # data events, action events and contexts are all in the chain
+    tables = set(ChainLink.objects.values_list("table_name", flat=True))
+    assert {"audit_auditevent", "pghistory_context", "eligibility_screeningevent", "core_subjectevent"} <= tables
+    assert ChainLink.objects.filter(table_name="audit_auditevent").count() == AuditEvent.objects.count()
+    out = StringIO()
+    call_command("audit_verify", stdout=out)
+    assert "Audit chain intact" in out.getvalue()
+    head = chain_head()
+    assert len(head["hash"]) == 64 and head["link"] == ChainLink.objects.order_by("-id").first().id
+
+
+def test_audit_verify_names_the_event_row_an_owner_updated_with_triggers_disabled(seeded):
+    from core.models import Subject
+
+    subject = Subject.objects.order_by("pk").first()
+    event_table = "core_subjectevent"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT max(pgh_id) FROM {event_table} WHERE pgh_obj_id = %s", [str(subject.pk)])
+        pgh_id = cursor.fetchone()[0]
+    trigger = _append_only_trigger(event_table)
+    _owner_sql(f"ALTER TABLE {event_table} DISABLE TRIGGER {trigger}",
+               f"UPDATE {event_table} SET number = 'FORGED' WHERE pgh_id = {pgh_id}",
+               f"ALTER TABLE {event_table} ENABLE TRIGGER {trigger}")
+    result = verify_chain()
+    assert not result.ok
+    assert f"{event_table} id={pgh_id}" in result.first_broken
+    assert "changed" in result.first_broken
+    with pytest.raises(CommandError, match=f"{event_table} id={pgh_id}"):
+        call_command("audit_verify", stdout=StringIO())
+
+
+def test_audit_verify_names_an_action_event_and_a_context_rewritten_by_the_owner(seeded):
+    from audit.models import AuditEvent
+
+    event = AuditEvent.objects.order_by("id")[2]
+    trigger = _append_only_trigger("audit_auditevent")
+    _owner_sql("ALTER TABLE audit_auditevent DISABLE TRIGGER " + trigger,
+               f"UPDATE audit_auditevent SET ip = '10.6.6.6' WHERE id = {event.id}",
+               "ALTER TABLE audit_auditevent ENABLE TRIGGER " + trigger)
+    result = verify_chain()
+    assert not result.ok and f"audit_auditevent id={event.id}" in result.first_broken
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM pghistory_context ORDER BY created_at LIMIT 1")
+        ctx = cursor.fetchone()[0]
+    # Even with the chain trigger itself switched off, the rewrite of who/why is detected.
+    _owner_sql("ALTER TABLE pghistory_context DISABLE TRIGGER edc_audit_chain",
+               f"UPDATE pghistory_context SET metadata = metadata || '{{\"username\": \"someone\"}}' WHERE id = '{ctx}'",
+               "ALTER TABLE pghistory_context ENABLE TRIGGER edc_audit_chain")
+    problems = "\n".join(verify_chain().problems)
+    assert f"pghistory_context id={ctx}" in problems
+
+
+def test_deleted_link_deleted_row_unlinked_row_and_lost_head_are_each_detected(seeded):
+    from audit.models import AuditEvent, ChainLink
+
+    old_head = chain_head()["hash"]
+    middle = ChainLink.objects.order_by("id")[10]
+    _owner_sql(f"DELETE FROM audit_chainlink WHERE id = {middle.id}")
+    result = verify_chain()
+    assert not result.ok and f"link {middle.id + 1}" in result.first_broken
+    assert "does not follow" in result.first_broken
+
+    call_command("flush", "--noinput")  # a fresh, empty audit trail
+    call_command("seed_demo", "--subjects", "1", stdout=StringIO())
+    assert verify_chain().ok
+    # an action event written with the chain trigger disabled has no link
+    _owner_sql("ALTER TABLE audit_auditevent DISABLE TRIGGER edc_audit_chain")
+    forged = AuditEvent.objects.create(action="other", summary="inserted behind the chain's back")
+    _owner_sql("ALTER TABLE audit_auditevent ENABLE TRIGGER edc_audit_chain")
+    problems = verify_chain().problems
+    assert any(f"audit_auditevent id={forged.id}: record has no chain link" in p for p in problems)
+    # an archived head that the chain no longer contains (rewritten history)
+    assert any("no longer part of the chain" in p for p in verify_chain(expected_head=old_head).problems)
+
+
+def test_a_disabled_chain_trigger_is_reported(seeded):
+    _owner_sql("ALTER TABLE core_subjectevent DISABLE TRIGGER edc_audit_chain")
+    try:
+        result = verify_chain()
+    finally:
+        _owner_sql("ALTER TABLE core_subjectevent ENABLE TRIGGER edc_audit_chain")
+    assert not result.ok and "core_subjectevent is not chained" in result.first_broken
+
+
+def test_the_audit_csv_export_carries_the_chain_head(personas, client_for):
+    client = client_for("datamanager")
+    response = client.get(reverse("datamanagement:audit") + "?format=csv")
+    assert response.status_code == 200
+    body = response.content.decode()
+    last = body.strip().splitlines()[-1]
+    head = chain_head()  # the export's own audit event is the newest link
+    assert "chain_head" in last and head["hash"] in last
+    assert response["X-Audit-Chain-Head"] == f"{head['link']}:{head['hash']}"
+    assert verify_chain(expected_head=head["hash"]).ok
