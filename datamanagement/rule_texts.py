@@ -10,6 +10,13 @@ RULE_TEXTS = (
     gettext_noop("each NIHSS item within its range (1a 0–3, 1b 0–2, 1c 0–2, 2 0–2, 3 0–3, 4 0–3, 5a 0–4 or UN, "
                  "5b 0–4 or UN, 6a 0–4 or UN, 6b 0–4 or UN, 7 0–2 or UN, 8 0–2, 9 0–3, 10 0–2 or UN, 11 0–2)"),
     gettext_noop("unusual but possible value (usual ranges: core/protocol.py)"),
+    gettext_noop("NIHSS total 0–42"),
+    gettext_noop("pre-stroke mRS 0–5"),
+    gettext_noop("last known well ≤ arterial puncture ≤ randomization ≤ reperfusion"),
+    gettext_noop("a lab pending at enrollment must not breach an eligibility threshold later"),
+    gettext_noop("a lab may be pending only under the investigator's attestation; its result is due"),
+    gettext_noop("mRS at discharge not better than pre-stroke mRS"),
+    gettext_noop("mRS 0–6"),
     gettext_noop("last known well ≤ arterial puncture ≤ randomization ≤ reperfusion ≤ end of procedure"),
     gettext_noop("a pass after randomization is not before it"),
     gettext_noop("an item marked UN has no score, and UN needs a written explanation"),
