@@ -248,6 +248,16 @@ def concrete_urls(study, site: str | None = None) -> dict[str, list[str]]:
                                                    defaults={"email": "sweep-target@example.org"})
             urls += [reverse(name, kwargs={"user_id": target.pk, "action": action})
                      for action in ("deactivate", "reactivate", "reset", "grant", "revoke")]
+        elif params == ["token_id"]:
+            if site is not None:
+                continue
+            from api.models import ApiToken
+            from api.services import token_create
+            from core.models import User
+
+            if not ApiToken.objects.exists():  # one token of the coordinator's: revoke must stay his
+                token_create(user=User.objects.get(username="coord001"), label="sweep")
+            urls += [reverse(name, kwargs={"token_id": tok.pk}) for tok in ApiToken.objects.order_by("pk")[:2]]
         elif params == ["pk"] and name.startswith("adjudication:"):
             urls += _adjudication_urls(name, site)
             if not urls:
