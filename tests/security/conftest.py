@@ -143,6 +143,8 @@ NOT_GETTABLE = {
     "logout",
     # The user administration actions (reset, deactivate, grant, revoke): POST only, with a reason.
     "user_action",
+    # Revoking an API token: POST only (api/views.py, require_POST).
+    "api:token_revoke",
 }
 
 
@@ -219,6 +221,11 @@ def concrete_urls(study, site: str | None = None) -> dict[str, list[str]]:
                                                       "pk": row.pk}))
         elif params == ["pk"] and name == "datamanagement:query":
             urls += [reverse(name, kwargs={"pk": q.pk}) for q in queries]
+        elif params == ["pk"] and name.startswith("api:"):  # the REST API's query actions
+            urls += [reverse(name, kwargs={"pk": q.pk}) for q in queries]
+        elif params == ["number", "form"]:  # the REST API's form of a subject
+            urls += [reverse(name, kwargs={"number": s.number, "form": code})
+                     for s in subjects for code in ("SCREENING", "V1_PROCEDURE", "V5_DAY90")]
         elif params == ["pk"] and name.startswith("datamanagement:"):
             urls += [reverse(name, kwargs={"pk": s.pk}) for s in subjects]
         elif params == ["code", "pk"]:
