@@ -2,6 +2,9 @@ import os
 
 from celery import Celery
 
+# Remembered so that `python -m angel_rescue.embedded run -- pytest` (which imports this
+# package first) does not hand the production settings module to the command it runs.
+SETTINGS_DEFAULTED = "DJANGO_SETTINGS_MODULE" not in os.environ
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "angel_rescue.settings")
 
 app = Celery("angel_rescue")

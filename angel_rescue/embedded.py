@@ -170,8 +170,13 @@ def run_and_stop(command: list[str]) -> int:
     command's exit status."""
     import signal
 
+    from angel_rescue import celery
+
     was_running = postgres_running()
-    proc = subprocess.Popen(command)
+    env = dict(os.environ)
+    if celery.SETTINGS_DEFAULTED:  # set by importing this package, not by the caller
+        env.pop("DJANGO_SETTINGS_MODULE", None)
+    proc = subprocess.Popen(command, env=env)
     try:
         return proc.wait()
     except KeyboardInterrupt:
@@ -182,7 +187,8 @@ def run_and_stop(command: list[str]) -> int:
             postgres_stop()
 
 
-if __name__ == "__main__":  # python -m angel_rescue.embedded run -- <command…>
+if __name__ == "__main__":  # python angel_rescue/embedded.py run -- <command…> (a script: the package, whose
+    # import sets DJANGO_SETTINGS_MODULE for Celery, is not imported, so the command gets the caller's environment)
     import sys
 
     args = sys.argv[1:]

@@ -8,9 +8,12 @@
    endpoints, the data dictionary, the ZIP and its SHA-256) against a bare PostgreSQL
    `COPY (SELECT * FROM <table>) TO STDOUT` of the same tables into a file, in the same run.
    Target: ≤ 3×.
-3. Peak memory of the ODM export at 1,000 and at 10,000 subjects, each in a fresh
-   subprocess (peak RSS, VmHWM, above the peak after start-up, so lxml's C memory counts).
-   Target: grows by < 50 MB from 1,000 to 10,000.
+3. Peak memory of each file format (ODM, XPT, DTA, SAV, Dataset-JSON) at 1,000 and at 10,000
+   subjects, each in a fresh subprocess (peak RSS, VmHWM, so C memory counts).
+   Target: grows by < 50 MB from 1,000 to 10,000 for every format.
+4. Issue 13: at 10,000 subjects the time of each of XPT (SAS V5), DTA, SAV and Dataset-JSON
+   (every form table and the analysis table, as runner.build writes them) next to the bare
+   COPY of the same tables in the same run. Target: ≤ 5× for each.
 """
 
 from __future__ import annotations
@@ -145,8 +148,9 @@ def _csv_export(user) -> tuple[float, dict]:
     return elapsed, export.row_counts["csv"]
 
 
-ODM_CHILD = r"""
+FORMAT_CHILD = r"""
 import json, os, sys, time
+from pathlib import Path
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "angel_rescue.test_settings")
 sys.path.insert(0, os.getcwd())
 import django
@@ -156,11 +160,11 @@ from django.db import connections
 settings.DATABASES["default"]["NAME"] = os.environ["EDC_BENCH_DB"]
 connections["default"].settings_dict["NAME"] = os.environ["EDC_BENCH_DB"]
 from core.models import Site
-from exports.columns import tables
+from exports import runner
 from exports.dataset import Scope
-from exports.formats.odm import write_odm
 scope = Scope(blinded=True, site_ids=tuple(Site.objects.values_list("pk", flat=True)))
-chosen = tables(blinded=True)
+fmt = os.environ["EDC_BENCH_FORMAT"]
+out = Path(os.environ["EDC_BENCH_OUT"])
 def hwm_kb():
     # VmHWM: this process's peak RSS. (ru_maxrss would include the parent's size at fork.)
     for line in open("/proc/self/status"):
@@ -168,24 +172,34 @@ def hwm_kb():
             return int(line.split()[1])
 before = hwm_kb()
 t = time.perf_counter()
-counts = write_odm(chosen, scope, os.environ["EDC_BENCH_OUT"], file_oid="bench")
+counts = runner.build(scope=scope, formats=[fmt], directory=out, file_oid="bench")
 elapsed = time.perf_counter() - t
 after = hwm_kb()
-print(json.dumps({"before_kb": before, "peak_kb": after, "seconds": elapsed,
-                  "bytes": os.path.getsize(os.environ["EDC_BENCH_OUT"]), "rows": sum(counts.values())}))
+size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+print(json.dumps({"before_kb": before, "peak_kb": after, "seconds": elapsed, "bytes": size,
+                  "rows": sum(v for v in counts[fmt].values())}))
 """
 
+FORMATS = ("odm", "xpt", "dta", "sav", "datasetjson")
+RATIO_FORMATS = ("xpt", "dta", "sav", "datasetjson")
 
-def _odm_memory(directory: Path) -> dict:
+
+def _format_run(directory: Path, fmt: str) -> dict:
+    """One format written by runner.build in a fresh subprocess: time, peak memory, size."""
+    import shutil
+
     from django.db import connection
 
-    out = directory / "odm.xml"
-    env = {**os.environ, "EDC_BENCH_DB": connection.settings_dict["NAME"], "EDC_BENCH_OUT": str(out)}
+    out = directory / f"out-{fmt}"
+    shutil.rmtree(out, ignore_errors=True)
+    env = {**os.environ, "EDC_BENCH_DB": connection.settings_dict["NAME"], "EDC_BENCH_OUT": str(out),
+           "EDC_BENCH_FORMAT": fmt}
     connection.close()
-    result = subprocess.run([sys.executable, "-c", ODM_CHILD], env=env, capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-c", FORMAT_CHILD], env=env, capture_output=True, text=True,
                             cwd=str(Path(__file__).resolve().parent.parent), timeout=1800)
     if result.returncode:
         raise RuntimeError(result.stderr[-2000:])
+    shutil.rmtree(out, ignore_errors=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -202,18 +216,19 @@ def run() -> list[str]:
     lines.append(f"real services (seed_demo --subjects {REAL_SEED_SAMPLE}): {per_subject * 1000:.0f} ms/subject "
                  f"→ ~{per_subject * 10000 / 60:.0f} min for 10,000 (too slow here); the rest is bulk-created")
     user = User.objects.get(username="datamanager")
-    memory = {}
+    memory: dict[int, dict[str, dict]] = {}
     for size in SIZES:
         took = _bulk_subjects(size)
         lines.append(f"{Subject.objects.count()} subjects (bulk-created in {took:.1f} s, with V2–V5 forms)")
-        memory[size] = _odm_memory(work)
-        m = memory[size]
-        lines.append(f"ODM export at {size}: {m['seconds']:.1f} s, {m['bytes'] / 1e6:.1f} MB file, "
-                     f"{m['rows']} forms; peak RSS {m['peak_kb'] / 1024:.1f} MB "
-                     f"(after start-up {m['before_kb'] / 1024:.1f} MB, growth {(m['peak_kb'] - m['before_kb']) / 1024:.1f} MB)")
-    growth = (memory[SIZES[1]]["peak_kb"] - memory[SIZES[0]]["peak_kb"]) / 1024
-    lines.append(f"ODM peak memory 1,000 → 10,000 subjects: +{growth:.1f} MB (target < 50 MB: "
-                 f"{'met' if growth < 50 else 'NOT met'})")
+        memory[size] = {fmt: _format_run(work, fmt) for fmt in FORMATS}
+        for fmt, m in memory[size].items():
+            lines.append(f"{fmt} export at {size}: {m['seconds']:.1f} s, {m['bytes'] / 1e6:.1f} MB, "
+                         f"{m['rows']} rows; peak RSS {m['peak_kb'] / 1024:.1f} MB "
+                         f"(after start-up {m['before_kb'] / 1024:.1f} MB)")
+    for fmt in FORMATS:
+        growth = (memory[SIZES[1]][fmt]["peak_kb"] - memory[SIZES[0]][fmt]["peak_kb"]) / 1024
+        lines.append(f"{fmt} peak memory 1,000 → 10,000 subjects: {growth:+.1f} MB (target < 50 MB: "
+                     f"{'met' if growth < 50 else 'NOT met'})")
     copy_times, export_times = [], []
     for _ in range(3):
         copy_times.append(_copy_baseline(work))
@@ -224,4 +239,8 @@ def run() -> list[str]:
     lines.append(f"full CSV export (tables by COPY, analysis table with derived endpoints, dictionary, "
                  f"ZIP, SHA-256): {full:.2f} s (best of 3), rows {counts}")
     lines.append(f"ratio export / COPY: {full / base:.2f}× (target ≤ 3×: {'met' if full / base <= 3 else 'NOT met'})")
+    for fmt in RATIO_FORMATS:
+        took = memory[SIZES[1]][fmt]["seconds"]
+        lines.append(f"{fmt} at {SIZES[1]} subjects: {took:.2f} s = {took / base:.2f}× the COPY "
+                     f"(target ≤ 5×: {'met' if took / base <= 5 else 'NOT met'})")
     return lines

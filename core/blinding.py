@@ -80,3 +80,15 @@ def text_for(user, text: str, *, site, reveals: bool, withheld=WITHHELD) -> str:
     if not reveals or may_see_arm(user, site):
         return text
     return str(withheld)
+
+
+def signature_reason_reveals_arm(reason: str) -> bool:
+    """A signature "broken" reason names an arm-revealing form (reasons written before the
+    neutral wording: "V1 procedure changed after signing — stent diameter …")."""
+    labels = [str(c.label) for c in registry.all_crfs() if c.reveals_arm]
+    return any(reason.startswith(label) for label in labels if label)
+
+
+def signature_reason_for(user, reason: str, *, site) -> str:
+    """A signature's broken reason as this person may read it."""
+    return text_for(user, reason or "", site=site, reveals=signature_reason_reveals_arm(reason or ""))

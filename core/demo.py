@@ -30,6 +30,11 @@ ACCOUNTS = [
     ("datamanager", "Sun", "Hui", Role.DATA_MANAGER, None),
     ("statistician", "Zhou", "Qiang", Role.STATISTICIAN, None),
     ("admin", "Wu", "Fang", Role.ADMIN, None),
+    # Central review (adjudication app): readers outside the sites, blinded everywhere.
+    ("corelab", "Huang", "Tao", Role.CORE_LAB_READER, None),
+    ("adjudicator", "Xu", "Jing", Role.ADJUDICATOR, None),
+    ("mrsrater", "Ma", "Lin", Role.MRS_RATER, None),
+    ("steering", "Guo", "Ping", Role.STEERING, None),
 ]
 
 # The living trial: per site, subjects randomized this long ago, and what became of them.
@@ -134,6 +139,10 @@ def seed_living_trial(*, password: str, stdout=None) -> bool:
             # A screening in progress: eligible, waiting for the investigator's confirmation.
             eligibility.screening_create(site=site, user=coordinator,
                                          data=seeding.screening_data(rng, now - timedelta(minutes=25), False))
+            # And one confirmed by the investigator, ready to randomize (on the angiography table now).
+            ready = eligibility.screening_create(site=site, user=coordinator,
+                                                 data=seeding.screening_data(rng, now - timedelta(minutes=8), False))
+            eligibility.screening_confirm(screening=ready, user=investigator)
 
         for fate, subjects in by_fate.items():
             for subject in subjects:

@@ -182,12 +182,13 @@ def notification_email_claim(*, ids: list[int]) -> list:
         rows = list(Notification.objects.filter(pk__in=ids, email_state=EmailState.QUEUED)
                     .select_related("user").order_by("user_id", "pk")
                     .select_for_update(skip_locked=True, of=("self",)))
+        claimed_at = timezone.now()
         claimed = Notification.objects.filter(pk__in=[n.pk for n in rows], email_state=EmailState.QUEUED) \
-            .update(email_state=EmailState.SENDING)
+            .update(email_state=EmailState.SENDING, email_claimed_at=claimed_at)
         if claimed != len(rows):  # impossible while we hold the row locks; never send twice
             raise RuntimeError(f"claimed {claimed} of {len(rows)} locked notifications")
     for n in rows:
-        n.email_state = EmailState.SENDING
+        n.email_state, n.email_claimed_at = EmailState.SENDING, claimed_at
     return rows
 
 
@@ -198,7 +199,8 @@ def notification_email_done(*, ids: list[int]) -> None:
 
 def notification_email_release(*, ids: list[int]) -> None:
     """The mail server refused before anything went out: queue again (a retry sends it)."""
-    Notification.objects.filter(pk__in=ids, email_state=EmailState.SENDING).update(email_state=EmailState.QUEUED)
+    Notification.objects.filter(pk__in=ids, email_state=EmailState.SENDING).update(
+        email_state=EmailState.QUEUED, email_claimed_at=None)
 
 
 def notification_emails_send(*, ids: list[int] | None = None) -> int:
@@ -242,9 +244,10 @@ def notification_emails_send(*, ids: list[int] | None = None) -> int:
 
 def notification_emails_expire(*, now, lease_seconds: int) -> int:
     """E-mails claimed longer ago than the lease whose sender never reported back: failed
-    (never resent — a person checks)."""
+    (never resent — a person checks). The lease runs from the claim, so a notice that waited
+    in the queue is not failed while it is being sent."""
     return Notification.objects.filter(email_state=EmailState.SENDING,
-                                       created_at__lt=now - timedelta(seconds=lease_seconds)) \
+                                       email_claimed_at__lt=now - timedelta(seconds=lease_seconds)) \
         .update(email_state=EmailState.FAILED)
 
 

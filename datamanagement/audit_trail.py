@@ -22,7 +22,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 
 from audit.models import AuditEvent
-from core import access
+from core import access, blinding
 from core import crf as registry
 from core.roles import Action
 
@@ -71,7 +71,7 @@ def _allowed_event_models(user, *, form: str | None):
         crf = crfs.get(label)
         if form and (crf is None or crf.code != form):
             continue
-        if blinded and (tracked._meta.app_label in ALLOCATION_APPS or (crf is not None and crf.reveals_arm)):
+        if blinded and blinding.reveals_arm(model=tracked, crf=crf):
             continue
         if not global_user and crf is None and label not in DM_MODELS:
             continue  # site-scoped reviewers see clinical data and its data-management records
@@ -181,6 +181,10 @@ def _event_entries(ev, *, crfs, blinded, field, usernames, numbers) -> list[Entr
         if name in ("version", "updated_at"):
             continue
         label = _field_label(model, name)
+        if blinded and name == "broken_reason":
+            # older signature reasons named the procedure form and its values (core.blinding)
+            old, new = (str(blinding.WITHHELD) if isinstance(v, str) and blinding.signature_reason_reveals_arm(v)
+                        else v for v in (old, new))
         out.append(Entry(kind="change", field=name, field_label=label, old=old, new=new, **common))
     return out
 

@@ -11,7 +11,7 @@ SPEC §4/§10, datetimes timezone-aware, labs as numbers or "pending", passes as
 with warnings (pending labs under attestation, unusual but possible values) in every case.
 Each criterion reads the derived values (NIHSS total, circulation, last known well → puncture)
 from eligibility.derive through one `Facts` object, and its thresholds from
-eligibility.protocol. Inclusion criteria are "met" when satisfied; exclusion criteria are
+core.protocol. Inclusion criteria are "met" when satisfied; exclusion criteria are
 phrased as the condition a patient must satisfy ("no …"), so "met" always means "may enrol".
 """
 
@@ -23,10 +23,11 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _l
 
+from core import protocol as P
 from eligibility import derive
-from eligibility import protocol as P
 from eligibility.lazytext import lazy_text as _
 
 MET, NOT_MET, MISSING = "met", "not_met", "missing"
@@ -115,7 +116,7 @@ def _missing(*fields: str, reason: str | None = None):
 
 
 # Listing, inclusion 1: "Age ≥18 years"
-@criterion("IN1", _l("Age 18 years or older"))
+@criterion("IN1", format_lazy(_l("Age {age} years or older"), age=P.AGE_MIN_YEARS))
 def in1_age(f: Facts):
     age = derive.to_int(f.get("age_years"))
     if age is None:
@@ -152,7 +153,7 @@ def in3_time_window(f: Facts):
 
 
 # Listing, inclusion 4: "Baseline NIHSS score ≥6"
-@criterion("IN4", _l("Baseline NIHSS 6 or more"))
+@criterion("IN4", format_lazy(_l("Baseline NIHSS {nihss} or more"), nihss=P.NIHSS_MIN))
 def in4_nihss(f: Facts):
     n = f.nihss
     missing = [f"nihss_{c}" for c in n.missing_items] if n.from_items else (
@@ -332,7 +333,8 @@ def ex2_bleeding_surgery(f: Facts):
 # (PLT <100×10⁹/L, aPTT >50 sec, or INR >2.0); Direct oral anticoagulant (DOAC) use within 48
 # hours prior; History of heparin-induced thrombocytopenia (HIT)". Pending labs: SPEC §4
 # [decision] — allowed only under the investigator's attestation.
-@criterion("EX3", _l("No coagulopathy: platelets ≥ 100, aPTT ≤ 50 s, INR ≤ 2.0, no DOAC 48 h, no HIT"))
+@criterion("EX3", format_lazy(_l("No coagulopathy: platelets ≥ {platelets}, aPTT ≤ {aptt} s, INR ≤ {inr}, no DOAC 48 h, "
+                                  "no HIT"), platelets=P.PLATELETS_MIN, aptt=P.APTT_MAX, inr=P.INR_MAX))
 def ex3_coagulation(f: Facts):
     problems: list[str] = []
     missing: list[str] = []
@@ -387,7 +389,8 @@ def ex7_confounding(f: Facts):
 # Listing, exclusion 8: "Severe renal insufficiency: GFR <30 mL/min or Serum creatinine >220 μmol/L
 # (2.5 mg/dL)" — compared in the unit entered, never converted (2.5 mg/dL = 221 µmol/L, so
 # converting first would flip the boundary; SPEC §4).
-@criterion("EX8", _l("No severe renal failure: GFR ≥ 30, creatinine ≤ 220 µmol/L or ≤ 2.5 mg/dL"))
+@criterion("EX8", format_lazy(_l("No severe renal failure: GFR ≥ {gfr}, creatinine ≤ {umol} µmol/L or ≤ {mgdl} mg/dL"),
+                              gfr=P.GFR_MIN, umol=P.CREATININE_MAX["umol/L"], mgdl=P.CREATININE_MAX["mg/dL"]))
 def ex8_renal(f: Facts):
     problems: list[str] = []
     missing: list[str] = []

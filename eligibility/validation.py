@@ -16,8 +16,9 @@ from typing import Any
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _l
 
+from core import bounds
+from core import protocol as P
 from eligibility import derive
-from eligibility import protocol as P
 
 # Field names as users know them (lazy: translated when shown).
 LABELS = {
@@ -112,11 +113,18 @@ def hard_errors(data: Mapping[str, Any], now: datetime) -> dict[str, str]:
         else:
             _check_range(errors, "creatinine", creatinine, P.CREATININE_RANGES[unit])
 
-    # Times: none in the future; last known well ≤ puncture (SPEC §8 date order).
-    for name in ("last_known_well", "arterial_puncture_at", "consent_at"):
-        value = data.get(name)
-        if isinstance(value, datetime) and value > now + P.FUTURE_TOLERANCE:
+    # Times: none before 1900 nor in the future; text without control characters (the bounds
+    # of every value, core.bounds); then last known well ≤ puncture (SPEC §8 date order).
+    for name, value in data.items():
+        if name in errors or not isinstance(value, datetime | str | dict | list):
+            continue
+        problem = bounds.value_problem(value, now=now)
+        if problem is None:
+            continue
+        if isinstance(value, datetime) and value > now:
             errors[name] = _("%(f)s: a time in the future is impossible.") % {"f": label(name)}
+        else:
+            errors[name] = f"{label(name)}: {problem}"
     lkw, puncture = data.get("last_known_well"), data.get("arterial_puncture_at")
     if isinstance(lkw, datetime) and isinstance(puncture, datetime) and puncture < lkw \
             and "arterial_puncture_at" not in errors:

@@ -62,6 +62,9 @@ def _expression(c: Column, table: Table, *, for_csv: bool):
         return Value(None, output_field=CharField())
     if c.recode:
         return recoded(c)
+    if c.kind == "json":
+        # One JSON text in every format: PostgreSQL's (jsonb key order), as COPY writes it.
+        return Cast(F(c.source), TextField())
     if not for_csv:
         return F(c.source)
     # COPY formats values in PostgreSQL; make them match the other formats: booleans 1/0,
@@ -73,6 +76,15 @@ def _expression(c: Column, table: Table, *, for_csv: bool):
     if c.kind == "json":
         return Cast(F(c.source), TextField())
     return F(c.source)
+
+
+def value_expression(c: Column):
+    """The expression of a column's exported value (declared codes, JSON as text)."""
+    if c.recode:
+        return recoded(c)
+    if c.kind == "json":
+        return Cast(F(c.source), TextField())
+    return F(c.source) if c.source else F("pk")
 
 
 def recoded(c: Column):
@@ -100,6 +112,23 @@ def table_rows(table: Table, scope: Scope, *, for_csv: bool = False) -> QuerySet
     qs = crf_queryset(table.crf, scope).order_by(*_ordering(table.crf))
     exprs = [_expression(c, table, for_csv=for_csv) for c in table.columns]
     return qs.values_list(*exprs)
+
+
+def stream_rows(qs: QuerySet):
+    """The tuples of a values_list queryset read through a server-side cursor without
+    Django's per-value conversions (psycopg already returns dates, aware UTC instants,
+    Decimals): a third less Python per value for the statistical files."""
+    from django.core.exceptions import EmptyResultSet
+    from django.db import connection
+
+    try:
+        sql, params = qs.query.sql_with_params()
+    except EmptyResultSet:
+        return
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(CHUNK_SIZE):
+            yield from rows
 
 
 def subjects_queryset(scope: Scope) -> QuerySet:

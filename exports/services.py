@@ -182,8 +182,20 @@ def export_readme(export: Export) -> str:
         f"Formats: {', '.join(export.formats)}",
         metadata.TIME_CONVENTION,
         "Text is UTF-8. The data dictionary is dictionary.csv (every variable: label, type, unit, "
-        "range, code list, SAS names).",
+        "range, code list, SAS names). CSV cells that would start a spreadsheet formula "
+        "(= + - @, tab, CR; plain numbers excepted) begin with an apostrophe (OWASP).",
+        _chain_head_line(),
     ])
+
+
+def _chain_head_line() -> str:
+    """The audit chain head when the export was built (audit/chain.py): an inspector can later
+    check with `manage.py audit_verify --head <hash>` that the audit trail this export came
+    from has not been rewritten."""
+    from audit.chain import chain_head
+
+    head = chain_head()
+    return f"Audit chain head: link {head['link']} hash {head['hash'] or '(empty chain)'}"
 
 
 PROGRESS_INTERVAL = 0.25  # seconds between progress writes of a running export

@@ -6,8 +6,11 @@ from __future__ import annotations
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import HTML, Column, Div, Fieldset, Layout, Row
 from django import forms
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core import bounds
+from core.http import int_field
 from followup import models as m
 from followup import nihss
 
@@ -110,6 +113,20 @@ class CRFForm(forms.ModelForm):
         self.helper.layout = Layout(*self.layout_sections, "form_version",
                                     *(["reason"] if editing else []))
 
+    def clean(self):
+        data = super().clean()
+        # The bounds of every value (core.bounds), beside the field, before any rule reads it.
+        now = timezone.now()
+        for name, value in list(data.items()):
+            problem = bounds.value_problem(value, now=now, time_zone=timezone.get_current_timezone())
+            if problem and name not in self.errors:
+                self.add_error(name, problem)
+        return data
+
+    def clean_form_version(self):
+        # A hidden number the page sent: anything else is a 400 page naming it (core.http).
+        return int_field(self.data, "form_version")
+
     def model_data(self) -> dict:
         return {k: v for k, v in self.cleaned_data.items() if k not in ("form_version", "reason")}
 
@@ -203,8 +220,3 @@ DeviationForm = crf_form(m.ProtocolDeviation, [*_grid("occurred_on", "category",
                                                "corrective_action"])
 StudyExitForm = crf_form(m.StudyExit, [*_grid("kind", "exit_on", "withdrawn_by"), "data_use_permitted",
                                        "details"])
-
-FORM_CLASSES = {
-    "V1": ProcedureForm, "V2": Visit24hForm, "V3": Visit48hForm, "V4": Visit7dForm, "V5": Day90Form,
-    "AE": AdverseEventForm, "DEATH": DeathForm, "DEVIATION": DeviationForm, "EXIT": StudyExitForm,
-}

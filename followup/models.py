@@ -10,11 +10,17 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from audit.tracking import track
+from core import protocol as P
 from core.choices import ETICI, Technique
 from followup import nihss
+
+_V5 = P.VISIT_RULES["V5"]
+_V5_DAYS = f"{_V5.first}–{_V5.last}"  # "83–97"
+_V5_WINDOW = f"{_V5_DAYS} ({_V5.target} ± {_V5.before})"
 
 
 class CRFRecord(models.Model):
@@ -316,7 +322,7 @@ class Day90(CRFRecord):
     source = models.CharField(max_length=12, choices=Day90Source.choices, default=Day90Source.ASSESSMENT,
                               editable=False)
     assessed_on = models.DateField(_("assessment date"), null=True, blank=True,
-                                   help_text=_("Day 83–97 (90 ± 7)"))
+                                   help_text=format_lazy(_("Day {window}"), window=_V5_WINDOW))
     mode = models.CharField(_("mode"), max_length=10, choices=AssessmentMode.choices, blank=True)
     respondent = models.CharField(_("respondent"), max_length=8, choices=Respondent.choices, blank=True)
     assessor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
@@ -335,7 +341,8 @@ class Day90(CRFRecord):
     eq5d_anxiety = eq5d(_("EQ-5D-5L anxiety / depression"))
     eq5d_vas = models.PositiveSmallIntegerField(_("EQ VAS"), null=True, blank=True,
                                                 validators=[MaxValueValidator(100)], help_text="0–100")
-    outside_window = models.BooleanField(_("assessed outside day 83–97"), default=False, editable=False)
+    outside_window = models.BooleanField(format_lazy(_("assessed outside day {window}"), window=_V5_DAYS),
+                                         default=False, editable=False)
     study_day = models.SmallIntegerField(_("study day of the assessment"), null=True, editable=False)
 
     class Meta:

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from api.exceptions import ParameterInvalid
 from api.redcap.project import RECORD_ID, Instrument, Project, raw_expression
+from core.exceptions import DomainError, HardCheckFailed
 from datamanagement.crfs import field_names
 from datamanagement.permissions import can_enter
 from exports.columns import subject_ref
@@ -223,26 +224,23 @@ def import_records(*, project: Project, data, fmt: str) -> ImportResult:
 
 
 def _write(project: Project, change: Change, reason: str) -> None:
-    """One saved form changed through its update service (the path the query corrections use)."""
-    from datamanagement.exceptions import DataManagementError
-    from datamanagement.services import UPDATE_ADAPTERS, _generic_field_save
+    """One saved form changed through its update service (the one write path: the same guard
+    and checks as the form page and the query corrections), in one transaction."""
+    from datamanagement.services import crf_values_update
 
-    crf = change.instrument.crf
     instance = change.instance
-    service = crf.extra.get("update_service") or UPDATE_ADAPTERS.get(crf.code)
     values = dict(change.values)
     for name, value in values.items():
         if isinstance(value, dt.datetime) and timezone.is_naive(value):
             values[name] = timezone.make_aware(value, dt.UTC)
     try:
-        if service is not None:
-            service(instance=instance, user=project.user, data=values, reason=reason)
-        else:
-            for name, value in values.items():
-                instance = _generic_field_save(instance=instance, crf=crf, user=project.user,
-                                               field_name=name, value=value, reason=reason)
+        crf_values_update(user=project.user, instance=instance, values=values, reason=reason)
+    except HardCheckFailed as exc:
+        by_model = {f.source.name: f.name for f in change.instrument.fields if f.source is not None}
+        raise ImportRefused([{"record": change.record, "field": by_model.get(name, name), "rule": " ".join(rules)}
+                             for name, rules in exc.by_field().items()]) from None
     except PermissionDenied as exc:
         raise ImportRefused([{"record": change.record, "field": ", ".join(change.labels),
                               "rule": str(exc) or "not permitted"}]) from None
-    except DataManagementError as exc:
+    except DomainError as exc:
         raise ImportRefused([{"record": change.record, "field": ", ".join(change.labels), "rule": str(exc)}]) from None

@@ -1,17 +1,18 @@
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from api.rest import views as v
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
     path("sites/", v.SiteList.as_view(), name="sites"),
     path("subjects/", v.SubjectList.as_view(), name="subjects"),
     path("subjects/<str:number>/", v.SubjectDetail.as_view(), name="subject"),
     path("subjects/<str:number>/forms/", v.SubjectForms.as_view(), name="subject_forms"),
     path("subjects/<str:number>/forms/<str:form>/", v.SubjectForm.as_view(), name="subject_form"),
     path("screenings/", v.ScreeningList.as_view(), name="screenings"),
+    path("screenings/<str:number>/confirm/", v.ScreeningConfirm.as_view(), name="screening_confirm"),
     path("queries/", v.QueryList.as_view(), name="queries"),
     path("queries/<int:pk>/answer/", v.QueryAction.as_view(action="answer"), name="query_answer"),
     path("queries/<int:pk>/close/", v.QueryAction.as_view(action="close"), name="query_close"),

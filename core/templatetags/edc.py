@@ -38,3 +38,23 @@ def edc_time(value, zone=None):
         tz = zoneinfo.ZoneInfo(str(zone))
     local = timezone.localtime(value, tz)
     return f"{local:%Y-%m-%d %H:%M} {getattr(tz, 'key', str(tz))}"
+
+
+@register.filter
+def signature_reason(signature, user) -> str:
+    """{{ sig|signature_reason:request.user }}: the broken reason, withheld from a user blinded
+    for the subject's site when it names an arm-revealing form (core.blinding)."""
+    from core.blinding import signature_reason_for
+
+    return signature_reason_for(user, signature.broken_reason, site=signature.subject.site_id)
+
+
+@register.filter
+def edc_time_s(value, zone=None):
+    """edc_time with seconds (the audit trail, where order within a minute matters)."""
+    if value is None or value == "":
+        return "—"
+    text = edc_time(value, zone)
+    tz = text.rsplit(" ", 1)[1]
+    local = timezone.localtime(value, zoneinfo.ZoneInfo(tz))
+    return f"{local:%Y-%m-%d %H:%M:%S} {tz}"

@@ -37,7 +37,7 @@ from lxml import etree
 from core.models import Site, User
 from exports import metadata
 from exports.columns import Column, Table, subject_ref
-from exports.dataset import Scope, crf_queryset, recoded
+from exports.dataset import Scope, crf_queryset, value_expression
 from exports.formats.csv_format import csv_value
 
 NS = "http://www.cdisc.org/ns/odm/v1.3"
@@ -230,7 +230,7 @@ class OdmWriter:
         event_model = getattr(table.crf.model, "pgh_event_model", None)
         if event_model is None or not ids:
             return {}
-        exprs = [recoded(c) if c.recode else F(c.source) for c in cols]
+        exprs = [value_expression(c) for c in cols]
         out: dict[int, list[tuple]] = defaultdict(list)
         qs = (event_model.objects.filter(pgh_obj_id__in=ids).order_by("pgh_obj_id", "pgh_id")
               .values_list("pgh_obj_id", "pgh_created_at", "pgh_context__metadata", *exprs))
@@ -241,7 +241,7 @@ class OdmWriter:
 
     def _rows_for(self, table: Table, qs, key) -> dict[object, list[tuple]]:
         cols = _item_columns(table)
-        exprs = [recoded(c) if c.recode else F(c.source) if c.source else F("pk") for c in cols]
+        exprs = [value_expression(c) for c in cols]
         grouped: dict[object, list[tuple]] = defaultdict(list)
         rows = list(qs.annotate(_odm_key=key).order_by("pk").values_list("_odm_key", "pk", *exprs))
         history = self._history(table, [r[1] for r in rows])

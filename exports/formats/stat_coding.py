@@ -47,7 +47,9 @@ def encoder(c: Column):
     if c.kind == "date":
         return lambda v: v  # datetime.date objects: pyreadstat writes them as dates
     if c.kind == "json":
-        return lambda v: "" if v is None else json.dumps(v, ensure_ascii=False, sort_keys=True)
+        # (read as PostgreSQL's JSON text, the same text as in the CSV)
+        return lambda v: "" if v is None else v if isinstance(v, str) else json.dumps(
+            v, ensure_ascii=False, sort_keys=True)
 
     def text(v):
         if v is None:

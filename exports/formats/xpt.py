@@ -77,8 +77,10 @@ def ibm_floats(values: np.ndarray) -> np.ndarray:
 
 
 def split_utf8(raw: bytes, widths: list[int]) -> tuple[list[bytes], bool]:
-    """Cut `raw` into pieces of at most the given widths at character boundaries; returns
-    the pieces and whether something was left over (cut)."""
+    """Cut `raw` into pieces of at most the given widths; returns the pieces and whether
+    something was left over (cut). A piece ends before a blank where it can (between words,
+    as SAS submissions split text: readers strip a piece's trailing blanks, so a blank at
+    the end of a piece would be lost), else at a character boundary (UTF-8)."""
     pieces = []
     pos = 0
     for w in widths:
@@ -86,6 +88,13 @@ def split_utf8(raw: bytes, widths: list[int]) -> tuple[list[bytes], bool]:
         if end < len(raw):
             while end > pos and (raw[end] & 0xC0) == 0x80:
                 end -= 1
+            blank = raw.rfind(b" ", pos, end + 1)
+            if blank > pos:
+                end = blank
+            while end > pos and raw[end - 1] == 0x20:
+                end -= 1
+            if end == pos:  # only blanks: keep them (they are inner blanks of the text)
+                end = min(pos + w, len(raw))
         pieces.append(raw[pos:end])
         pos = end
     return pieces, pos < len(raw)

@@ -27,6 +27,25 @@
   }, 1000);
 })();
 
+// Text that must fit its box on any screen (a subject number never wraps; an arm name never
+// breaks mid-word): shrink the font until nothing overflows.
+(function () {
+  function fit() {
+    document.querySelectorAll("[data-fit]").forEach(el => {
+      if (!el.dataset.fitFrom) el.dataset.fitFrom = getComputedStyle(el).fontSize;
+      el.style.fontSize = el.dataset.fitFrom;
+      let size = parseFloat(el.dataset.fitFrom);
+      const min = parseFloat(el.dataset.fit) || 14;
+      while (el.scrollWidth > el.clientWidth + 1 && size > min) {
+        size -= 1;
+        el.style.fontSize = size + "px";
+      }
+    });
+  }
+  fit();
+  window.addEventListener("resize", fit);
+})();
+
 // Behaviour bound from data attributes (the Content-Security-Policy forbids inline handlers):
 // data-autosubmit submits its form on change; data-site-switch reloads with ?site=<value>;
 // data-submit-once disables its button on the first press and shows the attribute's text.

@@ -89,6 +89,22 @@ def test_upload_page_shows_the_refusal_in_plain_words(personas, randomized_subje
     assert "V5-0001.wav" in client.get(url).content.decode()
 
 
+def test_a_dicom_series_is_uploaded_in_one_go_and_a_refused_file_is_named(personas, randomized_subject,
+                                                                         material_storage, client_for):
+    from adjudication.models import Material
+
+    subject = randomized_subject()
+    client = client_for("coord001")
+    url = f"/adjudication/subjects/{subject.number}/material/"
+    series = [upload(f"IM{i}.dcm", dicom_bytes(patient_id=subject.number)) for i in range(3)]
+    assert client.post(url, {"category": "followup_imaging", "file": series}).status_code == 302
+    assert Material.objects.filter(subject=subject, kind="dicom").count() == 3
+    bad = [upload("IM4.dcm", dicom_bytes()), upload("IM5.dcm", dicom_bytes(name="Wang^Li"))]
+    response = client.post(url, {"category": "followup_imaging", "file": bad})
+    assert response.status_code == 400 and "File 2 of 2" in response.content.decode()
+    assert Material.objects.filter(subject=subject, kind="dicom").count() == 4
+
+
 def test_every_view_of_material_is_audited(personas, readers, randomized_subject, material_storage, client_for):
     from audit.models import AuditEvent
 
@@ -131,3 +147,27 @@ def test_other_sites_staff_cannot_reach_a_subjects_material(personas, randomized
     client = client_for("coord002")
     assert client.get(f"/adjudication/subjects/{subject.number}/material/").status_code == 404
     assert client.get(f"/adjudication/material/{m.pk}/").status_code == 404
+
+
+def test_the_storage_backend_is_chosen_by_setting_s3_via_django_storages():
+    """EDC_MATERIAL_STORAGE=s3 selects django-storages' S3 backend with the MinIO endpoint
+    (docker-compose.yml); the default is local disk."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = ("import json, django; from django.conf import settings; django.setup(); "
+            "from django.core.files.storage import storages; s = storages['material']; "
+            "print(json.dumps([settings.STORAGES['material']['BACKEND'], type(s).__module__, "
+            "getattr(s, 'bucket_name', None), getattr(s, 'endpoint_url', None)]))")
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "angel_rescue.test_settings", "EDC_MATERIAL_STORAGE": "s3",
+           "EDC_MATERIAL_S3_ENDPOINT": "http://minio:9000", "EDC_MATERIAL_S3_BUCKET": "edc-material",
+           "EDC_MATERIAL_S3_ACCESS_KEY": "k", "EDC_MATERIAL_S3_SECRET_KEY": "s"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    backend, module, bucket, endpoint = json.loads(out.stdout.strip().splitlines()[-1])
+    assert backend == "storages.backends.s3.S3Storage" and module == "storages.backends.s3"
+    assert (bucket, endpoint) == ("edc-material", "http://minio:9000")
+    env["EDC_MATERIAL_STORAGE"] = "local"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1])[0] == "django.core.files.storage.FileSystemStorage"

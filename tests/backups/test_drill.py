@@ -53,7 +53,7 @@ def test_drill_seed_backup_drop_restore_compare_verify_and_serve_a_casebook(back
     source = f"{test_db}_drill_src"
     connection.close()
     admin_execute(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{test_db}' "
-                  "AND pid <> pg_backend_pid()")
+                  "AND pid <> pg_backend_pid() AND backend_type = 'client backend'")
     admin_execute(f'CREATE DATABASE "{source}" TEMPLATE "{test_db}"')  # migrated, empty
     try:
         with django_database(pgtools.params_from_url(url_of(source))):

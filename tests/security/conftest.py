@@ -84,6 +84,7 @@ def study(personas, sites, settings, tmp_path, django_capture_on_commit_callback
     for user in personas.values():
         notification_create(users=[user], key=f"sec-{user.username}", title="Hello", body="b", url="/",
                             email=False)
+    _adjudication_material(personas, s1, settings, tmp_path)
     exports = {}
     with django_capture_on_commit_callbacks(execute=False):
         for who, blinded in (("datamanager", True), ("statistician", False)):
@@ -91,6 +92,26 @@ def study(personas, sites, settings, tmp_path, django_capture_on_commit_callback
             exports[who] = export_run(export_id=export.pk)
     return {"screenings": screenings, "subjects": subj, "allocations": allocations,
             "allocation_list": allocation_list, "procedure": v1, "exports": exports}
+
+
+def _adjudication_material(personas, subject, settings, tmp_path):
+    """Central review material (an angiography run, a day-90 recording) and their cases, so
+    the sweep reaches the adjudication pages too."""
+    from django.core.files.storage import storages
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.utils import timezone
+
+    from adjudication.services import dsmb_snapshot_take, material_upload
+
+    settings.STORAGES = {**settings.STORAGES, "material": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(tmp_path / "material")}}}
+    storages._storages.pop("material", None)
+    material_upload(user=personas["coord001"], subject=subject, category="angiography",
+                    uploaded=SimpleUploadedFile("run.mp4", b"\x00\x00\x00\x18ftypmp42" + bytes(64)))
+    material_upload(user=personas["assessor001"], subject=subject, category="day90_recording",
+                    uploaded=SimpleUploadedFile("call.wav", b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(40)))
+    dsmb_snapshot_take(user=personas["statistician"], cut_off=timezone.now())
 
 
 # --- URL enumeration ------------------------------------------------------------------------
@@ -120,6 +141,8 @@ NOT_GETTABLE = {
     "set_language",
     # The logout view logs the client out on POST; GET answers 405. Checked separately last.
     "logout",
+    # The user administration actions (reset, deactivate, grant, revoke): POST only, with a reason.
+    "user_action",
 }
 
 
@@ -183,16 +206,16 @@ def concrete_urls(study, site: str | None = None) -> dict[str, list[str]]:
         elif params == ["number"]:
             urls += [reverse(name, kwargs={"number": s.number}) for s in subjects]
         elif params == ["number", "code"]:
-            from followup.forms import FORM_CLASSES
+            from core import crf as registry
 
-            urls += [reverse(name, kwargs={"number": s.number, "code": code})
-                     for s in subjects for code in FORM_CLASSES]
+            urls += [reverse(name, kwargs={"number": s.number, "code": c.page})
+                     for s in subjects for c in registry.pages() if c.form_class is not None]
         elif params == ["number", "code", "pk"]:
-            from followup.selectors import REPEATING_EVENTS
+            from core import crf as registry
 
-            for code, (model, *_rest) in REPEATING_EVENTS.items():
-                for row in model.objects.filter(subject__in=subjects).order_by("pk"):
-                    urls.append(reverse(name, kwargs={"number": row.subject.number, "code": code,
+            for form in registry.event_pages(repeating=True):
+                for row in form.model.objects.filter(subject__in=subjects).order_by("pk"):
+                    urls.append(reverse(name, kwargs={"number": row.subject.number, "code": form.page,
                                                       "pk": row.pk}))
         elif params == ["pk"] and name == "datamanagement:query":
             urls += [reverse(name, kwargs={"pk": q.pk}) for q in queries]
@@ -207,6 +230,28 @@ def concrete_urls(study, site: str | None = None) -> dict[str, list[str]]:
                 field = next(f.name for f in c.model._meta.concrete_fields
                              if f.editable and not f.primary_key and f.name not in ("version", "subject"))
                 urls += [reverse(name, kwargs={"code": code, "pk": row.pk, "field": field}) for row in rows]
+        elif params == ["user_id"]:
+            if site is not None:
+                continue  # user administration: no object of a site
+            from core.models import User
+
+            urls += [reverse(name, kwargs={"user_id": u.pk})
+                     for u in User.objects.filter(username__in=("coord001", "datamanager"))]
+        elif params == ["user_id", "action"]:
+            if site is not None:
+                continue
+            from core.models import User
+
+            # A user of its own, so that garbage posted to deactivate/reset cannot lock out a
+            # persona the rest of the sweep signs in as.
+            target, _ = User.objects.get_or_create(username="sweep-target",
+                                                   defaults={"email": "sweep-target@example.org"})
+            urls += [reverse(name, kwargs={"user_id": target.pk, "action": action})
+                     for action in ("deactivate", "reactivate", "reset", "grant", "revoke")]
+        elif params == ["pk"] and name.startswith("adjudication:"):
+            urls += _adjudication_urls(name, site)
+            if not urls:
+                continue  # no snapshot or no case of that site
         else:
             raise AssertionError(f"The security sweep does not know how to fill {name} ({route}); "
                                  f"add it to tests/security/conftest.py")
@@ -217,6 +262,20 @@ def concrete_urls(study, site: str | None = None) -> dict[str, list[str]]:
     if site is None:
         result["admin:catch_all"] = ["/admin/nothing-here/"]
     return result
+
+
+def _adjudication_urls(name, site) -> list[str]:
+    from adjudication.models import Case, DsmbSnapshot, Material
+
+    if name.startswith("adjudication:dsmb_"):
+        objects = [] if site is not None else list(DsmbSnapshot.objects.order_by("pk")[:1])
+    elif name == "adjudication:material":
+        objects = Material.objects.order_by("pk")
+        objects = list(objects.filter(subject__site__code=site) if site else objects)
+    else:
+        objects = Case.objects.order_by("pk")
+        objects = list(objects.filter(site__code=site) if site else objects)
+    return [reverse(name, kwargs={"pk": o.pk}) for o in objects]
 
 
 def _admin_urls(name, params) -> list[str]:

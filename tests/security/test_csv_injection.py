@@ -5,6 +5,7 @@ trail CSV, the screening log CSV."""
 import csv
 import io
 import os
+import re
 import stat
 import zipfile
 import zoneinfo
@@ -87,6 +88,8 @@ def test_exported_form_tables_neutralise_injection_payloads_and_files_are_privat
     assert stat.S_IMODE(os.stat(settings.EDC_EXPORT_DIR).st_mode) == 0o700
     with zipfile.ZipFile(path) as z:
         texts = {n: z.read(n).decode("utf-8-sig") for n in z.namelist() if n.endswith(".csv")}
+        readme = z.read("README.txt").decode()
+    assert re.search(r"Audit chain head: link \d+ hash ", readme)  # the archive names the chain head
     all_cells = [c for t in texts.values() for c in _cells(t)]
     _assert_neutralised(all_cells, PAYLOADS[0])
     _assert_neutralised(all_cells, PAYLOADS[3])
