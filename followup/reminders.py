@@ -154,7 +154,7 @@ def _message(reminder: Reminder) -> tuple[str, str]:
     site = subject.site
     w = schedule.visit_window(reminder.visit, subject.randomized_at, site.tz)
     def fmt(d):
-        return (f"{timezone.localtime(d, site.tz):%Y-%m-%d %H:%M}")
+        return f"{timezone.localtime(d, site.tz):%Y-%m-%d %H:%M} {site.tz.key}"
     values = {"number": subject.number, "opens": f"{w.opens:%Y-%m-%d}", "closes": fmt(w.closes),
               "last_day": f"{w.last_day}" if w.last_day else fmt(w.closes)}
     title = str(TITLES[reminder.key]).format(**values)
