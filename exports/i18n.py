@@ -26,6 +26,7 @@ EXPORT_LABELS = (
     gettext_noop("UTC instant, ISO 8601 with whole seconds (…Z)."),
     gettext_noop("The site's local calendar date (time zone: site_tz)."),
     gettext_noop("Unit: see {variable}."),
+    gettext_noop("Site time zone (IANA; dates are this zone's calendar dates)"),
     gettext_noop("mRS at day 90, central adjudicated (final reads only)"),
     gettext_noop("Central adjudication (adjudication.results)"),
     gettext_noop("mRS at day 90 for analysis: adjudicated when final, else site"),
