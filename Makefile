@@ -19,14 +19,14 @@ run: $(STAMP)
 
 # make test and make bench stop the embedded PostgreSQL they started (nothing left running).
 test: $(STAMP)
-	$(PY) -m angel_rescue.embedded run -- $(PY) -m pytest -n 2 --dist loadgroup -q $(PYTEST_ARGS)
+	$(PY) angel_rescue/embedded.py run -- $(PY) -m pytest -n 2 --dist loadgroup -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	DEBUG=true $(PY) manage.py makemigrations --check --dry-run
 
 bench: $(STAMP)
-	$(PY) -m angel_rescue.embedded run -- $(PY) -m bench
+	$(PY) angel_rescue/embedded.py run -- $(PY) -m bench
 
 # Refresh the message catalogues from the code and compile them (needs GNU gettext: apt-get
 # install gettext). The compiled .mo files are committed, so running the EDC does not need it.

@@ -22,13 +22,15 @@ from core import access
 from core import crf as registry
 from core.csvsafe import neutralise_row
 from core.exceptions import DomainError
-from core.models import Subject
+from core.http import int_field
+from core.models import Site, Subject
 from core.roles import Action
 from datamanagement import audit_trail, selectors, services
 from datamanagement.crfs import (
     crf_of,
     data_fields,
     display,
+    display_label,
     field_label,
     instances_of_subject,
     label_of,
@@ -123,7 +125,8 @@ def query_detail(request, pk: int):
         query = selectors.query_detail(user=user, pk=pk)
         perms = selectors.query_permissions(user, query)
     instance = crf.model.objects.filter(pk=query.object_id).first()
-    value = (display(getattr(instance, crf.model._meta.get_field(query.field_name).attname), query.site.tz)
+    value = (display_label(getattr(instance, crf.model._meta.get_field(query.field_name).attname),
+                           crf.model._meta.get_field(query.field_name), query.site.tz)
              if instance else "—")
     now = timezone.now()
     return render(request, "datamanagement/query_detail.html", {
@@ -149,25 +152,48 @@ def _field_input(crf, name):
 
 @login_required
 def forms_list(request):
-    """Every form the user may review, newest first (entry point for monitors)."""
+    """Forms to review (entry point for monitors): a filterable, paginated table with site,
+    form, visit, entered, SDV state, open queries, signed and locked (constant query count)."""
+    from django.core.paginator import Paginator
+
+    from datamanagement.review_table import SDV_STATES, review_rows
+
     user = request.user
     if not access.can(user, Action.VIEW_CRF):
         raise PermissionDenied
-    sections = []
-    for crf in registry.all_crfs():
-        if not sees_form(user, crf):
-            continue
-        qs = crf.model.objects.all()
-        if crf.subject_field:
-            qs = access.scope(qs, user, Action.VIEW_CRF, site_field=f"{crf.subject_field}__site")
-            qs = qs.select_related(f"{crf.subject_field}__site")
-        else:
-            qs = access.scope(qs, user, Action.VIEW_CRF).select_related("site")
-        rows = list(qs.order_by("-pk")[:100])
-        counts = selectors.query_counts_for(user=user, instances=rows)
-        sections.append({"crf": crf, "rows": [
-            {"obj": r, "label": label_of(r), "counts": counts.get((crf.code, r.pk))} for r in rows]})
-    return render(request, "datamanagement/forms.html", {"sections": sections})
+    keys = ("site", "form", "visit", "sdv", "queries", "signed", "locked")
+    filters = {k: (request.GET.get(k) or "").strip() for k in keys}
+    rows = review_rows(user=user, **filters)
+    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    forms = [c for c in registry.all_crfs() if sees_form(user, c)]
+    query = "&".join(f"{k}={v}" for k, v in filters.items() if v)
+    return render(request, "datamanagement/forms.html", {
+        "page": page, "filters": filters, "query": query, "total": len(rows),
+        "sites": access.scope(Site.objects.order_by("code"), user, Action.VIEW_CRF, site_field="pk"),
+        "forms": forms, "visits": sorted({c.visit for c in forms if c.visit}), "sdv_states": SDV_STATES,
+    })
+
+
+def _shown(field, value, tz) -> str:
+    """A value as the site entered it: the label of a coded value (never the stored code),
+    yes/no in the reader's language, instants in the site's zone, numbers with their unit."""
+    if value is None or value == "":
+        return "—"
+    choices = getattr(field, "flatchoices", None) or []
+    if choices:
+        for key, label in choices:
+            if str(key) == str(value):
+                return str(label)
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    text = display(value, tz)
+    unit = getattr(field, "unit", "") or _UNITS.get(field.name, "")
+    return f"{text} {unit}" if unit and text != "—" else text
+
+
+# Units of the numeric fields whose label does not carry one.
+_UNITS = {"stent_diameter_mm": "mm", "stent_length_mm": "mm", "platelets": "×10⁹/L", "aptt": "s",
+          "gfr": "mL/min/1.73 m²"}
 
 
 @login_required
@@ -184,7 +210,7 @@ def crf_review(request, code: str, pk: int):
     fields = []
     for f in data_fields(crf):
         fc = counts.by_field.get(f.name) if counts else None
-        fields.append({"name": f.name, "label": str(f.verbose_name), "value": display(values[f.name], tz),
+        fields.append({"name": f.name, "label": str(f.verbose_name), "value": _shown(f, values[f.name], tz),
                        "help": str(f.help_text or ""), "sdv": sdv.get(f.name),
                        "cleared": cleared.get(f.name) if f.name not in sdv else None,
                        "open": (fc or {}).get("open", 0), "answered": (fc or {}).get("answered", 0)})
@@ -267,7 +293,8 @@ def crf_edit_field(request, code: str, pk: int, field: str):
     return render(request, "datamanagement/edit_field.html", {
         "crf": crf, "instance": instance, "label": label_of(instance), "field": field,
         "field_label": field_label(crf, field), "error": error, "posted": request.POST,
-        "value": display(getattr(instance, crf.model._meta.get_field(field).attname)),
+        "value": display_label(getattr(instance, crf.model._meta.get_field(field).attname),
+                               crf.model._meta.get_field(field)),
         "field_input": _field_input(crf, field),
     }, status=422 if error else 200)
 
@@ -375,7 +402,7 @@ def locks(request):
                 services.lock_database(user=user, reason=request.POST.get("reason", ""))
                 messages.success(request, _("The database is locked."))
             elif request.POST.get("action") == "unlock":
-                lock = get_object_or_404(Lock, pk=request.POST.get("lock"))
+                lock = get_object_or_404(Lock, pk=int_field(request.POST, "lock", default=0))
                 services.lock_release(user=user, lock=lock, reason=request.POST.get("reason", ""))
                 messages.success(request, _("Unlocked."))
             else:

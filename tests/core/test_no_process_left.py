@@ -23,7 +23,7 @@ def test_no_postgres_left_after_the_wrapped_command(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env["EDC_PGDATA"] = str(datadir)
     root = Path(__file__).resolve().parents[2]
-    done = subprocess.run([sys.executable, "-m", "angel_rescue.embedded", "run", "--", sys.executable, "-c",
+    done = subprocess.run([sys.executable, "angel_rescue/embedded.py", "run", "--", sys.executable, "-c",
                            _start_in_child(datadir)], env=env, cwd=root, timeout=180)
     assert done.returncode == 0
     assert (datadir / "PG_VERSION").exists()  # the child really started a server there
@@ -39,7 +39,7 @@ def test_a_server_running_before_is_kept(tmp_path):
         env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
         env["EDC_PGDATA"] = str(datadir)
         root = Path(__file__).resolve().parents[2]
-        subprocess.run([sys.executable, "-m", "angel_rescue.embedded", "run", "--", sys.executable, "-c", "pass"],
+        subprocess.run([sys.executable, "angel_rescue/embedded.py", "run", "--", sys.executable, "-c", "pass"],
                        env=env, cwd=root, timeout=120, check=True)
         assert embedded.postgres_running(datadir)
     finally:
