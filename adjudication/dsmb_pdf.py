@@ -47,6 +47,16 @@ def grotta(label: str, dist: dict, width=170 * mm, height=9 * mm) -> Drawing:
     return d
 
 
+def _pdf(text: str) -> str:
+    return str(text).replace("·", "/")
+
+
+def _num(value, spread) -> str:
+    if value is None:
+        return "—"
+    return f"{value} ({'—' if spread is None else spread})"
+
+
 def report_pdf(r: dict) -> bytes:
     font = _font()
     buffer = io.BytesIO()
@@ -59,8 +69,9 @@ def report_pdf(r: dict) -> bytes:
     story.append(Paragraph(
         (_("CONFIDENTIAL — UNBLINDED. For the closed session of the DSMB only.") if r["closed"]
          else _("Pooled over both arms: no result by arm.")), body))
-    story.append(Paragraph(_("Data cut-off %(cut)s UTC · snapshot %(id)s · SHA-256 %(sha)s")
-                           % {"cut": f"{r['cut_off']:%Y-%m-%d %H:%M}", "id": r["snapshot"], "sha": r["sha256"]}, body))
+    # STSong-Light has no glyph for the middle dot: it is replaced in every text of the PDF.
+    story.append(Paragraph(_pdf(_("Data cut-off %(cut)s UTC · snapshot %(id)s · SHA-256 %(sha)s")
+                                % {"cut": f"{r['cut_off']:%Y-%m-%d %H:%M}", "id": r["snapshot"], "sha": r["sha256"]}), body))
     groups = r["groups"]
 
     def table(rows, header=True):
@@ -78,7 +89,7 @@ def report_pdf(r: dict) -> bytes:
               table([[_("Site"), _("Randomized")]] + [[e["site"], e["n"]] for e in r["enrollment"]]
                     + [[_("Total"), r["total"]]])]
     story += [Paragraph(_("Baseline"), h), table([head,
-        [_("Age, mean (SD)")] + [f"{g['baseline']['age_mean']} ({g['baseline']['age_sd']})" for g in groups],
+        [_("Age, mean (SD)")] + [_num(g["baseline"]["age_mean"], g["baseline"]["age_sd"]) for g in groups],
         [_("Female, n (%)")] + [f"{g['baseline']['female']} ({g['baseline']['female_percent']}%)" for g in groups],
         [_("NIHSS, median (IQR)")] + [miqr(g["baseline"]["nihss"]) for g in groups],
         [_("Pre-stroke mRS, median (IQR)")] + [miqr(g["baseline"]["prestroke_mrs"]) for g in groups],
@@ -88,8 +99,8 @@ def report_pdf(r: dict) -> bytes:
     ])]
     story.append(Paragraph(_("mRS at day 90 (Grotta bars): site and adjudicated"), h))
     for g in groups:
-        story.append(grotta(f"{g['label']} · {_('site')}", g["mrs_site"]))
-        story.append(grotta(f"{g['label']} · {_('adjudicated')}", g["mrs_adjudicated"]))
+        story.append(grotta(f"{g['label']}, {_('site')}", g["mrs_site"]))
+        story.append(grotta(f"{g['label']}, {_('adjudicated')}", g["mrs_adjudicated"]))
     story += [Paragraph(_("Outcomes"), h), table([head,
         [_("mRS 0–2, site")] + [f"{g['mrs_site_0_2']['n']}/{g['mrs_site_0_2']['of']} ({g['mrs_site_0_2']['percent']}%)" for g in groups],
         [_("mRS 0–2, analysis (adjudicated when final)")] + [f"{g['mrs_analysis_0_2']['n']}/{g['mrs_analysis_0_2']['of']} ({g['mrs_analysis_0_2']['percent']}%)" for g in groups],

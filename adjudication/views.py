@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from adjudication import agreement_report, protocol, selectors, services
@@ -120,13 +121,25 @@ def subject_material(request, number):
     access.object_site_or_404(request.user, Action.UPLOAD_MATERIAL, subject.site_id)
     error = None
     if request.method == "POST":
-        try:
-            services.material_upload(user=request.user, subject=subject, category=request.POST.get("category", ""),
-                                     uploaded=request.FILES.get("file"))
-            messages.success(request, _("File checked, de-identified where needed and stored."))
+        # A DICOM series is several files: each is checked and stored on its own; the first
+        # refused file stops the batch and is named.
+        files = request.FILES.getlist("file") or [None]
+        stored = 0
+        for position, uploaded in enumerate(files, start=1):
+            try:
+                services.material_upload(user=request.user, subject=subject,
+                                         category=request.POST.get("category", ""), uploaded=uploaded)
+                stored += 1
+            except AdjudicationError as exc:
+                error = str(exc) if len(files) == 1 else _("File %(n)s of %(total)s: %(error)s") % {
+                    "n": position, "total": len(files), "error": exc}
+                break
+        if stored:
+            messages.success(request, ngettext("%(n)s file checked, de-identified where needed and stored.",
+                                               "%(n)s files checked, de-identified where needed and stored.",
+                                               stored) % {"n": stored})
+        if error is None:
             return redirect("adjudication:subject_material", number=subject.number)
-        except AdjudicationError as exc:
-            error = str(exc)
     return render(request, "adjudication/subject_material.html", {
         "subject": subject, "materials": selectors.subject_materials(request.user, subject),
         "categories": selectors.upload_categories(request.user, subject), "error": error,

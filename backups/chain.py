@@ -24,10 +24,11 @@ def chain_head() -> dict | None:
     return None if chain is None else chain.chain_head()
 
 
-def verify_chain() -> tuple[bool | None, str]:
-    """(ok, first broken link or ""); ok None when there is no chain to verify."""
+def verify_chain(expected_head: str | None = None) -> tuple[bool | None, str]:
+    """(ok, first broken link or ""); ok None when there is no chain to verify. With
+    `expected_head` (the hash in a backup manifest) the chain must still contain that link."""
     chain = _chain()
     if chain is None:
         return None, ""
-    result = chain.verify_chain()
+    result = chain.verify_chain(expected_head=expected_head) if expected_head else chain.verify_chain()
     return bool(result.ok), str(result.first_broken or "")

@@ -268,7 +268,10 @@ def backup_take(*, backup_set: BackupSet, target=None) -> BackupSet:
     if done != 1:  # impossible while we held the lock
         raise RuntimeError(f"backup set {backup_set.set_id}: lost its claim")
     backup_set.refresh_from_db()
-    backups_prune(target=target, now=now)
+    try:
+        backups_prune(target=target, now=now)
+    except Exception:  # the new set is safe; retention is retried after the next backup
+        log.exception("backup %s: pruning old sets failed", backup_set.set_id)
     return backup_set
 
 

@@ -30,6 +30,11 @@ ACCOUNTS = [
     ("datamanager", "Sun", "Hui", Role.DATA_MANAGER, None),
     ("statistician", "Zhou", "Qiang", Role.STATISTICIAN, None),
     ("admin", "Wu", "Fang", Role.ADMIN, None),
+    # Central review (adjudication app): readers outside the sites, blinded everywhere.
+    ("corelab", "Huang", "Tao", Role.CORE_LAB_READER, None),
+    ("adjudicator", "Xu", "Jing", Role.ADJUDICATOR, None),
+    ("mrsrater", "Ma", "Lin", Role.MRS_RATER, None),
+    ("steering", "Guo", "Ping", Role.STEERING, None),
 ]
 
 # The living trial: per site, subjects randomized this long ago, and what became of them.

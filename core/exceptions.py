@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.utils.translation import gettext as _
 
 
@@ -109,9 +109,11 @@ class QueryClosed(DomainError):
                            "re-open it, or correct the form itself with a reason.") % {"q": query_id})
 
 
-class BadInput(DomainError):
+class BadInput(BadRequest):
     """A request value that is not what the page sent (a hidden version number that is not a
-    whole number, a NUL byte): answered with a 400 page naming the field and the rule."""
+    whole number, a NUL byte): answered with a 400 page naming the field and the rule
+    (core.middleware.BadInputMiddleware; Django answers any BadRequest with a 400). Not a
+    DomainError: no view shows it inline as if the user had typed it."""
 
     def __init__(self, field: str, rule: str, found=None):
         self.field, self.rule, self.found = field, rule, found

@@ -125,3 +125,45 @@ class SecurityHeadersMiddleware:
         response["Cache-Control"] = "no-store, private"
         response["Pragma"] = "no-cache"
         return response
+
+
+class BadInputMiddleware:
+    """Request values that no page sends are a clear 400 page naming the field and the rule,
+    never a 500 (issue 17): a NUL byte or a control character in the address, a search box, a
+    query text or a reason (PostgreSQL text cannot hold a NUL; no CRF text holds controls), and
+    a malformed hidden number (core.exceptions.BadInput raised by core.http.int_field)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from core.bounds import text_problem
+
+        problem = None
+        if text_problem(request.path):
+            problem = (_("address"), text_problem(request.path))
+        else:
+            for source in ([request.GET, request.POST] if request.method == "POST" else [request.GET]):
+                for name, values in source.lists():
+                    bad = text_problem(name) or next((text_problem(v) for v in values if text_problem(v)), None)
+                    if bad:
+                        problem = (name.replace("\x00", "\\x00"), bad)
+                        break
+                if problem:
+                    break
+        if problem:
+            return bad_input_response(request, *problem)
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        from core.exceptions import BadInput
+
+        if isinstance(exception, BadInput):
+            return bad_input_response(request, exception.field, exception.rule)
+        return None
+
+
+def bad_input_response(request, field, rule):
+    from django.shortcuts import render
+
+    return render(request, "core/bad_input.html", {"field": field, "rule": rule}, status=400)

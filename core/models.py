@@ -157,6 +157,9 @@ class Notification(models.Model):
     read_at = models.DateTimeField(null=True, blank=True)
     email_state = models.CharField(max_length=8, choices=EmailState.choices, default=EmailState.QUEUED)
     email_sent_at = models.DateTimeField(null=True, blank=True)
+    # When a sender claimed the e-mail (queued → sending): the lease is measured from here, not
+    # from the notice's creation (a notice may wait in the queue long before it is sent).
+    email_claimed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -16,18 +16,9 @@ from django.db import models
 from core import crf as registry
 
 # Bookkeeping columns that are not clinical data (not queried, not source-verified, and a
-# change in them alone needs no reason). A form may add its own derived/workflow fields with
-# CRF(extra={"non_data_fields": (...)}).
+# change in them alone needs no reason). A form adds its own derived/workflow fields in its
+# registry entry (CRF.derived_fields).
 BOOKKEEPING = frozenset({"id", "version", "created_at", "updated_at", "created_by", "updated_by", "site", "number"})
-# The screening CRF stores the derived verdict and its workflow beside the raw values.
-DERIVED_BY_FORM = {
-    "SCREENING": frozenset({
-        "verdict_status", "verdict_failed", "verdict_missing", "verdict_warnings", "confirmed_by",
-        "confirmed_at", "outcome", "closed_reason_codes", "closed_reason_text", "closed_at",
-        "lab_pending_attested_by",
-    }),
-}
-
 
 class NotACRF(LookupError):
     pass
@@ -52,7 +43,7 @@ def is_crf(instance) -> bool:
 
 def data_fields(crf: registry.CRF) -> list[models.Field]:
     """The clinical fields of a form, in declaration order."""
-    skip = set(BOOKKEEPING) | set(DERIVED_BY_FORM.get(crf.code, ())) | set(crf.extra.get("non_data_fields", ()))
+    skip = set(BOOKKEEPING) | set(crf.derived_fields)
     if crf.subject_field:
         skip.add(crf.subject_field.split("__")[0])
     out = []
@@ -107,6 +98,21 @@ def display(value: Any, tz=None) -> str:
     if isinstance(value, dict):
         return " · ".join(f"{k}: {v}" for k, v in sorted(value.items(), key=lambda kv: _item_order(kv[0])))
     return str(value)
+
+
+def display_label(value: Any, field=None, tz=None) -> str:
+    """display() for a page, in the reader's language: yes/no translated and a coded value
+    shown by its label (a code is never shown where a label exists)."""
+    from django.utils.translation import gettext
+
+    if isinstance(value, bool):
+        return gettext("yes") if value else gettext("no")
+    choices = getattr(field, "flatchoices", None) if field is not None else None
+    if choices and value not in (None, ""):
+        labels = {str(k): v for k, v in choices}
+        if str(value) in labels:
+            return str(labels[str(value)])
+    return display(value, tz)
 
 
 def _item_order(key: str):
@@ -198,8 +204,8 @@ def _unkeyed_rows_of_subject(crf, subject):
     if link is None:
         return []
     link_model, to_crf, to_subject = link
-    ids = link_model.objects.filter(**{to_subject: subject.pk}).values_list(to_crf, flat=True)
-    return list(crf.model.objects.filter(pk__in=list(ids)))
+    ids = link_model.objects.filter(**{to_subject: subject.pk}).values(to_crf)
+    return list(crf.model.objects.filter(pk__in=ids))  # one query
 
 
 def get_instance(code: str, pk: int):

@@ -11,7 +11,9 @@ save (`ctx.previous`, None on first save) and a few facts about the subject gath
 datamanagement.services (`ctx`). Field names that a form does not have are skipped, so one
 check (e.g. the NIHSS item ranges) serves every form that records NIHSS items.
 
-The CHECKS table at the bottom is what a reviewer reads against the protocol.
+Which checks a form has is part of its registry entry (core.crf: CRF.checks), declared by
+the app that owns the form from the builders here; the protocol numbers come from
+core.protocol. Nothing here names a form.
 """
 
 from __future__ import annotations
@@ -23,26 +25,17 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from core import protocol as P
+
 HARD = "hard"
 SOFT = "soft"
 
-# --- Protocol numbers the checks use (SPEC §4, §6; SCALES.md) -----------------------------
-NIHSS_ITEMS: dict[str, tuple[int, bool]] = {  # item → (maximum, "UN" allowed)
-    "1a": (3, False), "1b": (2, False), "1c": (2, False), "2": (2, False), "3": (3, False),
-    "4": (3, False), "5a": (4, True), "5b": (4, True), "6a": (4, True), "6b": (4, True),
-    "7": (2, True), "8": (2, False), "9": (3, False), "10": (2, True), "11": (2, False),
-}
-NIHSS_UNTESTABLE = "UN"
-DAY90_FIRST_DAY, DAY90_LAST_DAY = 83, 97  # V5 window: day 83–97, day 0 = local date of T0
-# Eligibility thresholds a later lab value may breach (EX3, EX8; the boundary is eligible).
-LAB_THRESHOLDS: dict[str, tuple[str, Decimal, str, str]] = {
-    # field: (breach when value is "<" or ">" than, threshold, unit, criterion)
-    "platelets": ("<", Decimal("100"), "×10⁹/L", "EX3"),
-    "aptt": (">", Decimal("50"), "s", "EX3"),
-    "inr": (">", Decimal("2.0"), "", "EX3"),
-    "gfr": ("<", Decimal("30"), "mL/min", "EX8"),
-}
-CREATININE_MAX = {"umol/L": Decimal("220"), "mg/dL": Decimal("2.5")}  # EX8, in the unit entered
+# --- Protocol numbers the checks use: core.protocol (SPEC §4, §6; SCALES.md) -------------
+NIHSS_ITEMS = P.NIHSS_ITEMS
+NIHSS_UNTESTABLE = P.NIHSS_UNTESTABLE
+DAY90_FIRST_DAY, DAY90_LAST_DAY = P.DAY90_FIRST_DAY, P.DAY90_LAST_DAY
+LAB_THRESHOLDS = P.LAB_THRESHOLDS
+CREATININE_MAX = P.CREATININE_MAX
 
 
 @dataclass(frozen=True)
@@ -55,6 +48,7 @@ class Context:
     baseline: Mapping[str, Any] = field(default_factory=dict)  # the subject's screening values
     enrolled: bool = False  # eligibility decided (randomized): later lab breaches are deviations
     other_forms: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # code → values
+    now: dt.datetime | None = None  # the server clock at the save (bounds, "in the future")
 
 
 @dataclass(frozen=True)
@@ -141,14 +135,36 @@ def nihss_item_fields(prefix: str):
 
     def test(data, ctx):
         out = []
-        for item, (high, _un) in NIHSS_ITEMS.items():
+        for item, (high, un_allowed) in NIHSS_ITEMS.items():
             name = f"{prefix}_i{item}"
             value = data.get(name)
             if value is None or value == "":
                 continue
             score = _dec(value)
             if score is None or score != int(score) or not 0 <= score <= high:
-                out.append((name, f"NIHSS item {item}: allowed 0–{high}, found {value}."))
+                allowed = f"0–{high}" + (" or UN" if un_allowed else "")
+                out.append((name, f"NIHSS item {item}: allowed {allowed}, found {value}."))
+        return out
+
+    return test
+
+
+def nihss_untestable_fields(prefix: str):
+    """An item marked UN carries no score, and UN needs its written explanation (SCALES.md)."""
+
+    def test(data, ctx):
+        out = []
+        used = False
+        for item, (_high, un_allowed) in NIHSS_ITEMS.items():
+            if not un_allowed or not data.get(f"{prefix}_i{item}_un"):
+                continue
+            used = True
+            score = data.get(f"{prefix}_i{item}")
+            if score not in (None, ""):
+                out.append((f"{prefix}_i{item}", f"Item {item} is marked UN and also scored {score}; "
+                                                 "give either a score or UN."))
+        if used and f"{prefix}_un_explanation" in data and not str(data.get(f"{prefix}_un_explanation") or "").strip():
+            out.append((f"{prefix}_un_explanation", "An item scored UN needs a written explanation; none was given."))
         return out
 
     return test
@@ -160,6 +176,7 @@ TIME_CHAIN = (
     ("arterial_puncture_at", "arterial puncture"),
     ("randomized_at", "randomization"),
     ("first_reperfusion_at", "reperfusion"),
+    ("procedure_end_at", "end of procedure"),
 )
 
 
@@ -183,28 +200,11 @@ def time_order(chain=TIME_CHAIN):
         for (n1, l1, v1, own1), (n2, l2, v2, own2) in zip(known, known[1:], strict=False):
             if v2 < v1 and (own1 or own2):
                 where = n2 if own2 else n1
-                out.append((where, f"{l2} ({v2:%Y-%m-%d %H:%M} UTC) is before {l1} "
-                                   f"({v1:%Y-%m-%d %H:%M} UTC); it must be the same or later."))
+                tz = zoneinfo.ZoneInfo(ctx.site_time_zone)
+                out.append((where, f"{l2} ({v2.astimezone(tz):%Y-%m-%d %H:%M} {tz.key}) is before {l1} "
+                                   f"({v1.astimezone(tz):%Y-%m-%d %H:%M}); {l2} must follow {l1} "
+                                   "(the same time or later)."))
         return out
-
-    return test
-
-
-def day90_in_window(date_field: str):
-    """V5 assessed on day 83–97, day 0 being the local date of T0 (SPEC §6)."""
-
-    def test(data, ctx):
-        when = data.get(date_field)
-        if when is None or ctx.randomized_at is None:
-            return None
-        tz = zoneinfo.ZoneInfo(ctx.site_time_zone)
-        day0 = ctx.randomized_at.astimezone(tz).date()
-        assessed = when.astimezone(tz).date() if isinstance(when, dt.datetime) else when
-        day = (assessed - day0).days
-        if DAY90_FIRST_DAY <= day <= DAY90_LAST_DAY:
-            return None
-        return [(date_field, f"The day-90 assessment is on day {day} after randomization; "
-                             f"the window is day {DAY90_FIRST_DAY}–{DAY90_LAST_DAY}.")]
 
     return test
 
@@ -263,18 +263,6 @@ def lab_pending_under_attestation(lab: str):
     return test
 
 
-def screening_unusual_values():
-    """Soft checks of the screening CRF: its usual ranges live with its allowed ranges in
-    eligibility/protocol.py (one place), read through the pure eligibility.validation."""
-
-    def test(data, ctx):
-        from eligibility.validation import unusual_by_field
-
-        return unusual_by_field(data)
-
-    return test
-
-
 def in_range(name: str, low, high, unit: str = ""):
     def test(data, ctx):
         value = _dec(data.get(name))
@@ -293,87 +281,29 @@ def soft(code, field_name, rule, test, deviation=False) -> Check:
     return Check(code=code, field=field_name, severity=SOFT, rule=rule, test=test, deviation=deviation)
 
 
-# --- The checks of every form -------------------------------------------------------------
-# Keyed by the CRF code of core.crf. A form without an entry has no edit checks.
+def rule(code: str, field_name: str, severity: str, text: str, fn, deviation: bool = False) -> Check:
+    """A check written as one function (data, ctx) -> message or None, on one field."""
 
-_NIHSS_RULE = "each NIHSS item within its range (1a 0–3, 1b/1c/2 0–2, 3/4 0–3, 5a–6b 0–4 or UN, 7 0–2 or UN, 8 0–2, 9 0–3, 10 0–2 or UN, 11 0–2)"
-_ORDER_RULE = "last known well ≤ arterial puncture ≤ randomization ≤ reperfusion"
+    def test(data, ctx):
+        message = fn(data, ctx)
+        return [(field_name, message)] if message else None
 
-CHECKS: dict[str, list[Check]] = {
-    "SCREENING": [
-        hard("NIHSS_ITEM_RANGE", "nihss_items", _NIHSS_RULE, nihss_item_ranges("nihss_items")),
-        hard("NIHSS_TOTAL_RANGE", "nihss_baseline", "NIHSS total 0–42", in_range("nihss_baseline", 0, 42)),
-        hard("PRESTROKE_MRS_RANGE", "prestroke_mrs", "pre-stroke mRS 0–5", in_range("prestroke_mrs", 0, 5)),
-        hard("TIME_ORDER", "arterial_puncture_at", _ORDER_RULE, time_order()),
-        *[soft(f"LAB_BREACH_{lab.upper()}", lab,
-               "a lab pending at enrollment must not breach an eligibility threshold later",
-               lab_breach_after_enrollment(lab), deviation=True)
-          for lab in ("platelets", "aptt", "inr", "gfr", "creatinine")],
-        *[soft(f"LAB_PENDING_{lab.upper()}", lab,
-               "a lab may be pending only under the investigator's attestation; its result is due",
-               lab_pending_under_attestation(lab))
-          for lab in ("platelets", "aptt", "inr", "gfr", "creatinine")],
-        soft("UNUSUAL_VALUE", "age_years", "unusual but possible value (usual ranges: eligibility/protocol.py)",
-             screening_unusual_values()),
-    ],
-    "V1_PROCEDURE": [
-        hard("TIME_ORDER", "first_reperfusion_at", _ORDER_RULE, time_order()),
-    ],
-    "V2_24H": [
-        hard("NIHSS_ITEM_RANGE", "nihss_i1a", _NIHSS_RULE, nihss_item_fields("nihss")),
-    ],
-    "V3_48H": [
-        hard("NIHSS_ITEM_RANGE", "before_i1a", _NIHSS_RULE, nihss_item_fields("before")),
-        hard("NIHSS_ITEM_RANGE_WORSE", "worse_i1a", _NIHSS_RULE, nihss_item_fields("worse")),
-    ],
-    "V4_DAY7": [
-        hard("NIHSS_ITEM_RANGE", "nihss_i1a", _NIHSS_RULE, nihss_item_fields("nihss")),
-        hard("MRS_RANGE", "mrs_discharge", "mRS 0–6", in_range("mrs_discharge", 0, 6)),
-        soft("DISCHARGE_MRS_BETTER", "mrs_discharge", "mRS at discharge not better than pre-stroke mRS",
-             discharge_mrs_not_better("mrs_discharge")),
-    ],
-    "V5_DAY90": [
-        hard("MRS_RANGE", "mrs", "mRS 0–6", in_range("mrs", 0, 6)),
-        soft("DAY90_WINDOW", "assessed_on", f"assessed on day {DAY90_FIRST_DAY}–{DAY90_LAST_DAY} after randomization",
-             day90_in_window("assessed_on")),
-    ],
-}
-
-# Forms whose field names differ from the defaults above map them here (form code → {our
-# name: their name}); applied by checks_for(). Kept beside CHECKS so the mapping is reviewed
-# with the rules.
-FIELD_ALIASES: dict[str, dict[str, str]] = {}
+    return Check(code=code, field=field_name, severity=severity, rule=text, test=test, deviation=deviation)
 
 
-def checks_for(code: str) -> list[Check]:
-    aliases = FIELD_ALIASES.get(code)
-    checks = CHECKS.get(code, [])
-    if not aliases:
-        return checks
-    return [Check(code=c.code, field=aliases.get(c.field, c.field), severity=c.severity, rule=c.rule,
-                  test=_aliased(c.test, aliases), deviation=c.deviation) for c in checks]
+def checks_for(code: str) -> tuple[Check, ...]:
+    """The checks a form declares in its registry entry (core.crf)."""
+    from core import crf as registry
+
+    return tuple(registry.get(code).checks)
 
 
-def _aliased(test, aliases):
-    reverse = {theirs: ours for ours, theirs in aliases.items()}
-
-    def wrapped(data, ctx):
-        mapped = {reverse.get(k, k): v for k, v in data.items()}
-        prev = ctx.previous
-        if prev is not None:
-            ctx = Context(previous={reverse.get(k, k): v for k, v in prev.items()},
-                          randomized_at=ctx.randomized_at, site_time_zone=ctx.site_time_zone,
-                          baseline=ctx.baseline, enrolled=ctx.enrolled, other_forms=ctx.other_forms)
-        return [(aliases.get(f, f), m) for f, m in (test(mapped, ctx) or [])]
-
-    return wrapped
-
-
-def run(code: str, data: Mapping[str, Any], ctx: Context | None = None) -> Result:
-    """Run every check of form `code` on `data`."""
+def run(code_or_checks, data: Mapping[str, Any], ctx: Context | None = None) -> Result:
+    """Run every check of a form (its code, or the checks themselves) on `data`."""
     ctx = ctx or Context()
+    checks = checks_for(code_or_checks) if isinstance(code_or_checks, str) else code_or_checks
     result = Result()
-    for check in checks_for(code):
+    for check in checks:
         for field_name, message in check.test(data, ctx) or ():
             failure = Failure(check=check.code, field=field_name, severity=check.severity,
                               message=message, rule=check.rule, deviation=check.deviation)

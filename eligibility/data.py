@@ -9,8 +9,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from core import protocol as P
 from eligibility import derive
-from eligibility import protocol as P
 
 # Fields stored as they are entered (the labs and passes are handled separately).
 PLAIN_FIELDS = (

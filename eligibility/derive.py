@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from eligibility import protocol as P
+from core import protocol as P
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from django.utils.html import escape
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from eligibility import protocol as P
+from core import protocol as P
 from eligibility.data import BOOLEAN_FIELDS
 from eligibility.models import ETICI, Consent, CreatinineUnit, OcclusionSite, Sex, Technique
 from eligibility.validation import hard_errors, range_text
@@ -64,17 +64,22 @@ LAB_UNITS = {"platelets": "×10⁹/L", "aptt": "s", "inr": "", "gfr": "mL/min"}
 
 # The rule each ranged field feeds, shown after its allowed range (composed per request, in
 # the user's language).
-RULE_HINTS = {
-    "age_years": _("IN1: ≥ 18"), "aspects": _("IN5: ≥ 6, ICA/M1 only"),
-    "pc_aspects": _("IN5: ≥ 6, V4/BA only"), "platelets": _("EX3: < 100 excludes"),
-    "aptt": _("EX3: > 50 s excludes"), "inr": _("EX3: > 2.0 excludes"), "gfr": _("EX8: < 30 excludes"),
+RULE_HINTS = {  # (the rule, the protocol number it names: core.protocol)
+    "age_years": (_("IN1: ≥ %(v)s"), P.AGE_MIN_YEARS), "aspects": (_("IN5: ≥ %(v)s, ICA/M1 only"), P.ASPECTS_MIN),
+    "pc_aspects": (_("IN5: ≥ %(v)s, V4/BA only"), P.ASPECTS_MIN),
+    "platelets": (_("EX3: < %(v)s excludes"), P.PLATELETS_MIN),
+    "aptt": (_("EX3: > %(v)s s excludes"), P.APTT_MAX), "inr": (_("EX3: > %(v)s excludes"), P.INR_MAX),
+    "gfr": (_("EX8: < %(v)s excludes"), P.GFR_MIN),
 }
 
 
 def _range_help(name: str) -> str:
     text = gettext("Allowed %(r)s") % {"r": range_text(name)}
-    extra = RULE_HINTS.get(name)
-    return f"{text}. {extra}" if extra else text
+    hint = RULE_HINTS.get(name)
+    if not hint:
+        return text
+    message, number = hint
+    return gettext("%(range)s. %(rule)s") % {"range": text, "rule": str(message) % {"v": number}}
 
 
 # What each score means, in short (SCALES.md: show the descriptors so nobody scores from memory).
@@ -170,7 +175,7 @@ class ScreeningForm(forms.Form):
             maximum, un = P.NIHSS_ITEMS[code]
             self.fields[f"nihss_{code}"] = forms.ChoiceField(
                 label=f"{code} · {NIHSS_LABELS[code]}", choices=_nihss_choices(code), required=False,
-                help_text=f"0–{maximum}" + (" or UN" if un else ""))
+                help_text=f"0–{maximum}" + (gettext(" or UN") if un else ""))
         for lab in P.PENDABLE_LABS:
             self.fields[f"{lab}_pending"] = forms.BooleanField(label=_("pending"), required=False)
         for _code, name, label in EXCLUSION_QUESTIONS:

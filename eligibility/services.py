@@ -18,12 +18,13 @@ from django.utils.translation import gettext as _
 from audit.models import AuditAction
 from audit.services import audit_event_record, change_reason
 from core import access
+from core import protocol as P
 from core.exceptions import HardCheckFailed, ReasonRequired, StaleVersion
 from core.models import Site
 from core.roles import Action
 from core.services import site_next_number
+from core.txn import durable
 from eligibility import derive, rules
-from eligibility import protocol as P
 from eligibility.data import normalize as normalize_data
 from eligibility.data import screening_data
 from eligibility.exceptions import (
@@ -203,7 +204,7 @@ def _extends(old: list, new: list) -> bool:
     return len(new) > len(old) and new[: len(old)] == old
 
 
-@transaction.atomic(durable=True)
+@durable
 def screening_update(*, screening: Screening, user, data: dict[str, Any], version: int,
                      reason: str = "") -> Screening:
     """Save more or changed data. `version` is the version the user started from (optimistic
@@ -340,3 +341,12 @@ def screening_mark_randomized(*, screening: Screening) -> Screening:
         (screening.version,) = cursor.fetchone()
     screening.outcome, screening.updated_at = ScreeningOutcome.RANDOMIZED, now
     return screening
+
+
+def screening_correct(*, instance: Screening, user, data: dict[str, Any], reason: str) -> Screening:
+    """The screening's update as the CRF registry calls it (a correction through a query), in
+    the caller's transaction: the stored values plus the correction, through screening_update
+    so the verdict is re-derived and every check runs."""
+    instance.refresh_from_db()
+    return screening_update.inner(screening=instance, user=user, data={**screening_data(instance), **data},
+                                  version=instance.version, reason=reason)

@@ -22,6 +22,7 @@ from audit.services import audit_event_record
 from core import access
 from core.csvsafe import neutralise_row
 from core.exceptions import DataLocked, HardCheckFailed, ReasonRequired, StaleVersion
+from core.http import int_field
 from core.models import Site
 from core.roles import Action
 from eligibility import derive, rules, selectors, services
@@ -113,7 +114,8 @@ def _error_summary(form, formset) -> list[str]:
             out.append(e if (not name or str(name) in e or label(field) in e) else f"{name}: {e}")
     for i, errors in enumerate(formset.errors if formset.is_bound else [], start=1):
         for field, msgs in errors.items():
-            out.extend(f"{_('Pass')} {i} {field}: {m}" for m in msgs)
+            pass_word = _("Pass")
+            out.extend(f"{pass_word} {i} {field}: {m}" for m in msgs)
     return out
 
 
@@ -173,7 +175,7 @@ def screening_edit_view(request, pk: int):
         status = 400
         if form.is_valid() & formset.is_valid():
             try:
-                version = int(request.POST.get("version", "0"))
+                version = int_field(request.POST, "version", default=0)
                 services.screening_update(screening=screening, user=user, data=_form_data(form, formset),
                                           version=version, reason=request.POST.get("reason", ""))
             except (HardCheckFailed, DataLocked) as exc:

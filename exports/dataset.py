@@ -114,6 +114,23 @@ def table_rows(table: Table, scope: Scope, *, for_csv: bool = False) -> QuerySet
     return qs.values_list(*exprs)
 
 
+def stream_rows(qs: QuerySet):
+    """The tuples of a values_list queryset read through a server-side cursor without
+    Django's per-value conversions (psycopg already returns dates, aware UTC instants,
+    Decimals): a third less Python per value for the statistical files."""
+    from django.core.exceptions import EmptyResultSet
+    from django.db import connection
+
+    try:
+        sql, params = qs.query.sql_with_params()
+    except EmptyResultSet:
+        return
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(CHUNK_SIZE):
+            yield from rows
+
+
 def subjects_queryset(scope: Scope) -> QuerySet:
     from core.models import Subject
 

@@ -6,7 +6,7 @@ Dataset-JSON, Define-XML):
 
 - units (never parsed from a label or a help text);
 - full ranges (both limits) of the values the forms accept, read from the protocol modules
-  where they live (eligibility.protocol, followup.nihss) or from the field's validators;
+  where they live (core.protocol, followup.nihss) or from the field's validators;
 - a real code for every coded "none" (a choice stored as "" gets a declared code);
 - SAS names: dataset names and variable names of at most 8 characters, pinned in
   exports/short_names.py so the same variable always has the same name;
@@ -62,7 +62,7 @@ def declared_unit(table: str, name: str, registry_units: dict | None = None) -> 
 def _protocol_ranges() -> dict[tuple[str, str], tuple[Decimal, Decimal]]:
     out: dict[tuple[str, str], tuple] = {}
     try:
-        from eligibility import protocol as elig
+        from core import protocol as elig
     except ImportError:  # pragma: no cover - the app is part of the project
         elig = None
     if elig is not None:

@@ -17,13 +17,15 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+from django.utils import translation
+
 from exports import metadata
 from exports.analysis import analysis_columns, analysis_rows
 from exports.columns import Table, tables
-from exports.dataset import CHUNK_SIZE, Scope, table_rows
+from exports.dataset import Scope, stream_rows, table_rows
 from exports.dictionary import table_groups
 from exports.formats import csv_format
-from exports.formats.datasetjson import write_dataset
+from exports.formats.datasetjson import analysis_json_rows, table_json_rows, write_dataset
 from exports.formats.define import write_define
 from exports.formats.odm import write_odm
 from exports.formats.stat_files import SasFormats, write_stat, write_xpt
@@ -54,7 +56,9 @@ def build(*, scope: Scope, formats: list[str], directory: Path, file_oid: str,
         progress(min(done / units, 0.99), label)
 
     directory.mkdir(parents=True, exist_ok=True)
-    csv_format.write_dictionary(chosen, scope, directory / "dictionary.csv")
+    with translation.override("en"):  # English reference labels, Chinese ones beside them
+        csv_format.write_dictionary(tables(blinded=scope.blinded, codes=scope.form_codes), scope,
+                                    directory / "dictionary.csv")
     step("Data dictionary")
     for fmt in formats:
         if fmt == "csv":
@@ -175,7 +179,7 @@ def _stat(fmt: str, chosen: list[Table], scope: Scope, out: Path, step) -> dict[
         return _xpt(chosen, scope, out, step)
     counts = {}
     for t in chosen:
-        rows = table_rows(t, scope).iterator(chunk_size=CHUNK_SIZE)
+        rows = stream_rows(table_rows(t, scope))
         counts[t.code] = write_stat(fmt, list(t.columns), rows, out / f"{t.filename}.{fmt}",
                                     table_label=t.label, table_name=t.code)
         step(f"{fmt.upper()}: {t.label}")
@@ -191,7 +195,7 @@ def _xpt(chosen: list[Table], scope: Scope, out: Path, step) -> dict[str, int]:
     sas = SasFormats()
     counts, layouts = {}, {}
     jobs = [(t.code, t.label, list(t.columns), t.filename,
-             lambda t=t: table_rows(t, scope).iterator(chunk_size=CHUNK_SIZE)) for t in chosen]
+             lambda t=t: stream_rows(table_rows(t, scope))) for t in chosen]
     jobs.append(("ANALYSIS", "Analysis table", analysis_columns(scope), "analysis",
                  lambda: analysis_rows(scope)))
     for code, label, columns, filename, rows in jobs:
@@ -220,12 +224,11 @@ def _datasetjson(chosen: list[Table], scope: Scope, out: Path, file_oid: str, st
     out.mkdir(exist_ok=True)
     counts = {}
     for t in chosen:
-        rows = table_rows(t, scope).iterator(chunk_size=CHUNK_SIZE)
-        counts[t.code] = write_dataset(t.code, t.label, list(t.columns), rows,
+        counts[t.code] = write_dataset(t.code, t.label, list(t.columns), table_json_rows(t, scope),
                                        out / f"{t.filename}.json", file_oid=file_oid)
         step(f"Dataset-JSON: {t.label}")
     counts["ANALYSIS"] = write_dataset("ANALYSIS", "Analysis table", analysis_columns(scope),
-                                       analysis_rows(scope), out / "analysis.json",
+                                       analysis_json_rows(scope), out / "analysis.json",
                                        file_oid=file_oid)
     step("Dataset-JSON: analysis table")
     return counts

@@ -6,8 +6,12 @@ from __future__ import annotations
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import HTML, Column, Div, Fieldset, Layout, Row
 from django import forms
+from django.utils import timezone
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
+from core import bounds
+from core.http import int_field
 from followup import models as m
 from followup import nihss
 
@@ -55,7 +59,7 @@ def nihss_layout(prefix: str, legend: str) -> Fieldset:
             cols.append(Column(*inner, css_class="col-12 col-md-4"))
         rows.append(Row(*cols))
     return Fieldset(legend, *rows, f"{prefix}_un_explanation",
-                    HTML(f'<p class="unit-hint">{_("Total (0–42) is derived from the items: UN counts 0.")}</p>'))
+                    HTML(format_lazy('<p class="unit-hint">{}</p>', _("Total (0–42) is derived from the items: UN counts 0."))))
 
 
 def _grid(*names, per_row=3):
@@ -110,6 +114,20 @@ class CRFForm(forms.ModelForm):
         self.helper.layout = Layout(*self.layout_sections, "form_version",
                                     *(["reason"] if editing else []))
 
+    def clean(self):
+        data = super().clean()
+        # The bounds of every value (core.bounds), beside the field, before any rule reads it.
+        now = timezone.now()
+        for name, value in list(data.items()):
+            problem = bounds.value_problem(value, now=now, time_zone=timezone.get_current_timezone())
+            if problem and name not in self.errors:
+                self.add_error(name, problem)
+        return data
+
+    def clean_form_version(self):
+        # A hidden number the page sent: anything else is a 400 page naming it (core.http).
+        return int_field(self.data, "form_version")
+
     def model_data(self) -> dict:
         return {k: v for k, v in self.cleaned_data.items() if k not in ("form_version", "reason")}
 
@@ -163,9 +181,9 @@ Visit24hForm = crf_form(m.Visit24h, ["assessed_at", nihss_layout("nihss", _("NIH
 Visit48hForm = crf_form(m.Visit48h, [
     Fieldset(_("Follow-up imaging"), *_grid("imaging_modality", "imaging_at", "imaging_at_worsening")),
     Fieldset(_("Haemorrhage"), "new_ich",
-             HTML(f'<p class="unit-hint">{_("Heidelberg Bleeding Classification: tick every class present.")}</p>'),
+             HTML(format_lazy('<p class="unit-hint">{}</p>', _("Heidelberg Bleeding Classification: tick every class present."))),
              *_grid(*[f for f, _l in m.HEIDELBERG_FIELDS.values()], per_row=2),
-             HTML(f'<p class="unit-hint">{_("ECASS radiological type (used by ECASS III / SITS-MOST).")}</p>'),
+             HTML(format_lazy('<p class="unit-hint">{}</p>', _("ECASS radiological type (used by ECASS III / SITS-MOST)."))),
              *_grid(*[f for f, _l in m.ECASS_FIELDS.values()], per_row=3)),
     Fieldset(_("Neurological worsening"), *_grid("worsening", "worsening_at", "nihss_lowest_24h",
                                                  "nihss_lowest_7d", per_row=4)),
@@ -203,8 +221,3 @@ DeviationForm = crf_form(m.ProtocolDeviation, [*_grid("occurred_on", "category",
                                                "corrective_action"])
 StudyExitForm = crf_form(m.StudyExit, [*_grid("kind", "exit_on", "withdrawn_by"), "data_use_permitted",
                                        "details"])
-
-FORM_CLASSES = {
-    "V1": ProcedureForm, "V2": Visit24hForm, "V3": Visit48hForm, "V4": Visit7dForm, "V5": Day90Form,
-    "AE": AdverseEventForm, "DEATH": DeathForm, "DEVIATION": DeviationForm, "EXIT": StudyExitForm,
-}

@@ -4,40 +4,14 @@ and the derived total. Pure: no database."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
+from core import protocol as P
 
-@dataclass(frozen=True)
-class Item:
-    code: str  # "1a", "5b" ...
-    label: str
-    max: int
-    untestable: bool = False  # UN allowed (amputation, joint fusion, intubation ...)
-
-    @property
-    def field(self) -> str:
-        return "i" + self.code
-
-
-ITEMS: tuple[Item, ...] = (
-    Item("1a", "Level of consciousness", 3),
-    Item("1b", "LOC questions (month, age)", 2),
-    Item("1c", "LOC commands (eyes, hand)", 2),
-    Item("2", "Best gaze", 2),
-    Item("3", "Visual fields", 3),
-    Item("4", "Facial palsy", 3),
-    Item("5a", "Motor arm, left", 4, untestable=True),
-    Item("5b", "Motor arm, right", 4, untestable=True),
-    Item("6a", "Motor leg, left", 4, untestable=True),
-    Item("6b", "Motor leg, right", 4, untestable=True),
-    Item("7", "Limb ataxia", 2, untestable=True),
-    Item("8", "Sensory", 2),
-    Item("9", "Best language", 3),
-    Item("10", "Dysarthria", 2, untestable=True),
-    Item("11", "Extinction and inattention", 2),
-)
+# The item table is the protocol module's (SCALES.md, defined once).
+Item = P.NihssItem
+ITEMS: tuple[Item, ...] = P.NIHSS_ITEM_TABLE
 BY_CODE = {item.code: item for item in ITEMS}
-MAX_TOTAL = sum(item.max for item in ITEMS)  # 42
+MAX_TOTAL = P.NIHSS_MAX_TOTAL  # 42
 
 
 def field_name(prefix: str, item: Item) -> str:

@@ -6,8 +6,8 @@ local date of T0: a day window opens at 00:00 local time of its first day and cl
 end of its last day. Every window is half-open: `opens <= t < closes`, so `closes` is the
 first instant outside the window (SPEC §10).
 
-Every [decision] of the schedule lives in the two tables below (VISITS, REMINDERS) and
-nowhere else.
+Every [decision] of the schedule lives in the protocol module (core.protocol: VISITS,
+REMINDERS) and nowhere else.
 """
 
 from __future__ import annotations
@@ -16,53 +16,7 @@ import zoneinfo
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
-
-@dataclass(frozen=True)
-class VisitRule:
-    code: str
-    unit: str  # "hours" (exact instants from T0) or "days" (local calendar days from day 0)
-    target: int  # hours or days after T0
-    before: int  # window opens `before` hours/days before the target
-    after: int  # and ends `after` hours/days after it (inclusive for days)
-    # A reminder-free "overdue" point inside the window: V5 is overdue ("closing") from day 95.
-    overdue_day: int | None = None
-    # When the window has closed without data: visits whose data are transcribed from source
-    # documents (V1-V4) stay "overdue" (they can still be entered late); the day-90 assessment
-    # cannot be made after its window, so V5 becomes "missed".
-    missed_when_closed: bool = False
-
-
-# SPEC §6 [decision] windows.
-VISITS: tuple[VisitRule, ...] = (
-    VisitRule("V2", "hours", 24, 6, 6),
-    VisitRule("V3", "hours", 48, 12, 12),
-    VisitRule("V4", "days", 7, 1, 1),
-    VisitRule("V5", "days", 90, 7, 7, overdue_day=95, missed_when_closed=True),
-)
-
-
-@dataclass(frozen=True)
-class ReminderRule:
-    key: str  # unique per subject: the claim key of the reminder
-    visit: str
-    unit: str  # "hours" or "days", as for the visits
-    offset: int  # hours after T0, or the local day number (reminder at 00:00 that day)
-    escalate: bool = False  # also to the site's monitor
-    day_end: bool = False  # at the end of the day (00:00 of the next day) instead of its start
-
-
-# SPEC §7. Day-90 reminders also go to the site's blinded assessors (see followup.reminders).
-REMINDERS: tuple[ReminderRule, ...] = (
-    ReminderRule("V3_open", "V3", "hours", 36),
-    ReminderRule("V3_due", "V3", "hours", 48),
-    ReminderRule("V3_overdue", "V3", "hours", 60, escalate=True),
-    ReminderRule("V5_upcoming", "V5", "days", 76),
-    ReminderRule("V5_open", "V5", "days", 83),
-    ReminderRule("V5_target", "V5", "days", 90),
-    ReminderRule("V5_closing", "V5", "days", 95, escalate=True),
-    # "missed (day 97)": sent when day 97, the last day of the window, has ended unentered.
-    ReminderRule("V5_missed", "V5", "days", 97, escalate=True, day_end=True),
-)
+from core.protocol import REMINDERS, VISITS, ReminderRule, VisitRule
 
 
 @dataclass(frozen=True)
@@ -147,6 +101,7 @@ def visit_windows(randomized_at: datetime, tz: tzinfo | str) -> list[Window]:
 
 
 _RULES = {rule.code: rule for rule in VISITS}
+__all__ = ["REMINDERS", "VISITS", "ReminderRule", "VisitRule"]
 
 
 def visit_window(code: str, randomized_at: datetime, tz: tzinfo | str) -> Window:

@@ -15,35 +15,36 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from core import access
+from core import crf as registry
 from core.models import Subject, SubjectStatus
 from core.roles import Action
 from followup import schedule
 from followup.models import (
     AdverseEvent,
-    Day90,
-    Death,
-    Procedure,
     ProtocolDeviation,
-    StudyExit,
-    Visit7d,
-    Visit24h,
-    Visit48h,
 )
 from randomization.selectors import arms_for_subjects, subject_arm
 
-VISIT_FORMS = {
-    "V1": (Procedure, "procedure", "Procedure"),
-    "V2": (Visit24h, "visit24h", "24 hours"),
-    "V3": (Visit48h, "visit48h", "48 hours"),
-    "V4": (Visit7d, "visit7d", "Day 7 / discharge"),
-    "V5": (Day90, "day90", "Day 90"),
-}
-SINGLE_EVENTS = {"DEATH": (Death, "death", "Death"), "EXIT": (StudyExit, "study_exit", "Withdrawal / end of study")}
-REPEATING_EVENTS = {"AE": (AdverseEvent, "adverse_events", "Adverse event"),
-                    "DEVIATION": (ProtocolDeviation, "deviations", "Protocol deviation")}
-ALL_FORMS = {**VISIT_FORMS, **SINGLE_EVENTS, **REPEATING_EVENTS}
+
+def _related_name(crf: registry.CRF) -> str:
+    """The subject's accessor of a one-row-per-subject form (Subject.day90 ...), from the model."""
+    return crf.model._meta.get_field(crf.subject_field).related_query_name()
+
+
+def visit_forms() -> list[registry.CRF]:
+    """The casebook's visit forms V1–V5, from the registry (core.crf)."""
+    return registry.visit_pages()
+
+
+def form_of_page(code: str) -> registry.CRF:
+    try:
+        return registry.by_page(code)
+    except KeyError:
+        raise Http404 from None
+
 
 EDIT, VIEW = "edit", "view"
 
@@ -148,8 +149,9 @@ def casebook(user, number: str, now: datetime | None = None) -> Casebook:
     now = now or timezone.now()
     subject = subject_for(user, number)  # site scope; 404 outside it
     limited = day90_only(user, subject.site_id)
-    codes = ["V5"] if limited else [c for c in VISIT_FORMS if form_access(user, subject, c)]
-    related = [VISIT_FORMS[c][1] for c in codes]
+    forms = {c.page: c for c in visit_forms()}
+    codes = ["V5"] if limited else [c for c in forms if form_access(user, subject, c)]
+    related = [_related_name(forms[c]) for c in codes]
     if not limited:
         related += ["death", "study_exit"]
     # One query for the subject and every one-to-one form the user may see.
@@ -160,9 +162,9 @@ def casebook(user, number: str, now: datetime | None = None) -> Casebook:
     off_study = subject.status != SubjectStatus.ON_STUDY
     rows = []
     if not limited:
-        rows.append(TimelineRow("V0", "Baseline / screening", None, schedule.Status.COMPLETE, None, None))
+        rows.append(TimelineRow("V0", _("Baseline / screening"), None, schedule.Status.COMPLETE, None, None))
     for code in codes:
-        model, attr, label = VISIT_FORMS[code]
+        attr, label = _related_name(forms[code]), forms[code].title
         record = getattr(subject, attr, None) if hasattr(subject, attr) else None
         status = schedule.window_status(windows[code], now, _entered(record))
         if off_study and status not in (schedule.Status.COMPLETE,):
@@ -193,10 +195,9 @@ class DueItem:
     status: str
 
 
-_ENTERED_ANNOTATIONS = {
-    f"has_{code.lower()}": Exists(model.objects.filter(subject=OuterRef("pk")))
-    for code, (model, _attr, _label) in VISIT_FORMS.items()
-}
+def _entered_annotations() -> dict:
+    return {f"has_{crf.page.lower()}": Exists(crf.model.objects.filter(**{crf.subject_field: OuterRef("pk")}))
+            for crf in visit_forms()}
 
 
 def subject_rows(user, *, now: datetime | None = None, search: str = "",
@@ -205,13 +206,14 @@ def subject_rows(user, *, now: datetime | None = None, search: str = "",
     qs = subjects_for(user) if qs is None else qs
     if search:
         qs = qs.filter(number__icontains=search.strip())
-    return qs.annotate(**_ENTERED_ANNOTATIONS).order_by("-randomized_at", "number")
+    return qs.annotate(**_entered_annotations()).order_by("-randomized_at", "number")
 
 
 def visit_states(user, subject: Subject, now: datetime) -> list[DueItem]:
     """Window and status of each visit the user may see (subject annotated by subject_rows)."""
+    titles = {c.page: c.title for c in visit_forms()}
     codes = ["V5"] if day90_only(user, subject.site_id) else [
-        c for c in VISIT_FORMS if c != "V1" or access.sees_arm_at(user, subject.site_id)]
+        c for c in titles if c != "V1" or access.sees_arm_at(user, subject.site_id)]
     tz = subject.site.tz
     windows = {w.code: w for w in schedule.visit_windows(subject.randomized_at, tz)}
     windows["V1"] = schedule.procedure_window(subject.randomized_at, tz)
@@ -219,7 +221,7 @@ def visit_states(user, subject: Subject, now: datetime) -> list[DueItem]:
     for code in codes:
         entered = bool(getattr(subject, f"has_{code.lower()}", False))
         status = schedule.window_status(windows[code], now, entered)
-        items.append(DueItem(subject, code, VISIT_FORMS[code][2], windows[code], status))
+        items.append(DueItem(subject, code, titles[code], windows[code], status))
     return items
 
 

@@ -9,16 +9,19 @@ classifications, and records the reason for change in the audit trail.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
-from audit.services import change_reason
+from audit.models import AuditAction
+from audit.services import audit_event_record, change_reason
 from core import access
+from core import protocol as P
 from core.models import Subject, SubjectStatus
 from core.roles import Action
+from core.txn import durable
 from followup import nihss, schedule, sich
 from followup.exceptions import HardCheckFailed, NotPermitted, ReasonRequired, StaleVersion
 from followup.models import (
@@ -66,64 +69,16 @@ def _t0_day(subject: Subject) -> date:
     return _local_date(subject, subject.randomized_at)
 
 
-def _check_nihss(model, data: Mapping[str, Any], errors: dict[str, str]) -> None:
-    for prefix in NIHSS_PREFIXES.get(model, ()):
-        for err in nihss.check_items(data, prefix):
-            errors[err.field] = str(err)
-        uses_un = any(data.get(nihss.un_field_name(prefix, i)) for i in nihss.ITEMS if i.untestable)
-        if uses_un and not str(data.get(f"{prefix}_un_explanation") or "").strip():
-            errors[f"{prefix}_un_explanation"] = "An item scored UN needs a written explanation; none was given."
-        for item in nihss.ITEMS:
-            if item.untestable and data.get(nihss.un_field_name(prefix, item)) and \
-                    data.get(nihss.field_name(prefix, item)) not in (None, ""):
-                errors[nihss.field_name(prefix, item)] = (
-                    f"Item {item.code} is marked UN and also scored {data.get(nihss.field_name(prefix, item))}; "
-                    "give either a score or UN.")
-
-
-def _not_before_t0(subject: Subject, data, fields: tuple[str, ...], errors: dict[str, str]) -> None:
-    t0_day = _t0_day(subject)
-    for name in fields:
-        value = data.get(name)
-        if value is None:
-            continue
-        if isinstance(value, datetime):
-            if value < subject.randomized_at:
-                errors[name] = (f"must not be before randomization "
-                                f"({timezone.localtime(subject.randomized_at, subject.site.tz):%Y-%m-%d %H:%M}); "
-                                f"found {timezone.localtime(value, subject.site.tz):%Y-%m-%d %H:%M}.")
-        elif value < t0_day:
-            errors[name] = f"must not be before the day of randomization ({t0_day}); found {value}."
-
-
-# A time may be this much ahead of the server clock (tablet clocks drift) before it counts as
-# "in the future" (as on the screening form, eligibility.protocol.FUTURE_TOLERANCE).
-FUTURE_TOLERANCE = timedelta(minutes=5)
-
-
-def _not_in_future(subject: Subject, data, errors: dict[str, str]) -> None:
-    """Hard check (SPEC §8, value impossible): no clinical date or time after now — a 24-hour
-    NIHSS, a discharge or a death in the year 9999 was saved before this check."""
-    now = timezone.now()
-    today = _local_date(subject, now)
-    for name, value in data.items():
-        if name in errors or value is None:
-            continue
-        if isinstance(value, datetime):
-            if value > now + FUTURE_TOLERANCE:
-                errors[name] = (f"A time in the future is impossible; found "
-                                f"{timezone.localtime(value, subject.site.tz):%Y-%m-%d %H:%M}.")
-        elif isinstance(value, date) and value > today:
-            errors[name] = f"A date in the future is impossible (today is {today}); found {value}."
-
-
-def _dm_write(instance, user, reason: str):
+def _dm_write(instance, user, reason: str, previous=None):
     """Data-management guard around one CRF save (datamanagement.services.crf_write): lock
     check, reason for change, the edit checks (soft ones open queries), SDV and signature
-    upkeep. Its refusals are the shared core.exceptions types the form views show."""
+    upkeep. Its refusals are the shared core.exceptions types the form views show.
+    `previous`: the values of the row this service has already locked and read."""
     from datamanagement.services import crf_write
 
-    return crf_write(instance=instance, user=user, reason=reason)
+    if previous is None:
+        return crf_write(instance=instance, user=user, reason=reason)
+    return crf_write(instance=instance, user=user, reason=reason, previous=previous)
 
 
 def _crf_save(
@@ -135,7 +90,6 @@ def _crf_save(
     version: int | None,
     reason: str = "",
     pk: int | None = None,
-    check: Callable[[Subject, dict, dict], None] | None = None,
     derive: Callable[[Subject, models.Model], None] | None = None,
 ) -> models.Model:
     """Create or update one CRF row of `subject` (inside the caller's durable transaction).
@@ -144,13 +98,11 @@ def _crf_save(
     UPDATE and its version compared with the one the user read; the second writer gets
     StaleVersion (both versions shown), never a silent overwrite. Two first saves at once
     collide on the UNIQUE subject key (one-to-one forms) and the loser gets StaleVersion too.
+
+    The form's hard and soft checks (followup.checks, declared in its registry entry) and the
+    bounds of every value run in the write guard (crf_write), on this path and every other.
     """
     data = dict(data)
-    errors: dict[str, str] = {}
-    _check_nihss(model, data, errors)
-    if check is not None:
-        check(subject, data, errors)
-    _not_in_future(subject, data, errors)
     lookup = {"pk": pk, "subject": subject} if pk is not None else {"subject": subject}
     repeating = pk is not None or model in (AdverseEvent, ProtocolDeviation)
     instance = None
@@ -163,18 +115,20 @@ def _crf_save(
     if instance is None and version:
         # The user edited a saved form that no longer matches (should not happen: no delete).
         raise StaleVersion(current=None, expected=version)
-    if errors:
-        raise HardCheckFailed(errors)
     if instance is not None and not reason.strip():
         raise ReasonRequired()
+    previous = None
     if instance is None:
         instance = model(subject=subject, created_by=user)
+    else:
+        instance.subject = subject  # the caller's subject (its site loaded): no query for it
+        previous = _values_before(instance)
     for name, value in data.items():
         setattr(instance, name, value)
     if derive is not None:
         derive(subject, instance)
     instance.updated_by = user
-    with change_reason(reason or "initial entry"), _dm_write(instance, user, reason or "initial entry"):
+    with change_reason(reason or "initial entry"), _dm_write(instance, user, reason or "initial entry", previous):
         if instance.pk is None:
             try:
                 with transaction.atomic():
@@ -188,9 +142,15 @@ def _crf_save(
     return instance
 
 
+def _values_before(instance) -> dict[str, Any]:
+    from datamanagement.crfs import values_of
+
+    return values_of(instance)
+
+
 def _nihss_totals(model):
     def derive(subject, instance):
-        values = {f.name: getattr(instance, f.name) for f in instance._meta.concrete_fields}
+        values = {f.name: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
         for prefix in NIHSS_PREFIXES[model]:
             setattr(instance, f"{prefix}_total", nihss.total(values, prefix))
     return derive
@@ -199,29 +159,13 @@ def _nihss_totals(model):
 # --- V1 procedure -----------------------------------------------------------------------------
 
 
-def _check_procedure(subject: Subject, data: dict, errors: dict[str, str]) -> None:
-    # SPEC §8 date order: puncture ≤ randomization ≤ reperfusion ≤ end of procedure.
-    puncture, reperfusion, end = (data.get(k) for k in
-                                  ("arterial_puncture_at", "first_reperfusion_at", "procedure_end_at"))
-    t0 = subject.randomized_at
-    if puncture and puncture > t0:
-        errors["arterial_puncture_at"] = "The arterial puncture must precede randomization; it is after it."
-    if reperfusion and reperfusion < t0:
-        errors["first_reperfusion_at"] = "Reperfusion after rescue therapy must follow randomization; it is before it."
-    if end and end < max(x for x in (t0, reperfusion or t0)):
-        errors["procedure_end_at"] = "The end of the procedure must follow randomization and reperfusion."
-
-
-@transaction.atomic(durable=True)
+@durable
 def procedure_save(*, subject: Subject, user, data: Mapping[str, Any], passes: list[Mapping[str, Any]],
                    version: int | None, reason: str = "") -> Procedure:
     """V1: the procedure form and its passes after randomization (positions 1..n)."""
     _require_entry(user, subject, reveals_arm=True)
-    for i, p in enumerate(passes, start=1):
-        if p.get("at") and p["at"] < subject.randomized_at:
-            raise HardCheckFailed({f"pass {i} time": "A pass after randomization cannot be before it."})
     procedure = _crf_save(model=Procedure, subject=subject, user=user, data=data, version=version,
-                          reason=reason, check=_check_procedure)
+                          reason=reason)
     existing = {p.position: p for p in ProcedurePass.objects.select_for_update(no_key=True)
                 .filter(procedure=procedure)}
     with change_reason(reason or "initial entry"):
@@ -235,21 +179,23 @@ def procedure_save(*, subject: Subject, user, data: Mapping[str, Any], passes: l
             if changed:
                 if row.pk is not None:
                     row.version += 1
-                with _dm_write(row, user, reason or "initial entry"):
-                    row.save()
+                try:
+                    with _dm_write(row, user, reason or "initial entry"):
+                        row.save()
+                except HardCheckFailed as exc:  # name the pass the refusal is about
+                    raise HardCheckFailed({f"pass {position} {k}": v for k, v in exc.errors.items()}) from exc
     return procedure
 
 
 # --- V2, V3, V4 -------------------------------------------------------------------------------
 
 
-@transaction.atomic(durable=True)
+@durable
 def visit24h_save(*, subject: Subject, user, data: Mapping[str, Any], version: int | None,
                   reason: str = "") -> Visit24h:
     _require_entry(user, subject)
     return _crf_save(model=Visit24h, subject=subject, user=user, data=data, version=version,
-                     reason=reason, derive=_nihss_totals(Visit24h),
-                     check=lambda s, d, e: _not_before_t0(s, d, ("assessed_at",), e))
+                     reason=reason, derive=_nihss_totals(Visit24h))
 
 
 def baseline_nihss(subject: Subject) -> int | None:
@@ -287,7 +233,7 @@ def sich_input(subject: Subject, v3: Visit48h, baseline: int | None) -> sich.SIC
 
 def _derive_v3(subject: Subject, v3: Visit48h) -> None:
     _nihss_totals(Visit48h)(subject, v3)
-    values = {f.name: getattr(v3, f.name) for f in v3._meta.concrete_fields}
+    values = {f.name: getattr(v3, f.attname) for f in v3._meta.concrete_fields}
     v3.nihss_item_changes = nihss.item_changes(values, before="before", at="worse")
     results = sich.derive_all(sich_input(subject, v3, baseline_nihss(subject)))
     v3.sich_heidelberg = results[sich.HEIDELBERG].sich
@@ -296,31 +242,23 @@ def _derive_v3(subject: Subject, v3: Visit48h) -> None:
     v3.sich_reasoning = {k: r.text for k, r in results.items()}
 
 
-def _check_v3(subject: Subject, data: dict, errors: dict[str, str]) -> None:
-    _not_before_t0(subject, data, ("imaging_at", "worsening_at"), errors)
-    classes = [f for f, _l in HEIDELBERG_FIELDS.values() if data.get(f)]
-    if data.get("new_ich") is False and classes:
-        errors["new_ich"] = "No new ICH is recorded, yet Heidelberg classes are ticked; correct one of them."
-
-
-@transaction.atomic(durable=True)
+@durable
 def visit48h_save(*, subject: Subject, user, data: Mapping[str, Any], version: int | None,
                   reason: str = "") -> Visit48h:
     _require_entry(user, subject)
     row = _crf_save(model=Visit48h, subject=subject, user=user, data=data, version=version,
-                    reason=reason, derive=_derive_v3, check=_check_v3)
+                    reason=reason, derive=_derive_v3)
     if row.died:
         _death_effects(subject, user, died_on=None, where="48-hour form")
     return row
 
 
-@transaction.atomic(durable=True)
+@durable
 def visit7d_save(*, subject: Subject, user, data: Mapping[str, Any], version: int | None,
                  reason: str = "") -> Visit7d:
     _require_entry(user, subject)
     row = _crf_save(model=Visit7d, subject=subject, user=user, data=data, version=version,
-                     reason=reason, derive=_nihss_totals(Visit7d),
-                     check=lambda s, d, e: _not_before_t0(s, d, ("assessed_on", "discharge_on"), e))
+                    reason=reason, derive=_nihss_totals(Visit7d))
     if row.destination == "died":
         _death_effects(subject, user, died_on=row.discharge_on or row.assessed_on, where="day-7 form")
     return row
@@ -329,54 +267,46 @@ def visit7d_save(*, subject: Subject, user, data: Mapping[str, Any], version: in
 # --- V5 day 90 --------------------------------------------------------------------------------
 
 
-def _check_day90(subject: Subject, data: dict, errors: dict[str, str]) -> None:
-    _not_before_t0(subject, data, ("assessed_on", "death_on"), errors)
-    if not data.get("blinded_attested") and not str(data.get("breach_reference") or "").strip():
-        errors["blinded_attested"] = ("Attest that you remained blinded, or give the blinding-breach "
-                                      "report reference; neither was given.")
-
-
 def _derive_day90(subject: Subject, row: Day90) -> None:
     if row.assessed_on is not None:
         row.study_day = schedule.day_number(subject.randomized_at, subject.site.tz, row.assessed_on)
-        window = schedule.visit_windows(subject.randomized_at, subject.site.tz)[-1]
-        # Soft check (SPEC §8): outside day 83–97 is saved with a warning, not refused.
-        row.outside_window = not (window.opens.date() <= row.assessed_on <= window.last_day)
+        rule = P.VISIT_RULES["V5"]
+        # Soft check (SPEC §8, followup.checks.V5): outside the window is saved with a warning
+        # and a query, not refused; the flag is kept on the row for the reports.
+        row.outside_window = not (rule.first <= row.study_day <= rule.last)
 
 
-@transaction.atomic(durable=True)
+@durable
 def day90_save(*, subject: Subject, user, data: Mapping[str, Any], version: int | None,
                reason: str = "") -> Day90:
     """V5: the primary endpoint, by the blinded assessor (who is recorded as the assessor)."""
     _require_entry(user, subject, day90=True)
     data = {**data, "assessor": user, "source": Day90Source.ASSESSMENT}
-    return _crf_save(model=Day90, subject=subject, user=user, data=data, version=version,
-                     reason=reason, derive=_derive_day90, check=_check_day90)
+    row = _crf_save(model=Day90, subject=subject, user=user, data=data, version=version,
+                    reason=reason, derive=_derive_day90)
+    if row.mrs == P.MRS_DEAD:
+        # SPEC §6: mRS 6 is death. The assessor's day-90 mRS 6 (its date of death is required
+        # by the form's hard check) records the death event: the subject is dead and reminders
+        # stop; without a death form the soft check MRS6_NO_DEATH_RECORD queries the site for it.
+        _death_status(subject, user, where="day-90 form (mRS 6)", died_on=row.death_on)
+    return row
 
 
 # --- Events -----------------------------------------------------------------------------------
 
 
-@transaction.atomic(durable=True)
+@durable
 def adverse_event_save(*, subject: Subject, user, data: Mapping[str, Any], version: int | None = None,
                        pk: int | None = None, reason: str = "") -> AdverseEvent:
     _require_entry(user, subject)
-
-    def check(s, d, errors):
-        if d.get("resolved_on") and d.get("onset_on") and d["resolved_on"] < d["onset_on"]:
-            errors["resolved_on"] = f"The resolution date must not precede the onset ({d['onset_on']})."
-        criteria = [k for k in d if k.startswith("sae_") and d[k]]
-        if d.get("serious") and not criteria:
-            errors["serious"] = "A serious adverse event needs at least one seriousness criterion; none is ticked."
-
     row = _crf_save(model=AdverseEvent, subject=subject, user=user, data=data, version=version,
-                    reason=reason, pk=pk, check=check)
+                    reason=reason, pk=pk)
     if row.outcome == "fatal":
         _death_effects(subject, user, died_on=row.resolved_on, where=f"fatal adverse event {row.term}")
     return row
 
 
-@transaction.atomic(durable=True)
+@durable
 def deviation_save(*, subject: Subject, user, data: Mapping[str, Any], version: int | None = None,
                    pk: int | None = None, reason: str = "") -> ProtocolDeviation:
     _require_entry(user, subject)
@@ -399,12 +329,21 @@ def _subject_status_set(subject: Subject, status: str) -> None:
         state=ReminderState.CANCELLED)
 
 
+def _death_status(subject: Subject, user, *, where: str, died_on=None) -> None:
+    """The subject is dead from now on (reminders stop); the status change is audited."""
+    if subject.status == SubjectStatus.DEAD:
+        return
+    _subject_status_set(subject, SubjectStatus.DEAD)
+    audit_event_record(action=AuditAction.OTHER, actor=user, site=subject.site, obj=subject,
+                       summary=f"Subject {subject.number} dead: death recorded on the {where}"
+                               + (f", died on {died_on}" if died_on else ""))
+
+
 def _death_effects(subject: Subject, user, *, died_on, where: str) -> None:
     """SPEC §6: a death recorded anywhere (death form, fatal adverse event, V3 "died",
     V4 destination "died") makes the subject dead, stops reminders and sets the day-90 mRS
     to 6 (with the date of death when known)."""
-    if subject.status != SubjectStatus.DEAD:
-        _subject_status_set(subject, SubjectStatus.DEAD)
+    _death_status(subject, user, where=where, died_on=died_on)
     day90 = Day90.objects.select_for_update(no_key=True).filter(subject=subject).first()
     why = f"death recorded ({where}{f', died on {died_on}' if died_on else ''}): day-90 mRS 6"
     with change_reason(why):
@@ -415,6 +354,7 @@ def _death_effects(subject: Subject, user, *, died_on, where: str) -> None:
                 day90.save()
         elif day90.mrs != 6 or (died_on and day90.death_on != died_on):
             day90.mrs = 6
+            day90.source = Day90Source.DEATH
             day90.death_on = died_on or day90.death_on
             day90.version += 1
             day90.updated_by = user
@@ -422,26 +362,72 @@ def _death_effects(subject: Subject, user, *, died_on, where: str) -> None:
                 day90.save()
 
 
-@transaction.atomic(durable=True)
+@durable
 def death_record(*, subject: Subject, user, data: Mapping[str, Any], version: int | None = None,
                  reason: str = "") -> Death:
     """Record a death: day-90 mRS becomes 6, the subject is dead, reminders stop."""
     _require_entry(user, subject)
     death = _crf_save(model=Death, subject=subject, user=user, data=data, version=version,
-                      reason=reason, check=lambda s, d, e: _not_before_t0(s, d, ("died_on",), e))
+                      reason=reason)
     _death_effects(subject, user, died_on=death.died_on, where="death form")
     return death
 
 
-@transaction.atomic(durable=True)
+@durable
 def study_exit_record(*, subject: Subject, user, data: Mapping[str, Any], version: int | None = None,
                       reason: str = "") -> StudyExit:
     """Withdrawal, lost to follow-up or end of study: the subject status follows, reminders stop."""
     _require_entry(user, subject)
     row = _crf_save(model=StudyExit, subject=subject, user=user, data=data, version=version,
-                    reason=reason, check=lambda s, d, e: _not_before_t0(s, d, ("exit_on",), e))
+                    reason=reason)
     if subject.status != SubjectStatus.DEAD:
         _subject_status_set(subject, {ExitKind.WITHDRAWN: SubjectStatus.WITHDRAWN,
                                       ExitKind.LOST: SubjectStatus.LOST,
                                       ExitKind.COMPLETED: SubjectStatus.COMPLETED}[row.kind])
     return row
+
+
+# --- The forms' own save services as the registry calls them (core.crf: CRF.update/create) ---
+# A correction through a query (datamanagement.services.crf_field_correct) calls these in its
+# own transaction, with the form's current values plus the correction, so the form's derived
+# values are recomputed and its checks run exactly as on the form page.
+
+_NOT_ENTERED = {"id", "subject", "created_by", "updated_by", "version", "created_at", "updated_at"}
+
+
+def _current(instance) -> dict[str, Any]:
+    return {(f.attname if f.is_relation else f.name): getattr(instance, f.attname)
+            for f in instance._meta.concrete_fields if f.editable and f.name not in _NOT_ENTERED}
+
+
+def _passes_of(procedure: Procedure) -> list[dict[str, Any]]:
+    return [{"technique": p.technique, "device": p.device, "at": p.at, "etici": p.etici}
+            for p in ProcedurePass.objects.filter(procedure=procedure).order_by("position")]
+
+
+def update_with(service, *, repeating: bool = False):
+    def update(*, instance, user, data, reason):
+        kwargs = {"pk": instance.pk} if repeating else {}
+        return service.inner(subject=instance.subject, user=user, data={**_current(instance), **data},
+                             version=instance.version, reason=reason, **kwargs)
+
+    return update
+
+
+def procedure_update(*, instance, user, data, reason):
+    return procedure_save.inner(subject=instance.subject, user=user, data={**_current(instance), **data},
+                                passes=_passes_of(instance), version=instance.version, reason=reason)
+
+
+def procedure_pass_update(*, instance, user, data, reason):
+    procedure = instance.procedure
+    passes = _passes_of(procedure)
+    passes[instance.position - 1] = {**passes[instance.position - 1], **data}
+    procedure_save.inner(subject=procedure.subject, user=user, data=_current(procedure), passes=passes,
+                         version=procedure.version, reason=reason)
+    return ProcedurePass.objects.get(pk=instance.pk)
+
+
+def deviation_create(*, subject: Subject, user, data, reason: str) -> ProtocolDeviation:
+    """A deviation filed by the system (an edit check detected it), in the caller's transaction."""
+    return _crf_save(model=ProtocolDeviation, subject=subject, user=user, data=data, version=None, reason=reason)

@@ -13,8 +13,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from core import access
+from core import protocol as P
 from core import selectors as core_selectors
 from core import services as core_services
+from core.http import int_field
 from core.roles import Action
 from followup import selectors, services
 from followup.exceptions import (
@@ -24,14 +26,8 @@ from followup.exceptions import (
     ReasonRequired,
     StaleVersion,
 )
-from followup.forms import FORM_CLASSES, PassFormSet
+from followup.forms import PassFormSet
 from followup.models import ProcedurePass
-
-SERVICES = {
-    "V2": services.visit24h_save, "V3": services.visit48h_save, "V4": services.visit7d_save,
-    "V5": services.day90_save, "AE": services.adverse_event_save, "DEATH": services.death_record,
-    "DEVIATION": services.deviation_save, "EXIT": services.study_exit_record,
-}
 
 
 def _may_see_subjects(user) -> bool:
@@ -101,20 +97,21 @@ def _passes_initial(procedure):
 @login_required
 def crf(request, number, code, pk=None):
     """Open, enter or change one form of one subject (visit forms V1–V5 and event forms)."""
-    if code not in FORM_CLASSES:
+    form_def = selectors.form_of_page(code)  # the registry entry (core.crf)
+    if form_def.form_class is None:
         raise PermissionDenied
     user = request.user
     subject = selectors.subject_for(user, number)
     level = selectors.require_form(user, subject, code)
-    model = selectors.ALL_FORMS[code][0]
-    repeating = code in selectors.REPEATING_EVENTS
+    model = form_def.model
+    repeating = form_def.repeating
     if repeating and pk is not None:
         instance = get_object_or_404(model, pk=pk, subject=subject)
     elif repeating:
         instance = None
     else:
         instance = model.objects.filter(subject=subject).first()
-    form_cls = FORM_CLASSES[code]
+    form_cls = form_def.form_class
     conflict = None
     saved_by = None
     # Datetimes are entered and shown in the subject's site zone (SPEC §3).
@@ -139,7 +136,7 @@ def crf(request, number, code, pk=None):
                                   if f.cleaned_data and f.cleaned_data.get("technique")]
                         record = services.procedure_save(passes=passes, **kwargs)
                     else:
-                        record = SERVICES[code](**kwargs)
+                        record = form_def.save(**kwargs)
                 except (HardCheckFailed, DataLocked) as exc:
                     for name, msg in exc.errors.items():
                         form.add_error(name if name in form.fields else None, msg)
@@ -158,11 +155,12 @@ def crf(request, number, code, pk=None):
                     form.is_valid()
                 else:
                     messages.success(request, _("%(form)s of %(subject)s saved.") % {
-                        "form": selectors.ALL_FORMS[code][2], "subject": subject.number})
+                        "form": form_def.title, "subject": subject.number})
                     if code == "V5" and record.outside_window:
                         messages.warning(request, _(
-                            "The day-90 assessment date is study day %(day)s, outside day 83–97. "
-                            "It was saved; the data manager will query it.") % {"day": record.study_day})
+                            "The day-90 assessment date is study day %(day)s, outside %(window)s. "
+                            "It was saved; the data manager will query it.") % {
+                                "day": record.study_day, "window": P.VISIT_RULES["V5"].text})
                     return redirect("followup:casebook", number=subject.number)
         else:
             form = form_cls(instance=instance, editing=instance is not None, read_only=level == selectors.VIEW)
@@ -175,9 +173,10 @@ def crf(request, number, code, pk=None):
 
         return render(request, "followup/crf_form.html", {
             "subject": subject, "site": subject.site, "code": code, "form": form, "record": instance,
-            "label": selectors.ALL_FORMS[code][2], "read_only": level != selectors.EDIT,
+            "label": form_def.title, "read_only": level != selectors.EDIT,
             "passes": passes_formset, "conflict": conflict, "saved_by": saved_by,
             "breaches": selectors.blinding_breaches(subject) if code == "V5" else [],
+            "window": P.VISIT_RULES.get(code),
             "dm_form": form_panel(user=request.user, instance=instance),
         })
 
@@ -192,6 +191,6 @@ def notifications(request):
 @login_required
 @require_POST
 def notifications_read(request):
-    ids = [int(x) for x in request.POST.getlist("id") if x.isdigit()] or None
+    ids = [int_field({"id": x}, "id") for x in request.POST.getlist("id")] or None
     core_services.notification_mark_read(user=request.user, ids=ids)
     return redirect("followup:notifications")

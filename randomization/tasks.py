@@ -6,6 +6,6 @@ from celery import shared_task
 
 @shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
 def send_randomization_confirmation(allocation_id: int) -> int:
-    from randomization.services import allocation_confirmation_send
+    from randomization.services.notices import allocation_confirmation_send
 
     return allocation_confirmation_send(allocation_id=allocation_id)

@@ -224,23 +224,17 @@ def import_records(*, project: Project, data, fmt: str) -> ImportResult:
 
 
 def _write(project: Project, change: Change, reason: str) -> None:
-    """One saved form changed through its update service (the path the query corrections use)."""
-    from datamanagement.services.corrections import UPDATE_ADAPTERS, _generic_field_save
+    """One saved form changed through its update service (the one write path: the same guard
+    and checks as the form page and the query corrections), in one transaction."""
+    from datamanagement.services import crf_values_update
 
-    crf = change.instrument.crf
     instance = change.instance
-    service = crf.extra.get("update_service") or UPDATE_ADAPTERS.get(crf.code)
     values = dict(change.values)
     for name, value in values.items():
         if isinstance(value, dt.datetime) and timezone.is_naive(value):
             values[name] = timezone.make_aware(value, dt.UTC)
     try:
-        if service is not None:
-            service(instance=instance, user=project.user, data=values, reason=reason)
-        else:
-            for name, value in values.items():
-                instance = _generic_field_save(instance=instance, crf=crf, user=project.user,
-                                               field_name=name, value=value, reason=reason)
+        crf_values_update(user=project.user, instance=instance, values=values, reason=reason)
     except HardCheckFailed as exc:
         by_model = {f.source.name: f.name for f in change.instrument.fields if f.source is not None}
         raise ImportRefused([{"record": change.record, "field": by_model.get(name, name), "rule": " ".join(rules)}

@@ -117,7 +117,8 @@ class RecordExport:
 
     # --- reading ---------------------------------------------------------------------------
 
-    def _subjects(self) -> Iterator[SubjectRow]:
+    def subject_queryset(self):
+        """The subjects of the export: those the user may see (followup.selectors), filtered."""
         from followup.selectors import subjects_for
 
         qs = subjects_for(self.project.user)
@@ -125,7 +126,10 @@ class RecordExport:
             qs = qs.filter(number__in=self.sel.records)
         if self.sel.date_begin or self.sel.date_end:
             qs = qs.filter(self._changed_in_range())
-        qs = qs.order_by(Collate("number", "C")).values_list("pk", "number", "site_id", "site__code", "status")
+        return qs
+
+    def _subjects(self) -> Iterator[SubjectRow]:
+        qs = self.subject_queryset().order_by(Collate("number", "C")).values_list("pk", "number", "site_id", "site__code", "status")
         for row in qs.iterator(chunk_size=BATCH):
             yield SubjectRow(*row)
 

@@ -16,6 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from api import services
 from api.exceptions import ApiError, NotPermitted, ParameterInvalid
 from api.redcap import render
+from api.redcap.copy import copy_chunks
 from api.redcap.project import REDCAP_VERSION, STUDY_ARM, Project
 from api.redcap.records import RecordExport, Selection, parse_datetime
 from audit.middleware import client_ip
@@ -206,6 +207,10 @@ def _records(request, data, fmt: str, project: Project, token, endpoint: str):
                 header = ["record", "redcap_event_name", "redcap_repeat_instrument", "redcap_repeat_instance",
                           "field_name", "value"]
                 rows = _eav(export)
+            elif fmt == "csv" and not selection.label and not selection.label_headers:
+                # raw flat CSV, the bulk case: the same rows written by PostgreSQL (COPY)
+                yield from copy_chunks(export)
+                return
             else:
                 header = export.header_labels() if selection.label_headers else export.header
                 rows = export.rows()

@@ -47,6 +47,16 @@ class ScreeningSerializer(serializers.Serializer):
     confirmed_at = serializers.DateTimeField(allow_null=True)
 
 
+class ScreeningCreateSerializer(serializers.Serializer):
+    site = serializers.RegexField(r"^\d{3}$", help_text="Site code, e.g. 001.")
+    values = serializers.DictField(child=serializers.CharField(allow_null=True, allow_blank=True, max_length=2000),
+                                   help_text="Screening form fields as the form takes them (times in the "
+                                             "site's zone, YYYY-MM-DD HH:MM).")
+    passes = serializers.ListField(child=serializers.DictField(
+        child=serializers.CharField(allow_null=True, allow_blank=True, max_length=200)),
+        required=False, max_length=10, help_text="Thrombectomy passes: technique, etici.")
+
+
 class QuerySerializer(serializers.Serializer):
     id = serializers.IntegerField()
     form = serializers.CharField(source="crf_code")

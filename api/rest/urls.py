@@ -12,6 +12,7 @@ urlpatterns = [
     path("subjects/<str:number>/forms/", v.SubjectForms.as_view(), name="subject_forms"),
     path("subjects/<str:number>/forms/<str:form>/", v.SubjectForm.as_view(), name="subject_form"),
     path("screenings/", v.ScreeningList.as_view(), name="screenings"),
+    path("screenings/<str:number>/confirm/", v.ScreeningConfirm.as_view(), name="screening_confirm"),
     path("queries/", v.QueryList.as_view(), name="queries"),
     path("queries/<int:pk>/answer/", v.QueryAction.as_view(action="answer"), name="query_answer"),
     path("queries/<int:pk>/close/", v.QueryAction.as_view(action="close"), name="query_close"),

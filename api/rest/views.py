@@ -202,8 +202,10 @@ def _problem(code: int, detail: str, fields=None):
 # --- screenings -----------------------------------------------------------------------------
 
 
-class ScreeningList(ReadList):
-    """Screenings at the sites where the user screens (eligibility.selectors.screening_list)."""
+class ScreeningList(Audited, generics.ListCreateAPIView):
+    """Screenings at the sites where the user screens (eligibility.selectors.screening_list);
+    POST starts one through eligibility.services.screening_create, with the screening form's
+    own parsing and checks (values as the form takes them; times in the site's zone)."""
 
     serializer_class = s.ScreeningSerializer
 
@@ -211,6 +213,74 @@ class ScreeningList(ReadList):
         from eligibility.selectors import screening_list
 
         return screening_list(user=self.request.user).order_by()
+
+    @extend_schema(request=s.ScreeningCreateSerializer, responses={201: s.ScreeningSerializer})
+    def post(self, request):
+        from django.http import QueryDict
+
+        from core.roles import Action
+        from eligibility import services as el
+        from eligibility.forms import PassFormSet, ScreeningForm
+        from eligibility.views import _form_data
+
+        body = s.ScreeningCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        site = Site.objects.filter(code=body.validated_data["site"]).first()
+        if site is None or not access.can(request.user, Action.SCREEN, site):
+            raise NotPermitted(f"site: you do not screen at site {body.validated_data['site']}.")
+        data = QueryDict(mutable=True)
+        for key, value in body.validated_data["values"].items():
+            data[key] = "" if value is None else value
+        passes = body.validated_data.get("passes") or []
+        data.update({"passes-TOTAL_FORMS": str(len(passes)), "passes-INITIAL_FORMS": "0"})
+        for n, p in enumerate(passes):
+            for key, value in p.items():
+                data[f"passes-{n}-{key}"] = "" if value is None else value
+        form = ScreeningForm(data, can_attest=access.can(request.user, Action.CONFIRM_ELIGIBILITY, site),
+                             tz_name=site.time_zone)
+        formset = PassFormSet(data, prefix="passes")
+        form_ok, formset_ok = form.is_valid(), formset.is_valid()
+        if not (form_ok and formset_ok):
+            fields = {k: [str(m) for m in v] for k, v in form.errors.items()}
+            for n, errors in enumerate(formset.errors):
+                for k, v in errors.items():
+                    fields[f"passes[{n}].{k}"] = [str(m) for m in v]
+            for m in formset.non_form_errors():
+                fields.setdefault("passes", []).append(str(m))
+            return _problem(400, "; ".join(f"{k}: {' '.join(v)}" for k, v in fields.items()), fields)
+        try:
+            with audit_context(request):
+                screening = el.screening_create(site=site, user=request.user, data=_form_data(form, formset))
+        except PermissionDenied:
+            raise
+        except DomainError as exc:
+            errors = getattr(exc, "errors", None) or {"non_field_errors": str(exc)}
+            return _problem(400, str(exc), {k: [str(v)] for k, v in errors.items()})
+        return Response(s.ScreeningSerializer(screening).data, status=status.HTTP_201_CREATED)
+
+
+class ScreeningConfirm(Audited, APIView):
+    """The investigator confirms eligibility (eligibility.services.screening_confirm)."""
+
+    @extend_schema(request=None, responses={200: s.ScreeningSerializer})
+    def post(self, request, number: str):
+        from core.roles import Action
+        from eligibility import services as el
+        from eligibility.selectors import screening_list
+
+        screening = screening_list(user=request.user).filter(number=number).first()
+        if screening is None:
+            raise Http404
+        if not access.can(request.user, Action.CONFIRM_ELIGIBILITY, screening.site_id):
+            raise NotPermitted("Only an investigator of this site may confirm eligibility.")
+        try:
+            with audit_context(request):
+                screening = el.screening_confirm(screening=screening, user=request.user)
+        except PermissionDenied:
+            raise
+        except DomainError as exc:
+            raise ParameterInvalid(str(exc)) from exc
+        return Response(s.ScreeningSerializer(screening).data)
 
 
 # --- queries --------------------------------------------------------------------------------

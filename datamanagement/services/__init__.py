@@ -15,7 +15,7 @@ Contract for the apps that own CRFs (eligibility, followup): wrap the save in `c
 """
 
 from datamanagement.services.context import own_audit_context
-from datamanagement.services.corrections import crf_field_correct
+from datamanagement.services.corrections import crf_field_correct, crf_values_update
 from datamanagement.services.guard import CrfWrite, check_context, crf_write, validate_crf
 from datamanagement.services.locking import lock_database, lock_form, lock_release, lock_subject
 from datamanagement.services.queries import (
@@ -29,7 +29,7 @@ from datamanagement.services.sdv import sdv_mark
 from datamanagement.services.signatures import signature_content, signature_meaning, signature_sign
 
 __all__ = [
-    "CrfWrite", "check_context", "crf_field_correct", "crf_write", "lock_database", "lock_form",
+    "CrfWrite", "check_context", "crf_field_correct", "crf_values_update", "crf_write", "lock_database", "lock_form",
     "lock_release", "lock_subject", "own_audit_context", "query_answer", "query_close", "query_comment",
     "query_open", "query_reopen", "sdv_mark", "signature_content", "signature_meaning", "signature_sign",
     "validate_crf",

@@ -19,12 +19,14 @@ from django.utils import timezone
 
 from audit.models import AuditAction
 from audit.services import audit_event_record
+from core import bounds
 from core import crf as registry
 from datamanagement import editchecks
 from datamanagement.crfs import (
     crf_of,
     display,
     field_label,
+    field_names,
     jsonable,
     site_of,
     subject_of,
@@ -65,27 +67,73 @@ class CrfWrite:
 _UNKNOWN = object()
 
 
-def check_context(instance, crf: registry.CRF, previous: dict | None, subject=_UNKNOWN) -> editchecks.Context:
-    """Facts about the subject that edit checks need (ORM side of the pure editchecks)."""
+def check_context(instance, crf: registry.CRF, previous: dict | None, subject=_UNKNOWN,
+                  now=None) -> editchecks.Context:
+    """Facts about the subject that edit checks need (ORM side of the pure editchecks): T0,
+    the site's zone, the screening values, and the forms the checks compare with
+    (CRF.context_forms: their values, or {} when the subject has no such form yet)."""
     if subject is _UNKNOWN:
         subject = subject_of(instance)
     baseline: dict[str, Any] = {}
     if crf.visit == "V0" or not crf.subject_field:
         baseline = values_of(instance, crf)
-    elif subject is not None:
+    elif subject is not None and any(registry.get(c).visit == "V0" for c in crf.context_forms):
+        # The screening values, for the checks of forms that compare with them (date order,
+        # pre-stroke mRS): declared in CRF.context_forms.
         for other, rows in instances_of_subject_baseline(subject):
             if rows:
                 baseline = values_of(rows[0], other)
                 break
     site = subject.site if subject is not None else site_of(instance)
     enrolled = subject is not None or getattr(instance, "outcome", None) == "randomized"
+    other_forms: dict[str, dict] = {}
+    if subject is not None:
+        for code in crf.context_forms:
+            other = registry.get(code)
+            if other.visit == "V0":
+                continue  # the baseline above
+            row = other.model.objects.filter(**{other.subject_field: subject}).first()
+            other_forms[code] = values_of(row, other) if row is not None else {}
     return editchecks.Context(
         previous=previous,
         randomized_at=subject.randomized_at if subject is not None else None,
         site_time_zone=site.time_zone,
         baseline=baseline,
         enrolled=enrolled,
+        other_forms=other_forms,
+        now=now or timezone.now(),
     )
+
+
+def check_values(instance) -> dict[str, Any]:
+    """What the checks read: every column of the row by field name (foreign keys as ids),
+    derived and workflow fields included (e.g. the day-90 form's source)."""
+    return {f.name: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
+
+
+BOUNDS_RULE = (f"dates from {bounds.earliest_text()} and not in the future; no control characters in text; "
+               "each value within its field's range and code list")
+
+
+def bounds_failures(instance, crf: registry.CRF, *, now, time_zone, validators: bool = False,
+                    skip=()) -> list[editchecks.Failure]:
+    names = [n for n in field_names(crf) if n not in skip]
+    problems = bounds.instance_problems(instance, names, now=now, time_zone=time_zone, validators=validators)
+    return [editchecks.Failure(check="BOUNDS", field=name, severity=editchecks.HARD, message=message,
+                               rule=BOUNDS_RULE) for name, message in problems.items()]
+
+
+def run_checks(instance, crf: registry.CRF, ctx: editchecks.Context) -> editchecks.Result:
+    """Dates, times and text within bounds first (a value out of bounds is refused before any
+    rule reads it), then the form's hard and soft checks (CRF.checks), then each remaining
+    field's own range and code list."""
+    failures = bounds_failures(instance, crf, now=ctx.now, time_zone=ctx.site_time_zone)
+    if failures:
+        return editchecks.Result(hard=failures)
+    result = editchecks.run(crf.checks, check_values(instance), ctx)
+    result.hard.extend(bounds_failures(instance, crf, now=ctx.now, time_zone=ctx.site_time_zone, validators=True,
+                                       skip={f.field for f in result.hard}))
+    return result
 
 
 def instances_of_subject_baseline(subject):
@@ -103,25 +151,29 @@ def validate_crf(*, instance, previous: dict | None = None) -> editchecks.Result
     """Run the edit checks of the instance's form without saving (forms call it to show
     hard-check errors beside the fields)."""
     crf = crf_of(instance)
-    return editchecks.run(crf.code, values_of(instance, crf), check_context(instance, crf, previous))
+    return run_checks(instance, crf, check_context(instance, crf, previous))
 
 
 @contextlib.contextmanager
-def crf_write(*, instance, user, reason: str = "", expected_version: int | None = None) -> Iterator[CrfWrite]:
+def crf_write(*, instance, user, reason: str = "", expected_version: int | None = None,
+              previous=_UNKNOWN) -> Iterator[CrfWrite]:
     """Guard one save of a CRF instance (see the module docstring). Must run inside the
-    caller's transaction; the caller saves inside the `with` block."""
+    caller's transaction; the caller saves inside the `with` block. A caller that has locked
+    the row (FOR NO KEY UPDATE) and checked its version passes the values it read as
+    `previous`, saving a second locking read."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("crf_write must run inside the save service's transaction.")
     crf = crf_of(instance)
-    previous: dict | None = None
-    if instance.pk is not None:
-        # Race prevented: two people saving the same form at once both computing their change
-        # (and the reason check, SDV clearing, version check) against the same old values.
-        row = crf.model.objects.select_for_update(no_key=True).filter(pk=instance.pk).first()
-        if row is not None:
-            previous = values_of(row, crf)
-            if expected_version is not None and row.version != expected_version:
-                raise StaleVersion(expected=expected_version, found=row.version)
+    if previous is _UNKNOWN:
+        previous = None
+        if instance.pk is not None:
+            # Race prevented: two people saving the same form at once both computing their
+            # change (and the reason check, SDV clearing, version check) against the same old values.
+            row = crf.model.objects.select_for_update(no_key=True).filter(pk=instance.pk).first()
+            if row is not None:
+                previous = values_of(row, crf)
+                if expected_version is not None and row.version != expected_version:
+                    raise StaleVersion(expected=expected_version, found=row.version)
     subject = subject_of(instance)  # once: the lock check, edit checks and upkeep all need it
     assert_unlocked(instance, subject=subject)
     current = values_of(instance, crf)
@@ -130,7 +182,7 @@ def crf_write(*, instance, user, reason: str = "", expected_version: int | None 
         write.changed = {k: (previous[k], v) for k, v in current.items() if jsonable(previous[k]) != jsonable(v)}
         if write.changed and not (reason or "").strip():
             raise ReasonRequired(field_label(crf, k) for k in write.changed)
-    result = editchecks.run(crf.code, current, check_context(instance, crf, previous, subject=subject))
+    result = run_checks(instance, crf, check_context(instance, crf, previous, subject=subject))
     if result.hard:
         raise HardCheckFailed(result.hard)
     write.soft = result.soft
@@ -152,10 +204,11 @@ def _after_save(*, instance, crf, user, write: CrfWrite, reason: str, subject) -
             write.queries_opened.append(q)
     if write.changed:
         _note_resolved_checks(instance=instance, crf=crf, write=write, user=user)
-        write.sdv_cleared = sdv_clear_changed(instance=instance, crf=crf, user=user, write=write, reason=reason)
+        write.sdv_cleared = sdv_clear_changed(instance=instance, crf=crf, user=user, changed=write.changed,
+                                              reason=reason)
         if subject is not None:
             write.signatures_broken = signatures_break(subject=subject, crf=crf, user=user,
-                                                        write=write, label=label)
+                                                        changed=write.changed, label=label)
 
 
 def _change_text(crf, changed: dict, user, reason: str) -> str:
@@ -193,20 +246,15 @@ def _auto_query(*, instance, crf, failure, site, subject, label, user=None) -> Q
 
 
 def _deviation_record(*, subject, user, failure) -> None:
-    """File the protocol deviation in the subject's casebook (follow-up's deviation form,
-    category "lab value after randomization"), in the same transaction as the change that
-    revealed it; the site completes the corrective action."""
-    try:
-        from followup.models import ProtocolDeviation
-    except ImportError:  # without the follow-up app the flagged query is the record
+    """File the protocol deviation in the subject's casebook (the form registered with
+    extra={"records_deviations": True}, category "lab value after randomization"), in the same
+    transaction as the change that revealed it; the site completes the corrective action."""
+    form = registry.with_flag("records_deviations")
+    if form is None or form.create is None:  # no deviation form: the flagged query is the record
         return
-    deviation = ProtocolDeviation(
-        subject=subject, created_by=user, updated_by=user, category="lab",
-        occurred_on=timezone.localtime(timezone.now(), subject.site.tz).date(),
-        description=f"Detected by edit check {failure.check}: {failure.message}",
-    )
-    with crf_write(instance=deviation, user=user, reason=f"protocol deviation detected by edit check {failure.check}"):
-        deviation.save()
+    form.create(subject=subject, user=user, reason=f"protocol deviation detected by edit check {failure.check}",
+                data={"category": "lab", "description": f"Detected by edit check {failure.check}: {failure.message}",
+                      "occurred_on": timezone.localtime(timezone.now(), subject.site.tz).date()})
 
 
 def _note_resolved_checks(*, instance, crf, write: CrfWrite, user) -> None:

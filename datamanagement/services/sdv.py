@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -28,9 +27,6 @@ from datamanagement.models import (
 )
 from datamanagement.permissions import can_sdv
 from datamanagement.services.context import actor_metadata, own_audit_context
-
-if TYPE_CHECKING:
-    from datamanagement.services.guard import CrfWrite
 
 
 @transaction.atomic(durable=True)
@@ -58,7 +54,7 @@ def sdv_mark(*, user, instance, fields: Iterable[str] | None = None) -> int:
     return len(rows)
 
 
-def sdv_clear_changed(*, instance, crf, user, write: CrfWrite, reason: str) -> int:
+def sdv_clear_changed(*, instance, crf, user, changed: dict, reason: str) -> int:
     """Clear the SDV of every changed field, each with its own why — one UPDATE however many
     fields changed (a follow-up form may change fifteen NIHSS items at once)."""
     from django.db.models import Case, TextField, Value, When
@@ -67,7 +63,7 @@ def sdv_clear_changed(*, instance, crf, user, write: CrfWrite, reason: str) -> i
     who = getattr(user, "username", "system")
     whens = [When(field_name=name, then=Value(
         f"Value changed from {display(old)} to {display(new)} by {who} on {now:%Y-%m-%d %H:%M} UTC. "
-        f"Reason: {reason}")) for name, (old, new) in write.changed.items()]
+        f"Reason: {reason}")) for name, (old, new) in changed.items()]
     return SourceVerification.objects.filter(
-        crf_code=crf.code, object_id=instance.pk, field_name__in=list(write.changed), active=True,
+        crf_code=crf.code, object_id=instance.pk, field_name__in=list(changed), active=True,
     ).update(active=False, cleared_at=now, cleared_reason=Case(*whens, output_field=TextField()))

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from audit.models import AuditAction
 from audit.services import audit_event_record
@@ -31,21 +31,20 @@ from datamanagement.models import (
 )
 from datamanagement.services.context import actor_metadata, own_audit_context
 
-if TYPE_CHECKING:
-    from datamanagement.services.guard import CrfWrite
-
-
 SIGNATURE_MEANINGS = {
-    SignatureScope.CASEBOOK: ("I, {name}, approve the data in this casebook of subject {subject}: I have "
-                              "reviewed them and they are accurate and complete to the best of my knowledge."),
-    SignatureScope.VISIT: ("I, {name}, approve the data of visit {visit} of subject {subject}: I have "
-                           "reviewed them and they are accurate and complete to the best of my knowledge."),
+    # In the signer's language: the meaning they read is the meaning recorded.
+    SignatureScope.CASEBOOK: gettext_lazy("I, {name}, approve the data in this casebook of subject {subject}: I have "
+                                          "reviewed them and they are accurate and complete to the best of my "
+                                          "knowledge."),
+    SignatureScope.VISIT: gettext_lazy("I, {name}, approve the data of visit {visit} of subject {subject}: I have "
+                                       "reviewed them and they are accurate and complete to the best of my "
+                                       "knowledge."),
 }
 
 
 def signature_meaning(*, user, subject, scope: str, visit: str = "") -> str:
     name = user.get_full_name() or user.username
-    return SIGNATURE_MEANINGS[scope].format(name=name, subject=subject.number, visit=visit)
+    return str(SIGNATURE_MEANINGS[scope]).format(name=name, subject=subject.number, visit=visit)
 
 
 def signature_content(subject, scope: str, visit: str = "") -> list[list]:
@@ -98,12 +97,12 @@ def _signature_create(*, user, subject, scope: str, visit: str, ip: str | None) 
     return signature
 
 
-def signatures_break(*, subject, crf, user, write: CrfWrite, label: str) -> int:
+def signatures_break(*, subject, crf, user, changed: dict, label: str) -> int:
     scope_q = Q(scope=SignatureScope.CASEBOOK)
     if crf.visit:
         scope_q |= Q(scope=SignatureScope.VISIT, visit=crf.visit)
     by = f" (by {getattr(user, 'username', 'system')}, {timezone.now():%Y-%m-%d %H:%M} UTC)"
-    if blinding.reveals_arm(crf=crf, fields=write.changed):
+    if blinding.reveals_arm(crf=crf, fields=changed):
         # The reason is read by blinded users too (data manager, administrator: the subject
         # page, the audit trail and its CSV): neither the form nor its values may appear —
         # "passes changed" alone tells the arm. The change itself is in the audit trail,
@@ -111,7 +110,7 @@ def signatures_break(*, subject, crf, user, write: CrfWrite, label: str) -> int:
         why = f"Data of {'visit ' + crf.visit if crf.visit else 'the casebook'} changed after signing" + by
     else:
         why = f"{crf.label} changed after signing — " + "; ".join(
-            f"{field_label(crf, k)}: {display(o)} → {display(n)}" for k, (o, n) in write.changed.items()
+            f"{field_label(crf, k)}: {display(o)} → {display(n)}" for k, (o, n) in changed.items()
         ) + by
     return Signature.objects.filter(scope_q, subject=subject, broken_at=None).update(
         broken_at=timezone.now(), broken_reason=why[:2000])

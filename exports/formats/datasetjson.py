@@ -3,8 +3,10 @@
 Each file is one JSON object: the dataset attributes, "columns" (itemOID as in Define-XML
 and ODM, the variable name, the full label, the data type, the declared length, key
 sequence), then "rows" (one array per record) and "records". Written as a stream: the
-header, then each row as it comes from the database cursor, then the count — the table is
-never in memory. Valid against the published schema (vendored in
+header, then each row as it comes from a server-side cursor, then the count — the table is
+never in memory. The JSON text of each row is built by PostgreSQL from the same formatted
+values as the CSV (exports.dataset.table_copy_sql), so both carry the same values and Python
+only moves text. Valid against the published schema (vendored in
 exports/datasetjson_schema/ with its licence).
 
 Values (exports.metadata.TIME_CONVENTION): instants as ISO 8601 UTC strings with whole
@@ -92,8 +94,57 @@ def columns_metadata(table_code: str, columns: list[Column]) -> list[dict]:
     return out
 
 
-def write_dataset(table_code: str, label: str, columns: list[Column], rows: Iterable[tuple],
+def json_rows_sql(sql: str, columns: list[Column]) -> str:
+    """Each row of `sql` (CSV-formatted values: instants as ISO UTC text, booleans 1/0) as the
+    text of one JSON array, decimals as strings. Built with || (json_build_array takes at most
+    100 arguments; forms have more columns)."""
+    names = [f"c{i}" for i in range(len(columns))]
+    cells = []
+    for name, c in zip(names, columns, strict=True):
+        value = f"{name}::text" if c.kind in ("decimal", "json") else name
+        cells.append(f"coalesce(to_json({value})::text, 'null')")
+    body = " || ',' || ".join(cells)
+    return f"SELECT '[' || {body} || ']' FROM ({sql}) AS t({', '.join(names)})"
+
+
+class _TextRows:
+    """Rows already JSON text (from json_rows_sql), read through a server-side cursor."""
+
+    def __init__(self, sql: str, params):
+        self.sql, self.params = sql, params
+
+    def __iter__(self):
+        from django.db import connection
+
+        with connection.chunked_cursor() as cursor:
+            cursor.execute(self.sql, self.params)
+            while rows := cursor.fetchmany(2000):
+                for (text,) in rows:
+                    yield text
+
+
+def table_json_rows(table, scope) -> _TextRows | list:
+    from django.core.exceptions import EmptyResultSet
+
+    from exports.dataset import table_copy_sql
+
+    try:
+        sql, params = table_copy_sql(table, scope)
+    except EmptyResultSet:
+        return []
+    return _TextRows(json_rows_sql(sql, list(table.columns)), params)
+
+
+def analysis_json_rows(scope) -> _TextRows:
+    from exports.analysis import analysis_sql
+
+    sql, params, columns = analysis_sql(scope, for_csv=True)
+    return _TextRows(json_rows_sql(sql, columns), params)
+
+
+def write_dataset(table_code: str, label: str, columns: list[Column], rows: Iterable,
                   path: Path, *, file_oid: str, created: dt.datetime | None = None) -> int:
+    """Rows are tuples of database values, or JSON texts of rows (table_json_rows)."""
     created = (created or dt.datetime.now(dt.UTC)).replace(microsecond=0)
     header = {
         "datasetJSONCreationDateTime": created.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -118,8 +169,11 @@ def write_dataset(table_code: str, label: str, columns: list[Column], rows: Iter
         fh.write(', "rows": [')
         for row in rows:
             fh.write(",\n" if n else "\n")
-            fh.write(json.dumps([f(v) for f, v in zip(convert, row, strict=True)],
-                                ensure_ascii=False))
+            if isinstance(row, str):
+                fh.write(row)
+            else:
+                fh.write(json.dumps([f(v) for f, v in zip(convert, row, strict=True)],
+                                    ensure_ascii=False))
             n += 1
         fh.write(f'\n], "records": {n}}}\n')
     return n

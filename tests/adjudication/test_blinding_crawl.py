@@ -67,11 +67,16 @@ def _start(review):
     return urls
 
 
-@pytest.mark.parametrize("who", ["corelab2", "cec2", "rater2", "steering", "datamanager", "assessor001"])
-def test_central_readers_and_blinded_users_never_see_the_arm(who, review, client_for):
+@pytest.mark.parametrize(("who", "language"), [
+    ("corelab2", "en"), ("cec2", "en"), ("rater2", "en"), ("steering", "en"), ("datamanager", "en"),
+    ("assessor001", "en"), ("corelab2", "zh-hans"), ("rater2", "zh-hans"), ("steering", "zh-hans")])
+def test_central_readers_and_blinded_users_never_see_the_arm(who, language, review, client_for):
+    from django.conf import settings
+
     from adjudication.models import Case
 
     client = client_for(who)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
     client.raise_request_exception = False
     pages = crawl(client, _start(review))
     s1 = review["subjects"][0]
@@ -100,10 +105,18 @@ def test_central_readers_and_blinded_users_never_see_the_arm(who, review, client
     assert pages[f"/adjudication/dsmb/{review['snapshot'].pk}/closed/"][0] == 403
 
 
-def test_the_crawl_can_fail_the_statistician_sees_the_arm_in_the_closed_report(review, client_for):
-    pages = crawl(client_for("statistician"), [f"/adjudication/dsmb/{review['snapshot'].pk}/closed/"], limit=1)
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_the_crawl_can_fail_the_statistician_sees_the_arm_in_the_closed_report(language, review, client_for):
+    from django.conf import settings
+
+    client = client_for("statistician")
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+    pages = crawl(client, [f"/adjudication/dsmb/{review['snapshot'].pk}/closed/"], limit=1)
     labels = _arm_words_in_labels()
-    assert any(label in body for _s, bodies in pages.values() for body in bodies for label in labels)
+    found = {label for _s, bodies in pages.values() for body in bodies for label in labels if label in body}
+    assert found
+    if language == "zh-hans":
+        assert any("\u4e00" <= ch <= "\u9fff" for label in found for ch in label), found
 
 
 def test_the_mrs_rater_is_never_offered_the_angiography(review, client_for):

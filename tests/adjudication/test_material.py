@@ -89,6 +89,22 @@ def test_upload_page_shows_the_refusal_in_plain_words(personas, randomized_subje
     assert "V5-0001.wav" in client.get(url).content.decode()
 
 
+def test_a_dicom_series_is_uploaded_in_one_go_and_a_refused_file_is_named(personas, randomized_subject,
+                                                                         material_storage, client_for):
+    from adjudication.models import Material
+
+    subject = randomized_subject()
+    client = client_for("coord001")
+    url = f"/adjudication/subjects/{subject.number}/material/"
+    series = [upload(f"IM{i}.dcm", dicom_bytes(patient_id=subject.number)) for i in range(3)]
+    assert client.post(url, {"category": "followup_imaging", "file": series}).status_code == 302
+    assert Material.objects.filter(subject=subject, kind="dicom").count() == 3
+    bad = [upload("IM4.dcm", dicom_bytes()), upload("IM5.dcm", dicom_bytes(name="Wang^Li"))]
+    response = client.post(url, {"category": "followup_imaging", "file": bad})
+    assert response.status_code == 400 and "File 2 of 2" in response.content.decode()
+    assert Material.objects.filter(subject=subject, kind="dicom").count() == 4
+
+
 def test_every_view_of_material_is_audited(personas, readers, randomized_subject, material_storage, client_for):
     from audit.models import AuditEvent
 

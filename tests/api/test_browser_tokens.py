@@ -22,7 +22,7 @@ def test_token_page_create_use_revoke_and_docs(login_page, personas, tmp_path):
     assert url.endswith("/api/")
     answer = requests.post(url, data={"token": token, "content": "version"}, timeout=30)
     assert answer.status_code == 200 and answer.text == "14.0.0"
-    page.reload()
+    page.goto(page.live_url + "/api/tokens/")
     assert token not in page.content()
     assert page.locator("[data-testid=token-row]").count() == 1
     page.click("[data-testid=token-revoke]")

@@ -90,3 +90,26 @@ def test_queries_dictionary_and_exports(study, token_for, settings, tmp_path):
     assert download.status_code == 200
     refused = dm.post("/api/v1/exports/", {"formats": ["csv"], "blinded": False}, content_type="application/json")
     assert refused.status_code == 403 and "unblinded" in refused.json()["detail"]
+
+
+def test_screening_create_and_confirm_go_through_the_services(study, token_for):
+    from eligibility.models import Screening
+
+    coord = _client(token_for("coord001"))
+    bad = coord.post("/api/v1/screenings/", {"site": "001", "values": {"age_years": "250"}},
+                     content_type="application/json")
+    assert bad.status_code == 400 and "age_years" in bad.json()["fields"]
+    elsewhere = coord.post("/api/v1/screenings/", {"site": "002", "values": {"age_years": "60"}},
+                           content_type="application/json")
+    assert elsewhere.status_code == 403
+    created = coord.post("/api/v1/screenings/", {"site": "001", "values": {"age_years": "64", "sex": "female"},
+                                                  "passes": [{"technique": "contact_aspiration", "etici": "0"}]},
+                         content_type="application/json")
+    assert created.status_code == 201, created.content
+    number = created.json()["number"]
+    screening = Screening.objects.get(number=number)
+    assert screening.age_years == 64 and screening.verdict_status == "ineligible"  # IN8: one pass
+    assert coord.post(f"/api/v1/screenings/{number}/confirm/").status_code == 403
+    refused = _client(token_for("inv001")).post(f"/api/v1/screenings/{number}/confirm/")
+    assert refused.status_code == 400 and "eligible" in refused.json()["detail"]
+    assert _client(token_for("coord002")).post(f"/api/v1/screenings/{number}/confirm/").status_code == 404

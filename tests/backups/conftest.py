@@ -5,6 +5,7 @@ import urllib.parse
 import uuid
 
 import pytest
+from django.conf import settings
 from django.db import connection
 
 
@@ -15,13 +16,19 @@ def owner_url() -> str:
     return pgtools.owner_url()
 
 
-def url_of(dbname: str) -> str:
-    parts = urllib.parse.urlsplit(owner_url())
+def url_of(dbname: str, *, role_url: str | None = None) -> str:
+    """`dbname` as the owner role, or as the role of `role_url`."""
+    parts = urllib.parse.urlsplit(role_url or owner_url())
     return urllib.parse.urlunsplit(parts._replace(path="/" + dbname))
 
 
 def current_database_url() -> str:
     return url_of(connection.settings_dict["NAME"])
+
+
+def current_database_runtime_url() -> str:
+    """The test database as the least-privilege runtime role (what a worker connects as)."""
+    return url_of(connection.settings_dict["NAME"], role_url=settings.DATABASE_URL)
 
 
 def admin_execute(sql: str) -> None:

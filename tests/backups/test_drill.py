@@ -53,7 +53,7 @@ def test_drill_seed_backup_drop_restore_compare_verify_and_serve_a_casebook(back
     source = f"{test_db}_drill_src"
     connection.close()
     admin_execute(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{test_db}' "
-                  "AND pid <> pg_backend_pid()")
+                  "AND pid <> pg_backend_pid() AND backend_type = 'client backend'")
     admin_execute(f'CREATE DATABASE "{source}" TEMPLATE "{test_db}"')  # migrated, empty
     try:
         with django_database(pgtools.params_from_url(url_of(source))):
@@ -318,3 +318,21 @@ def test_a_set_that_is_not_on_the_target_is_named(backup_folders, scratch_databa
 def test_an_unreachable_into_database_is_named(taken):
     with pytest.raises(CommandError, match="--into: cannot connect to edc@127.0.0.1:1/nowhere"):
         restore(taken.set_id, "postgres://edc:pw@127.0.0.1:1/nowhere")
+
+
+def test_a_set_whose_audit_chain_does_not_verify_fails_the_restore_check(personas, backup_folders, scratch_database):
+    """History rewritten before the backup (a record edited with the triggers off): the
+    restored copy is checked with the project's own chain verification and the drill fails."""
+    assert chain.available()
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER USER")
+        cursor.execute("UPDATE audit_auditevent SET summary = summary || ' (rewritten)' "
+                       "WHERE id = (SELECT min(id) FROM audit_auditevent)")
+        cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER USER")
+    backup_set = services.backup_scheduled(slot="daily:2026-12-08")
+    name, url = scratch_database()
+    with pytest.raises(CommandError, match="RestoreVerificationFailed: the audit chain of the restored database "
+                                           "does not verify: link .*audit_auditevent.*record changed"):
+        restore(backup_set.set_id, url)
+    drill = RestoreDrill.objects.get()
+    assert not drill.ok and "audit chain" in drill.error

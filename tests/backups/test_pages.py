@@ -76,3 +76,33 @@ def test_back_up_now_takes_a_set_in_the_worker_and_is_audited(client_for, backup
     assert backup_set.requested_by.username == "admin"
     assert AuditEvent.objects.filter(summary__startswith="Backup requested", actor_username="admin").count() == 1
     assert client.get("/backups/now/").status_code == 405
+
+
+def test_blinded_administrator_receives_no_arm_from_the_backup_page_or_alerts(client_for, backup_folders, settings,
+                                                                                tmp_path):
+    """The administrator is blinded: the page, the notices and the e-mails of backups show no
+    per-table counts (a count of an arm-only form would reveal the split) and no arm."""
+    import io
+
+    from django.core import mail
+    from django.core.management import call_command
+
+    from core.models import Notification
+    from randomization.models import Allocation, Arm
+    from tests.backups.test_drill import failing_pg_dump
+
+    call_command("seed_demo", subjects=4, stdout=io.StringIO())
+    assert Allocation.objects.count() == 4
+    services.backup_scheduled(slot="daily:2026-12-22")
+    settings.EDC_PG_BIN_DIR = str(failing_pg_dump(tmp_path / "bin"))
+    with pytest.raises(services.BackupFailed):
+        services.backup_scheduled(slot="daily:2026-12-23")
+    client = client_for("admin")
+    received = [client.get("/backups/").content.decode()]
+    received += [f"{n.title} {n.body}" for n in Notification.objects.filter(user__username="admin")]
+    received += [f"{m.subject} {m.body}" for m in mail.outbox]
+    assert len(received) >= 3
+    for text in received:
+        for arm in Arm:
+            assert arm.value not in text and str(arm.label) not in text
+        assert "row_counts" not in text and "randomization_allocation" not in text

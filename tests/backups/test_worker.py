@@ -15,7 +15,7 @@ from django.db import connection
 from backups import pgtools
 from backups.manifest import MANIFEST, Manifest
 from backups.models import BackupSet, BackupState
-from tests.backups.conftest import current_database_url
+from tests.backups.conftest import current_database_runtime_url, current_database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,7 +63,8 @@ def test_double_beat_and_a_killed_worker_make_exactly_one_backup(personas, tmp_p
     hold.touch()
     backups_dir = tmp_path / "backups"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.backups.worker_settings",
-           "DATABASE_URL": current_database_url(), "CELERY_BROKER_URL": broker, "CELERY_TASK_ALWAYS_EAGER": "false",
+           "DATABASE_URL": current_database_runtime_url(), "DATABASE_OWNER_URL": current_database_url(),
+           "CELERY_BROKER_URL": broker, "CELERY_TASK_ALWAYS_EAGER": "false",
            "EDC_BACKUP_DIR": str(backups_dir), "EDC_EXPORT_DIR": str(tmp_path / "exports"),
            "MEDIA_ROOT": str(tmp_path / "media"), "EDC_BACKUP_TARGET": "local",
            "EDC_PG_BIN_DIR": str(held_pg_dump(tmp_path / "bin", calls, hold))}

@@ -58,7 +58,7 @@ def test_discharge_mrs_better_than_prestroke_opens_a_query(randomized, personas)
     _, subject = randomized(prestroke_mrs=1)
     fu.visit7d_save(subject=subject, user=personas["coord001"],
                     data={"assessed_on": timezone.localdate(timezone=subject.site.tz), "mrs_discharge": 0}, version=None)
-    q = Query.objects.get(crf_code="V4_DAY7")
+    q = Query.objects.get(crf_code="V4_DAY7", check_code="DISCHARGE_MRS_BETTER")
     assert q.field_name == "mrs_discharge" and "pre-stroke mRS (1)" in q.text
 
 

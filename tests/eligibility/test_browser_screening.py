@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
@@ -58,7 +59,8 @@ def test_coordinator_screens_eligible_patient_live_and_investigator_confirms(log
              "6a": "2", "6b": "0", "7": "0", "8": "1", "9": "1", "10": "1", "11": "0"}
     for code, value in items.items():
         page.select_option(f"#id_nihss_{code}", value)
-    page.wait_for_function("document.getElementById('nihss-total').textContent.trim() === '14'")
+    # (no wait_for_function: it evaluates a string, which the Content-Security-Policy forbids)
+    expect(page.locator("#nihss-total")).to_have_text("14")
     _wait_state(page, "IN4", "met")
     page.locator("#section-stroke").screenshot(path=f"{SHOTS}/screening_nihss_tablet.png")
     page.select_option("#id_occlusion_site", "MCA_M1")

@@ -141,6 +141,10 @@ NOT_GETTABLE = {
     "set_language",
     # The logout view logs the client out on POST; GET answers 405. Checked separately last.
     "logout",
+    # The user administration actions (reset, deactivate, grant, revoke): POST only, with a reason.
+    "user_action",
+    # Revoking an API token: POST only (api/views.py, require_POST).
+    "api:token_revoke",
 }
 
 
@@ -204,19 +208,24 @@ def concrete_urls(study, site: str | None = None) -> dict[str, list[str]]:
         elif params == ["number"]:
             urls += [reverse(name, kwargs={"number": s.number}) for s in subjects]
         elif params == ["number", "code"]:
-            from followup.forms import FORM_CLASSES
+            from core import crf as registry
 
-            urls += [reverse(name, kwargs={"number": s.number, "code": code})
-                     for s in subjects for code in FORM_CLASSES]
+            urls += [reverse(name, kwargs={"number": s.number, "code": c.page})
+                     for s in subjects for c in registry.pages() if c.form_class is not None]
         elif params == ["number", "code", "pk"]:
-            from followup.selectors import REPEATING_EVENTS
+            from core import crf as registry
 
-            for code, (model, *_rest) in REPEATING_EVENTS.items():
-                for row in model.objects.filter(subject__in=subjects).order_by("pk"):
-                    urls.append(reverse(name, kwargs={"number": row.subject.number, "code": code,
+            for form in registry.event_pages(repeating=True):
+                for row in form.model.objects.filter(subject__in=subjects).order_by("pk"):
+                    urls.append(reverse(name, kwargs={"number": row.subject.number, "code": form.page,
                                                       "pk": row.pk}))
         elif params == ["pk"] and name == "datamanagement:query":
             urls += [reverse(name, kwargs={"pk": q.pk}) for q in queries]
+        elif params == ["pk"] and name.startswith("api:"):  # the REST API's query actions
+            urls += [reverse(name, kwargs={"pk": q.pk}) for q in queries]
+        elif params == ["number", "form"]:  # the REST API's form of a subject
+            urls += [reverse(name, kwargs={"number": s.number, "form": code})
+                     for s in subjects for code in ("SCREENING", "V1_PROCEDURE", "V5_DAY90")]
         elif params == ["pk"] and name.startswith("datamanagement:"):
             urls += [reverse(name, kwargs={"pk": s.pk}) for s in subjects]
         elif params == ["code", "pk"]:
@@ -228,6 +237,34 @@ def concrete_urls(study, site: str | None = None) -> dict[str, list[str]]:
                 field = next(f.name for f in c.model._meta.concrete_fields
                              if f.editable and not f.primary_key and f.name not in ("version", "subject"))
                 urls += [reverse(name, kwargs={"code": code, "pk": row.pk, "field": field}) for row in rows]
+        elif params == ["user_id"]:
+            if site is not None:
+                continue  # user administration: no object of a site
+            from core.models import User
+
+            urls += [reverse(name, kwargs={"user_id": u.pk})
+                     for u in User.objects.filter(username__in=("coord001", "datamanager"))]
+        elif params == ["user_id", "action"]:
+            if site is not None:
+                continue
+            from core.models import User
+
+            # A user of its own, so that garbage posted to deactivate/reset cannot lock out a
+            # persona the rest of the sweep signs in as.
+            target, _ = User.objects.get_or_create(username="sweep-target",
+                                                   defaults={"email": "sweep-target@example.org"})
+            urls += [reverse(name, kwargs={"user_id": target.pk, "action": action})
+                     for action in ("deactivate", "reactivate", "reset", "grant", "revoke")]
+        elif params == ["token_id"]:
+            if site is not None:
+                continue
+            from api.models import ApiToken
+            from api.services import token_create
+            from core.models import User
+
+            if not ApiToken.objects.exists():  # one token of the coordinator's: revoke must stay his
+                token_create(user=User.objects.get(username="coord001"), label="sweep")
+            urls += [reverse(name, kwargs={"token_id": tok.pk}) for tok in ApiToken.objects.order_by("pk")[:2]]
         elif params == ["pk"] and name.startswith("adjudication:"):
             urls += _adjudication_urls(name, site)
             if not urls:

@@ -12,7 +12,6 @@ from django.core import mail
 from core.models import Notification
 from core.roles import Role
 from tests.conftest import PASSWORD, make_user
-from tests.security.conftest import concrete_urls
 from tests.security.test_sweep import ARM_WORDS, _arm_words_in_labels, crawl
 
 pytestmark = pytest.mark.django_db
@@ -40,7 +39,7 @@ def _edit_signed_procedure(study, personas):
     v1.refresh_from_db()
     fu.procedure_save(subject=subject, user=personas["coord001"], version=v1.version, reason="typo",
                       passes=[{"technique": "stent_retriever", "etici": "2b50"},
-                              {"technique": "aspiration", "etici": "2b67"}],
+                              {"technique": "contact_aspiration", "etici": "2b67"}],
                       data={"first_reperfusion_at": v1.first_reperfusion_at, "stent": True,
                             "stent_type": "balloon_expandable", "stent_diameter_mm": "3.5",
                             "final_etici": "2b67"})
@@ -119,10 +118,15 @@ def test_crawl_and_notification_sweep_for_blinded_users_find_no_arm(who, study, 
         client = Client()
         client.force_login(mixed)
     client.raise_request_exception = False
-    urls = concrete_urls(study)
-    start = [u for group in urls.values() for u in group] + ["/notifications/", "/data/audit/?format=csv"]
+    # Start from the home page, the inbox, the subject's pages and the audit trail; the crawl
+    # follows every same-site link from there.
+    s1 = study["subjects"]["001-0"]
+    start = ["/", "/subjects/notifications/", "/data/queries/", "/data/audit/", "/data/audit/?format=csv",
+             f"/data/audit/?subject={s1.number}", f"/data/subjects/{s1.pk}/", f"/subjects/{s1.number}/",
+             "/subjects/", "/exports/center/", "/exports/reports/"]
     pages = crawl(client, start)
-    assert any(status == 200 for status, _ in pages.values())
+    assert sum(status == 200 for status, _ in pages.values()) >= 10, {u: s for u, (s, _) in pages.items()}
+    assert pages.get("/subjects/notifications/", (None,))[0] == 200
     labels = _arm_words_in_labels()
     leaks = []
     for url, (status, bodies) in pages.items():

@@ -1,0 +1,181 @@
+"""The REDCap flat CSV of a record export (raw values, raw headers) written by PostgreSQL.
+
+The same rows as api.redcap.records.RecordExport.rows() — the same instruments, sites, fields,
+events and order, all taken from that object, so nothing about who sees what is decided here —
+but built as one SQL statement and streamed with COPY: per event one SELECT of the subjects
+LEFT JOINed with the event's forms, per repeating instrument one SELECT numbering its rows,
+UNION ALL, ordered by record, event, instrument, instance. Text cells are neutralised by
+core.csvsafe.sql_neutralise (OWASP), as the export tables are.
+"""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.db.models import F
+
+from api.redcap.project import RECORD_ID, RedcapDateTime, raw_expression
+from api.redcap.records import RecordExport
+from core.csvsafe import sql_neutralise
+from exports.columns import site_filter_path_of, subject_ref
+
+TEXT_KINDS = {"text", "json"}
+
+
+def _q(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def _lit(text: str) -> str:
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def subjects_sql(export: RecordExport) -> tuple[str, list]:
+    qs = export.subject_queryset().order_by().values(
+        sid=F("pk"), rec=F("number"), site_id_=F("site_id"), site_code=F("site__code"), status_=F("status"))
+    return qs.query.sql_with_params()
+
+
+def _instrument_sql(export: RecordExport, inst) -> tuple[str, list]:
+    if inst.kind == "randomization":
+        from randomization.models import Allocation
+
+        qs = Allocation.objects.filter(subject__site_id__in=inst.site_ids).order_by().values(
+            sid=F("subject_id"), _pk=F("pk"), c0=F("arm"), c1=F("stratum"), c2=RedcapDateTime(F("randomized_at")))
+        return qs.query.sql_with_params()
+    crf = inst.crf
+    ref = subject_ref(crf)
+    qs = crf.model._default_manager.filter(**{f"{site_filter_path_of(crf)}__in": inst.site_ids}).order_by()
+    values = {f"c{n}": raw_expression(f.source) for n, f in enumerate(inst.fields)}
+    if ref.path:
+        sql, params = qs.values(sid=ref.id_expr(), _pk=F("pk"), **values).query.sql_with_params()
+    else:
+        # Reached through a link table (the screening, through the allocation's two keys): a
+        # JOIN on the link instead of a correlated subquery per row.
+        inner, inner_params = qs.values(_pk=F("pk"), **values).query.sql_with_params()
+        link = ref.link_model._default_manager.order_by().values(
+            _crf=F(f"{ref.link_crf_field}_id"), _sid=F(f"{ref.link_subject_field}_id"))
+        link_sql, link_params = link.query.sql_with_params()
+        sql = f"SELECT l._sid AS sid, t.* FROM ({inner}) t JOIN ({link_sql}) l ON l._crf = t._pk"
+        params = [*inner_params, *link_params]
+    if not inst.repeating and not _one_per_subject(crf, ref):
+        # several rows for a one-per-subject form: the first, as the Python path takes
+        sql = f"SELECT DISTINCT ON (sid) * FROM ({sql}) x ORDER BY sid, _pk"
+    return sql, params
+
+
+def _one_per_subject(crf, ref) -> bool:
+    if ref.path:
+        f = crf.model._meta.get_field(ref.path.split("__")[0])
+        return "__" not in ref.path and (f.one_to_one or getattr(f, "unique", False))
+    link_crf = ref.link_model._meta.get_field(ref.link_crf_field)
+    link_subject = ref.link_model._meta.get_field(ref.link_subject_field)
+    return bool(link_crf.one_to_one and link_subject.one_to_one)
+
+
+def copy_sql(export: RecordExport) -> tuple[str, list]:
+    header = export.header
+    width = len(header)
+    subj_sql, subj_params = subjects_sql(export)
+    inst_sql = {}
+    params_of = {}
+    for inst in export.instruments:
+        if inst.kind != "subject":
+            inst_sql[inst.name], params_of[inst.name] = _instrument_sql(export, inst)
+    event_order = {e.code: n for n, e in enumerate(export.events)}
+    inst_order = {i.name: n + 1 for n, i in enumerate(export.instruments)}
+    selects, params = [], []
+
+    def cells(slot_exprs: dict[int, str]) -> list[str]:
+        out = []
+        for pos in range(4, width):
+            # blanks are NULL (unquoted), as the Python writer leaves them
+            out.append(f"NULLIF(({slot_exprs.get(pos, 'NULL')})::text, '') AS {_q(header[pos])}")
+        return out
+
+    def slot_expressions(slot, alias: str) -> dict[int, str]:
+        inst = slot.instrument
+        out = {}
+        for pos, idx in zip(slot.positions, slot.indexes, strict=True):
+            f = inst.fields[idx]
+            if inst.kind == "subject":
+                expr = {1: "s.site_code", 2: "s.status_"}[idx]
+            else:
+                expr = f"{alias}.c{idx}"
+            if f.kind in TEXT_KINDS:
+                expr = sql_neutralise(f"{expr}::text")
+            if pos in slot.blank_positions and inst.arm_blind_site_ids:
+                ids = ",".join(str(int(i)) for i in inst.arm_blind_site_ids)
+                expr = f"CASE WHEN s.site_id_ IN ({ids}) THEN NULL ELSE {expr} END"
+            out[pos] = expr
+        if slot.complete_position is not None:
+            out[slot.complete_position] = "'2'" if inst.kind == "subject" else \
+                f"CASE WHEN {alias}.sid IS NOT NULL THEN '2' END"
+        return out
+
+    for event in export.events:
+        single = [export.slots[i.name] for i in export.instruments if i.event == event.code and not i.repeating]
+        repeating = [export.slots[i.name] for i in export.instruments if i.event == event.code and i.repeating]
+        name = _lit(event.unique_name)
+        if single:
+            joins, join_params, exprs, present = [], [], {}, []
+            for n, slot in enumerate(single):
+                inst = slot.instrument
+                if inst.kind == "subject":
+                    present.append("TRUE")
+                else:
+                    alias = f"t{n}"
+                    joins.append(f"LEFT JOIN ({inst_sql[inst.name]}) {alias} ON {alias}.sid = s.sid")
+                    join_params.extend(params_of[inst.name])
+                    present.append(f"{alias}.sid IS NOT NULL")
+                exprs.update(slot_expressions(slot, f"t{n}"))
+            selects.append(
+                f"SELECT s.rec AS {_q(RECORD_ID)}, {name} AS redcap_event_name, NULL::text AS redcap_repeat_instrument, "
+                f"NULL::bigint AS redcap_repeat_instance, {', '.join(cells(exprs))}, "
+                f"s.rec AS _o1, {event_order[event.code]} AS _o2, 0 AS _o3 "
+                f"FROM ({subj_sql}) s {' '.join(joins)} WHERE {' OR '.join(present)}")
+            params.extend(subj_params)
+            params.extend(join_params)
+        for slot in repeating:
+            inst = slot.instrument
+            exprs = slot_expressions(slot, "t")
+            selects.append(
+                f"SELECT s.rec AS {_q(RECORD_ID)}, {name} AS redcap_event_name, "
+                f"{_lit(inst.name)}::text AS redcap_repeat_instrument, "
+                f"row_number() OVER (PARTITION BY t.sid ORDER BY t._pk) AS redcap_repeat_instance, "
+                f"{', '.join(cells(exprs))}, "
+                f"s.rec AS _o1, {event_order[event.code]} AS _o2, {inst_order[inst.name]} AS _o3 "
+                f"FROM ({subj_sql}) s JOIN ({inst_sql[inst.name]}) t ON t.sid = s.sid")
+            params.extend(subj_params)
+            params.extend(params_of[inst.name])
+    if not selects:
+        return "", []
+    columns = ", ".join(_q(h) for h in header)
+    sql = (f"SELECT {columns} FROM ({' UNION ALL '.join(selects)}) u "
+           f'ORDER BY u._o1 COLLATE "C", u._o2, u._o3, u.redcap_repeat_instance')
+    return sql, params
+
+
+def copy_chunks(export: RecordExport):
+    """Yield the CSV (header, then COPY's chunks) as bytes."""
+    import csv
+    import io
+
+    from django.core.exceptions import EmptyResultSet
+
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(export.header)
+    yield buf.getvalue().encode()
+    try:
+        sql, params = copy_sql(export)
+    except EmptyResultSet:
+        return
+    if not sql:
+        return
+    count_sql, count_params = subjects_sql(export)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM ({count_sql}) c", count_params)
+        export.records_returned = cursor.fetchone()[0]
+        with cursor.cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params) as copy:
+            for chunk in copy:
+                yield bytes(chunk)
+
