@@ -169,12 +169,12 @@ def run_and_stop(command: list[str]) -> int:
     not running before (a `make run` in another terminal keeps its server). Returns the
     command's exit status."""
     import signal
-
-    from angel_rescue import celery
+    import sys
 
     was_running = postgres_running()
     env = dict(os.environ)
-    if celery.SETTINGS_DEFAULTED:  # set by importing this package, not by the caller
+    celery = sys.modules.get("angel_rescue.celery")  # imported only under `python -m angel_rescue.embedded`
+    if celery is not None and getattr(celery, "SETTINGS_DEFAULTED", False):  # set by that import, not the caller
         env.pop("DJANGO_SETTINGS_MODULE", None)
     proc = subprocess.Popen(command, env=env)
     try:

@@ -19,7 +19,7 @@ urlpatterns = [
     path("account/users/<int:user_id>/<str:action>/", user_admin.user_action, name="user_action"),
     path("healthz", core_views.healthz, name="healthz"),
     path("favicon.ico", core_views.favicon),
-    path("i18n/", include("django.conf.urls.i18n")),
+    path("i18n/setlang/", core_views.set_language, name="set_language"),
     path("admin/", admin.site.urls),
     path("screening/", include("eligibility.urls")),
     path("randomization/", include("randomization.urls")),

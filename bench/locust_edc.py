@@ -31,6 +31,12 @@ class _Signed(HttpUser):
     username = ""
 
     def sign_in(self, username: str) -> None:
+        session = PLAN.get("sessions", {}).get(username)
+        if session:  # already signed in (bench_load made the session); check it is accepted
+            self.client.cookies.set("sessionid", session, domain="127.0.0.1")
+            home = self.client.get("/", name="home GET", allow_redirects=False)
+            if home.status_code == 200:
+                return
         page = self.client.get("/account/login/", name="login GET")
         with self.client.post("/account/login/", {"username": username, "password": PLAN["password"],
                                                   "csrfmiddlewaretoken": _csrf(page)},

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
+from django.utils.translation import gettext_lazy
+
 # --- Inclusion thresholds (all inclusive, SPEC §4 "Boundaries are inclusive exactly as written")
 AGE_MIN_YEARS = 18  # IN1: age ≥ 18
 PRESTROKE_MRS_MAX = 1  # IN2: pre-stroke mRS 0–1
@@ -63,21 +65,21 @@ class NihssItem:
 
 
 NIHSS_ITEM_TABLE: tuple[NihssItem, ...] = (
-    NihssItem("1a", "Level of consciousness", 3),
-    NihssItem("1b", "LOC questions (month, age)", 2),
-    NihssItem("1c", "LOC commands (eyes, hand)", 2),
-    NihssItem("2", "Best gaze", 2),
-    NihssItem("3", "Visual fields", 3),
-    NihssItem("4", "Facial palsy", 3),
-    NihssItem("5a", "Motor arm, left", 4, untestable=True),
-    NihssItem("5b", "Motor arm, right", 4, untestable=True),
-    NihssItem("6a", "Motor leg, left", 4, untestable=True),
-    NihssItem("6b", "Motor leg, right", 4, untestable=True),
-    NihssItem("7", "Limb ataxia", 2, untestable=True),
-    NihssItem("8", "Sensory", 2),
-    NihssItem("9", "Best language", 3),
-    NihssItem("10", "Dysarthria", 2, untestable=True),
-    NihssItem("11", "Extinction and inattention", 2),
+    NihssItem("1a", gettext_lazy("Level of consciousness"), 3),
+    NihssItem("1b", gettext_lazy("LOC questions (month, age)"), 2),
+    NihssItem("1c", gettext_lazy("LOC commands (eyes, hand)"), 2),
+    NihssItem("2", gettext_lazy("Best gaze"), 2),
+    NihssItem("3", gettext_lazy("Visual fields"), 3),
+    NihssItem("4", gettext_lazy("Facial palsy"), 3),
+    NihssItem("5a", gettext_lazy("Motor arm, left"), 4, untestable=True),
+    NihssItem("5b", gettext_lazy("Motor arm, right"), 4, untestable=True),
+    NihssItem("6a", gettext_lazy("Motor leg, left"), 4, untestable=True),
+    NihssItem("6b", gettext_lazy("Motor leg, right"), 4, untestable=True),
+    NihssItem("7", gettext_lazy("Limb ataxia"), 2, untestable=True),
+    NihssItem("8", gettext_lazy("Sensory"), 2),
+    NihssItem("9", gettext_lazy("Best language"), 3),
+    NihssItem("10", gettext_lazy("Dysarthria"), 2, untestable=True),
+    NihssItem("11", gettext_lazy("Extinction and inattention"), 2),
 )
 # item → (maximum score, "UN" allowed)
 NIHSS_ITEMS: dict[str, tuple[int, bool]] = {i.code: (i.max, i.untestable) for i in NIHSS_ITEM_TABLE}

@@ -2,10 +2,12 @@ from datetime import timedelta
 
 from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import ngettext
 
 from audit.models import AuditAction
 from audit.services import audit_event_record
+from core import i18n
 from core.access import forget_memberships, require
 from core.models import EmailState, Membership, Notification, Site, SiteCounter, User
 from core.roles import ALL_SITE_ROLES, Action
@@ -144,9 +146,11 @@ def notification_create(*, users, key: str = "", title: str, body: str = "", url
     users = list(users)
     if not users:
         return []
-    title = title[:200]
     mailed = email or email_by_caller
-    rows = [Notification(user=u, key=key, subject=subject, title=title, body=body, url=url,
+    # title and body may be deferred texts (core.i18n): each notice is written in its
+    # recipient's preferred language.
+    rows = [Notification(user=u, key=key, subject=subject, title=i18n.text_for(u, title)[:200],
+                         body=i18n.text_for(u, body), url=url,
                          email_state=EmailState.QUEUED if mailed and u.email else EmailState.NONE)
             for u in users]
     if key:
@@ -228,8 +232,12 @@ def notification_emails_send(*, ids: list[int] | None = None) -> int:
                 n = notes[0]
                 subject, body = n.title, "\n\n".join(part for part in (n.body, n.url) if part)
             else:
-                kind = "visit reminders" if all(n.key.startswith("reminder:") for n in notes) else "notifications"
-                subject = f"{len(notes)} {kind}"
+                count = len(notes)
+                with translation.override(i18n.language_of(user)):
+                    if all(n.key.startswith("reminder:") for n in notes):
+                        subject = ngettext("%(n)s visit reminder", "%(n)s visit reminders", count) % {"n": count}
+                    else:
+                        subject = ngettext("%(n)s notification", "%(n)s notifications", count) % {"n": count}
                 body = "\n\n".join(f"{n.title}\n{n.body}\n{n.url}" for n in notes)
             message = EmailMessage(subject=f"[ANGEL-RESCUE] {subject}", body=body, to=[user.email],
                                    connection=mailer)

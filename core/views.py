@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views import i18n as i18n_views
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -18,7 +19,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from audit.middleware import client_ip
 from audit.models import AuditAction
 from audit.services import audit_event_record
-from core import access
+from core import access, i18n
+from core.models import User
 from core.roles import Action
 from core.services import account_unlock
 
@@ -26,6 +28,22 @@ from core.services import account_unlock
 class LoginView(auth_views.LoginView):
     template_name = "registration/login.html"
     redirect_authenticated_user = True
+
+    def form_valid(self, form):
+        """The user's preferred language applies from sign-in on (cookie read by LocaleMiddleware)."""
+        response = super().form_valid(form)
+        return i18n.remember_language(response, form.get_user().preferred_language)
+
+
+@require_POST
+def set_language(request):
+    """Django's language switch; a signed-in user's choice is also kept as the preference
+    (the next sign-in uses it)."""
+    response = i18n_views.set_language(request)
+    code = request.POST.get("language", "")
+    if request.user.is_authenticated and i18n.is_supported(code) and request.user.preferred_language != code:
+        User.objects.filter(pk=request.user.pk).update(preferred_language=code)
+    return response
 
 
 @login_required

@@ -20,6 +20,7 @@ import pghistory.models
 from django.apps import apps
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
+from django.utils.translation import gettext, gettext_noop
 
 from audit.models import AuditEvent
 from core import access, blinding
@@ -29,6 +30,33 @@ from core.roles import Action
 DM_MODELS = ("datamanagement.Query", "datamanagement.QueryMessage", "datamanagement.SourceVerification",
              "datamanagement.Signature", "datamanagement.Lock")
 ALLOCATION_APPS = ("randomization",)
+
+
+# Names Django derives from model classes (no Meta.verbose_name): listed for the catalogue,
+# shown translated in the audit trail's form column.
+MODEL_NAMES = (
+    gettext_noop("user"),
+    gettext_noop("membership"),
+    gettext_noop("site counter"),
+    gettext_noop("notification"),
+    gettext_noop("screening pass"),
+    gettext_noop("trial config"),
+    gettext_noop("allocation list"),
+    gettext_noop("allocation entry"),
+    gettext_noop("allocation"),
+    gettext_noop("blinding breach"),
+    gettext_noop("procedure pass"),
+    gettext_noop("reminder"),
+    gettext_noop("query"),
+    gettext_noop("query message"),
+    gettext_noop("source verification"),
+    gettext_noop("signature"),
+    gettext_noop("lock"),
+    gettext_noop("export"),
+    gettext_noop("subject"),
+    gettext_noop("site"),
+    gettext_noop("screening"),
+)
 
 
 @dataclass
@@ -161,7 +189,7 @@ def _object_label(data: dict, model_label: str) -> str:
 def _event_entries(ev, *, crfs, blinded, field, usernames, numbers) -> list[Entry]:
     crf = crfs.get(ev.pgh_obj_model)
     model = apps.get_model(ev.pgh_obj_model)
-    form_label = crf.label if crf else str(model._meta.verbose_name)
+    form_label = crf.label if crf else gettext(str(model._meta.verbose_name))
     ctx = ev.pgh_context or {}
     username = ctx.get("username") or usernames.get(ctx.get("user"), "") or ("system" if not ctx else "")
     data = ev.pgh_data or {}

@@ -100,6 +100,21 @@ def display(value: Any, tz=None) -> str:
     return str(value)
 
 
+def display_label(value: Any, field=None, tz=None) -> str:
+    """display() for a page, in the reader's language: yes/no translated and a coded value
+    shown by its label (a code is never shown where a label exists)."""
+    from django.utils.translation import gettext
+
+    if isinstance(value, bool):
+        return gettext("yes") if value else gettext("no")
+    choices = getattr(field, "flatchoices", None) if field is not None else None
+    if choices and value not in (None, ""):
+        labels = {str(k): v for k, v in choices}
+        if str(value) in labels:
+            return str(labels[str(value)])
+    return display(value, tz)
+
+
 def _item_order(key: str):
     digits = "".join(c for c in str(key) if c.isdigit())
     return (int(digits) if digits else 999, str(key))

@@ -30,6 +30,7 @@ from datamanagement.crfs import (
     crf_of,
     data_fields,
     display,
+    display_label,
     field_label,
     instances_of_subject,
     label_of,
@@ -124,7 +125,8 @@ def query_detail(request, pk: int):
         query = selectors.query_detail(user=user, pk=pk)
         perms = selectors.query_permissions(user, query)
     instance = crf.model.objects.filter(pk=query.object_id).first()
-    value = (display(getattr(instance, crf.model._meta.get_field(query.field_name).attname), query.site.tz)
+    value = (display_label(getattr(instance, crf.model._meta.get_field(query.field_name).attname),
+                           crf.model._meta.get_field(query.field_name), query.site.tz)
              if instance else "—")
     now = timezone.now()
     return render(request, "datamanagement/query_detail.html", {
@@ -291,7 +293,8 @@ def crf_edit_field(request, code: str, pk: int, field: str):
     return render(request, "datamanagement/edit_field.html", {
         "crf": crf, "instance": instance, "label": label_of(instance), "field": field,
         "field_label": field_label(crf, field), "error": error, "posted": request.POST,
-        "value": display(getattr(instance, crf.model._meta.get_field(field).attname)),
+        "value": display_label(getattr(instance, crf.model._meta.get_field(field).attname),
+                               crf.model._meta.get_field(field)),
         "field_input": _field_input(crf, field),
     }, status=422 if error else 200)
 

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class EligibilityConfig(AppConfig):
@@ -10,7 +11,7 @@ class EligibilityConfig(AppConfig):
         from eligibility.models import Screening
 
         crf.register(crf.CRF(
-            code="SCREENING", model=Screening, label="Screening / baseline", visit="V0", subject_field=None,
+            code="SCREENING", model=Screening, label=_("Screening / baseline"), visit="V0", subject_field=None,
             order=0,
             # The derived verdict and the screening's workflow, stored beside the raw values.
             derived_fields=("verdict_status", "verdict_failed", "verdict_missing", "verdict_warnings",

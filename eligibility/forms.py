@@ -78,7 +78,7 @@ def _range_help(name: str) -> str:
     if not hint:
         return text
     message, number = hint
-    return f"{text}. {str(message) % {'v': number}}"
+    return gettext("%(range)s. %(rule)s") % {"range": text, "rule": str(message) % {"v": number}}
 
 
 # What each score means, in short (SCALES.md: show the descriptors so nobody scores from memory).
@@ -174,7 +174,7 @@ class ScreeningForm(forms.Form):
             maximum, un = P.NIHSS_ITEMS[code]
             self.fields[f"nihss_{code}"] = forms.ChoiceField(
                 label=f"{code} · {NIHSS_LABELS[code]}", choices=_nihss_choices(code), required=False,
-                help_text=f"0–{maximum}" + (" or UN" if un else ""))
+                help_text=f"0–{maximum}" + (gettext(" or UN") if un else ""))
         for lab in P.PENDABLE_LABS:
             self.fields[f"{lab}_pending"] = forms.BooleanField(label=_("pending"), required=False)
         for _code, name, label in EXCLUSION_QUESTIONS:

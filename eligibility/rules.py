@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.utils.text import format_lazy
-from django.utils.translation import gettext_lazy as _l
+from django.utils.translation import gettext_lazy
 
 from core import protocol as P
 from eligibility import derive
@@ -116,7 +116,7 @@ def _missing(*fields: str, reason: str | None = None):
 
 
 # Listing, inclusion 1: "Age ≥18 years"
-@criterion("IN1", format_lazy(_l("Age {age} years or older"), age=P.AGE_MIN_YEARS))
+@criterion("IN1", format_lazy(gettext_lazy("Age {age} years or older"), age=P.AGE_MIN_YEARS))
 def in1_age(f: Facts):
     age = derive.to_int(f.get("age_years"))
     if age is None:
@@ -127,7 +127,7 @@ def in1_age(f: Facts):
 
 
 # Listing, inclusion 2: "Pre-stroke mRS 0-1"
-@criterion("IN2", _l("Pre-stroke mRS 0–1"))
+@criterion("IN2", gettext_lazy("Pre-stroke mRS 0–1"))
 def in2_prestroke_mrs(f: Facts):
     mrs = derive.to_int(f.get("prestroke_mrs"))
     if mrs is None:
@@ -139,7 +139,7 @@ def in2_prestroke_mrs(f: Facts):
 
 # Listing, inclusion 3: "Symptoms of AIS present within 24 hours of last known well time"
 # [SPEC §4 decision: arterial puncture − last known well ≤ 24 h 0 min].
-@criterion("IN3", _l("Arterial puncture within 24 h of last known well"))
+@criterion("IN3", gettext_lazy("Arterial puncture within 24 h of last known well"))
 def in3_time_window(f: Facts):
     absent = [n for n in ("last_known_well", "arterial_puncture_at") if f.get(n) is None]
     if absent:
@@ -153,7 +153,7 @@ def in3_time_window(f: Facts):
 
 
 # Listing, inclusion 4: "Baseline NIHSS score ≥6"
-@criterion("IN4", format_lazy(_l("Baseline NIHSS {nihss} or more"), nihss=P.NIHSS_MIN))
+@criterion("IN4", format_lazy(gettext_lazy("Baseline NIHSS {nihss} or more"), nihss=P.NIHSS_MIN))
 def in4_nihss(f: Facts):
     n = f.nihss
     missing = [f"nihss_{c}" for c in n.missing_items] if n.from_items else (
@@ -178,7 +178,7 @@ def in4_nihss(f: Facts):
 
 # Listing, inclusion 5: "Anterior circulation: ASPECTS ≥6; Posterior circulation: pc-ASPECTS ≥6".
 # Which score applies follows from the occlusion site (derive.circulation).
-@criterion("IN5", _l("ASPECTS 6 or more (anterior) / pc-ASPECTS 6 or more (posterior)"))
+@criterion("IN5", gettext_lazy("ASPECTS 6 or more (anterior) / pc-ASPECTS 6 or more (posterior)"))
 def in5_imaging_score(f: Facts):
     if f.circulation is None:
         if f.get("occlusion_site") is None:
@@ -197,7 +197,7 @@ def in5_imaging_score(f: Facts):
 
 # Listing, inclusion 6: "Occlusion of intracranial ICA, M1 segment of MCA, V4 segment of vertebral
 # artery, or basilar artery"
-@criterion("IN6", _l("Occlusion of intracranial ICA, M1, V4 or basilar artery"))
+@criterion("IN6", gettext_lazy("Occlusion of intracranial ICA, M1, V4 or basilar artery"))
 def in6_occlusion_site(f: Facts):
     site = f.get("occlusion_site")
     if site is None:
@@ -209,7 +209,7 @@ def in6_occlusion_site(f: Facts):
 
 
 # Listing, inclusion 7: "Clinical care team intends to perform endovascular therapy (EVT)"
-@criterion("IN7", _l("Endovascular thrombectomy intended"))
+@criterion("IN7", gettext_lazy("Endovascular thrombectomy intended"))
 def in7_evt_intended(f: Facts):
     value = derive.to_bool(f.get("evt_intended"))
     if value is None:
@@ -221,7 +221,7 @@ def in7_evt_intended(f: Facts):
 # attempts, including: At least one contact aspiration attempt; At least one stent retriever
 # attempt or combined approach" [SPEC §4 decision: 3–5 passes, as the listing's arms say
 # "after 3-5 attempts"]; the eTICI that counts is the one after the last pass.
-@criterion("IN8", _l("3–5 failed passes: ≥ 1 aspiration, ≥ 1 stent retriever/combined, eTICI 0–1 after the last"))
+@criterion("IN8", gettext_lazy("3–5 failed passes: ≥ 1 aspiration, ≥ 1 stent retriever/combined, eTICI 0–1 after the last"))
 def in8_passes(f: Facts):
     passes = list(f.get("passes") or [])
     if not passes:
@@ -253,7 +253,7 @@ def in8_passes(f: Facts):
 
 
 # Listing, inclusion 9: "Subject or legally authorized representative can provide informed consent"
-@criterion("IN9", _l("Informed consent by patient or legal representative"))
+@criterion("IN9", gettext_lazy("Informed consent by patient or legal representative"))
 def in9_consent(f: Facts):
     consent = f.get("consent")
     if consent is None:
@@ -317,14 +317,14 @@ def _lab_result(problems, missing, warnings, ok_reason):
 
 # Listing, exclusion 1: "Intracranial hemorrhage confirmed by imaging prior to randomization; or
 # intraprocedural flat-panel CT evidence of major hemorrhage"
-@criterion("EX1", _l("No intracranial haemorrhage on imaging or flat-panel CT"))
+@criterion("EX1", gettext_lazy("No intracranial haemorrhage on imaging or flat-panel CT"))
 def ex1_hemorrhage(f: Facts):
     return _flag_criterion(f, "ich_on_imaging", "fpct_major_hemorrhage")
 
 
 # Listing, exclusion 2: "Gastrointestinal or genitourinary bleeding within 30 days post-stroke
 # onset; or major surgery within 14 days"
-@criterion("EX2", _l("No GI/GU bleeding in 30 days, no major surgery in 14 days"))
+@criterion("EX2", gettext_lazy("No GI/GU bleeding in 30 days, no major surgery in 14 days"))
 def ex2_bleeding_surgery(f: Facts):
     return _flag_criterion(f, "gi_gu_bleeding_30d", "major_surgery_14d")
 
@@ -333,7 +333,7 @@ def ex2_bleeding_surgery(f: Facts):
 # (PLT <100×10⁹/L, aPTT >50 sec, or INR >2.0); Direct oral anticoagulant (DOAC) use within 48
 # hours prior; History of heparin-induced thrombocytopenia (HIT)". Pending labs: SPEC §4
 # [decision] — allowed only under the investigator's attestation.
-@criterion("EX3", format_lazy(_l("No coagulopathy: platelets ≥ {platelets}, aPTT ≤ {aptt} s, INR ≤ {inr}, no DOAC 48 h, "
+@criterion("EX3", format_lazy(gettext_lazy("No coagulopathy: platelets ≥ {platelets}, aPTT ≤ {aptt} s, INR ≤ {inr}, no DOAC 48 h, "
                                   "no HIT"), platelets=P.PLATELETS_MIN, aptt=P.APTT_MAX, inr=P.INR_MAX))
 def ex3_coagulation(f: Facts):
     problems: list[str] = []
@@ -352,7 +352,7 @@ def ex3_coagulation(f: Facts):
 
 
 # Listing, exclusion 4: "Pregnancy or lactation at admission" (SPEC §4: not asked for male subjects).
-@criterion("EX4", _l("Not pregnant or lactating"))
+@criterion("EX4", gettext_lazy("Not pregnant or lactating"))
 def ex4_pregnancy(f: Facts):
     if f.get("sex") == "male":
         return MET, _("Not applicable (male).")
@@ -368,20 +368,20 @@ def ex4_pregnancy(f: Facts):
 
 # Listing, exclusion 5: "Contraindications to: Radiographic contrast agents; Nickel, titanium, or
 # their alloys (device-related)"
-@criterion("EX5", _l("No contrast contraindication or nickel-titanium allergy"))
+@criterion("EX5", gettext_lazy("No contrast contraindication or nickel-titanium allergy"))
 def ex5_contrast_nitinol(f: Facts):
     return _flag_criterion(f, "contrast_contraindication", "nickel_titanium_allergy")
 
 
 # Listing, exclusion 6: "Life expectancy <6 months"
-@criterion("EX6", _l("Life expectancy 6 months or more"))
+@criterion("EX6", gettext_lazy("Life expectancy 6 months or more"))
 def ex6_life_expectancy(f: Facts):
     return _flag_criterion(f, "life_expectancy_lt_6m")
 
 
 # Listing, exclusion 7: "Pre-existing neurological/psychiatric conditions that may confound
 # neurological assessment"
-@criterion("EX7", _l("No confounding neurological or psychiatric disease"))
+@criterion("EX7", gettext_lazy("No confounding neurological or psychiatric disease"))
 def ex7_confounding(f: Facts):
     return _flag_criterion(f, "confounding_neuro_psych")
 
@@ -389,7 +389,7 @@ def ex7_confounding(f: Facts):
 # Listing, exclusion 8: "Severe renal insufficiency: GFR <30 mL/min or Serum creatinine >220 μmol/L
 # (2.5 mg/dL)" — compared in the unit entered, never converted (2.5 mg/dL = 221 µmol/L, so
 # converting first would flip the boundary; SPEC §4).
-@criterion("EX8", format_lazy(_l("No severe renal failure: GFR ≥ {gfr}, creatinine ≤ {umol} µmol/L or ≤ {mgdl} mg/dL"),
+@criterion("EX8", format_lazy(gettext_lazy("No severe renal failure: GFR ≥ {gfr}, creatinine ≤ {umol} µmol/L or ≤ {mgdl} mg/dL"),
                               gfr=P.GFR_MIN, umol=P.CREATININE_MAX["umol/L"], mgdl=P.CREATININE_MAX["mg/dL"]))
 def ex8_renal(f: Facts):
     problems: list[str] = []
@@ -410,13 +410,13 @@ def ex8_renal(f: Facts):
 
 # Listing, exclusion 9: "Arterial tortuosity or other vascular anomalies preventing device delivery
 # to target vessel"
-@criterion("EX9", _l("No tortuosity preventing device delivery"))
+@criterion("EX9", gettext_lazy("No tortuosity preventing device delivery"))
 def ex9_tortuosity(f: Facts):
     return _flag_criterion(f, "tortuosity_prevents_delivery")
 
 
 # Listing, exclusion 10: "Unlikely to complete 90-day follow-up"
-@criterion("EX10", _l("Likely to complete the 90-day follow-up"))
+@criterion("EX10", gettext_lazy("Likely to complete the 90-day follow-up"))
 def ex10_followup(f: Facts):
     return _flag_criterion(f, "unlikely_90d_followup")
 

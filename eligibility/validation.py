@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _l
+from django.utils.translation import gettext_lazy
 
 from core import bounds
 from core import protocol as P
@@ -22,21 +22,21 @@ from eligibility import derive
 
 # Field names as users know them (lazy: translated when shown).
 LABELS = {
-    "age_years": _l("Age"), "prestroke_mrs": _l("Pre-stroke mRS"), "nihss_baseline": _l("NIHSS total"),
-    "aspects": _l("ASPECTS"), "pc_aspects": _l("pc-ASPECTS"), "platelets": _l("Platelets"), "aptt": _l("aPTT"),
-    "inr": _l("INR"), "gfr": _l("GFR"), "creatinine": _l("Creatinine"), "creatinine_unit": _l("Creatinine unit"),
-    "last_known_well": _l("Last known well"), "arterial_puncture_at": _l("Arterial puncture"),
-    "consent_at": _l("Consent time"), "occlusion_site": _l("Occlusion site"), "consent": _l("Consent"),
-    "sex": _l("Sex"), "passes": _l("Passes"), "nihss_un_reason": _l("UN explanation"),
-    "nihss_items": _l("NIHSS items"), "evt_intended": _l("EVT intended"),
-    "ich_on_imaging": _l("ICH on imaging"), "fpct_major_hemorrhage": _l("major haemorrhage on flat-panel CT"),
-    "gi_gu_bleeding_30d": _l("GI/GU bleeding within 30 days"), "major_surgery_14d": _l("major surgery within 14 days"),
-    "doac_48h": _l("DOAC within 48 h"), "hit_history": _l("history of HIT"),
-    "pregnant_or_lactating": _l("pregnant or lactating"), "contrast_contraindication": _l("contrast contraindication"),
-    "nickel_titanium_allergy": _l("nickel-titanium allergy"), "life_expectancy_lt_6m": _l("life expectancy < 6 months"),
-    "confounding_neuro_psych": _l("confounding neurological/psychiatric disease"),
-    "tortuosity_prevents_delivery": _l("tortuosity preventing device delivery"),
-    "unlikely_90d_followup": _l("unlikely 90-day follow-up"), "lab_pending_attested": _l("Attestation"),
+    "age_years": gettext_lazy("Age"), "prestroke_mrs": gettext_lazy("Pre-stroke mRS"), "nihss_baseline": gettext_lazy("NIHSS total"),
+    "aspects": gettext_lazy("ASPECTS"), "pc_aspects": gettext_lazy("pc-ASPECTS"), "platelets": gettext_lazy("Platelets"), "aptt": gettext_lazy("aPTT"),
+    "inr": gettext_lazy("INR"), "gfr": gettext_lazy("GFR"), "creatinine": gettext_lazy("Creatinine"), "creatinine_unit": gettext_lazy("Creatinine unit"),
+    "last_known_well": gettext_lazy("Last known well"), "arterial_puncture_at": gettext_lazy("Arterial puncture"),
+    "consent_at": gettext_lazy("Consent time"), "occlusion_site": gettext_lazy("Occlusion site"), "consent": gettext_lazy("Consent"),
+    "sex": gettext_lazy("Sex"), "passes": gettext_lazy("Passes"), "nihss_un_reason": gettext_lazy("UN explanation"),
+    "nihss_items": gettext_lazy("NIHSS items"), "evt_intended": gettext_lazy("EVT intended"),
+    "ich_on_imaging": gettext_lazy("ICH on imaging"), "fpct_major_hemorrhage": gettext_lazy("major haemorrhage on flat-panel CT"),
+    "gi_gu_bleeding_30d": gettext_lazy("GI/GU bleeding within 30 days"), "major_surgery_14d": gettext_lazy("major surgery within 14 days"),
+    "doac_48h": gettext_lazy("DOAC within 48 h"), "hit_history": gettext_lazy("history of HIT"),
+    "pregnant_or_lactating": gettext_lazy("pregnant or lactating"), "contrast_contraindication": gettext_lazy("contrast contraindication"),
+    "nickel_titanium_allergy": gettext_lazy("nickel-titanium allergy"), "life_expectancy_lt_6m": gettext_lazy("life expectancy < 6 months"),
+    "confounding_neuro_psych": gettext_lazy("confounding neurological/psychiatric disease"),
+    "tortuosity_prevents_delivery": gettext_lazy("tortuosity preventing device delivery"),
+    "unlikely_90d_followup": gettext_lazy("unlikely 90-day follow-up"), "lab_pending_attested": gettext_lazy("Attestation"),
 }
 
 
@@ -52,7 +52,8 @@ def range_text(name: str, unit: str | None = None) -> str:
     r = P.CREATININE_RANGES.get(unit or "") if name == "creatinine" else P.RANGES.get(name)
     if r is None:
         return ""
-    return f"{_fmt(r.low)}–{_fmt(r.high)}{(' ' + r.unit) if r.unit else ''}"
+    # Units are the same in every language except words ("years"), which the catalogue has.
+    return f"{_fmt(r.low)}–{_fmt(r.high)}{(' ' + _(r.unit)) if r.unit else ''}"
 
 
 def _fmt(value) -> str:

@@ -114,7 +114,8 @@ def _error_summary(form, formset) -> list[str]:
             out.append(e if (not name or str(name) in e or label(field) in e) else f"{name}: {e}")
     for i, errors in enumerate(formset.errors if formset.is_bound else [], start=1):
         for field, msgs in errors.items():
-            out.extend(f"{_('Pass')} {i} {field}: {m}" for m in msgs)
+            pass_word = _("Pass")
+            out.extend(f"{pass_word} {i} {field}: {m}" for m in msgs)
     return out
 
 

@@ -15,13 +15,20 @@ class ExportForm(djforms.Form):
     sites = djforms.MultipleChoiceField(
         label=_("Sites"), required=False, widget=djforms.CheckboxSelectMultiple,
         help_text=_("Leave all unticked to export every site you may export."))
+    label_language = djforms.ChoiceField(
+        label=_("Labels"), choices=[("en", _("English")), ("zh-hans", _("Simplified Chinese"))], initial="en",
+        required=False,
+        widget=djforms.RadioSelect,
+        help_text=_("Language of variable and value labels in SAS, Stata, SPSS and ODM files; codes and "
+                    "variable names stay the same. The data dictionary has both."))
     blinded = djforms.TypedChoiceField(
         label=_("Blinding"), coerce=lambda v: v == "1", initial="1",
         choices=[("1", _("Blinded — no treatment arm"))], widget=djforms.RadioSelect)
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["forms"].choices = [(c.code, f"{c.label} ({c.visit or _('event')})")
+        event = _("event")
+        self.fields["forms"].choices = [(c.code, f"{c.label} ({c.visit or event})")
                                         for c in selectors.export_forms(user)]
         self.fields["sites"].choices = [(s.pk, f"{s.code} {s.name}")
                                         for s in selectors.export_sites(user)]

@@ -40,6 +40,10 @@ class Export(models.Model):
     # implicitly: the list is what the user was allowed when asking).
     site_ids = models.JSONField(_("sites"), default=list)
     blinded = models.BooleanField(_("blinded"), default=True)
+    # Language of the variable and value labels (Stata/SPSS/SAS labels, ODM names); codes and
+    # variable names are the same in every language. The dictionary has both languages.
+    label_language = models.CharField(_("label language"), max_length=10, default="en",
+                                      choices=settings.LANGUAGES)
     status = models.CharField(_("status"), max_length=8, choices=ExportStatus.choices,
                               default=ExportStatus.QUEUED)
     progress = models.PositiveSmallIntegerField(_("progress (%)"), default=0)

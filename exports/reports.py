@@ -13,6 +13,7 @@ from collections import Counter
 
 from django.db.models import Count, Q
 from django.db.models.functions import TruncMonth
+from django.utils.translation import gettext, gettext_noop
 
 from core import access
 from core.models import Site, Subject, SubjectStatus
@@ -108,7 +109,7 @@ def consort(user) -> dict:
     per_arm = []
     if show_arms:
         for code, label in ARM_LABELS.items():
-            per_arm.append({"code": code, "label": label,
+            per_arm.append({"code": code, "label": gettext(label),
                             **box([r for r in status_rows if arms.get(r[0]) == code])})
     return {
         "screened": sum(by_outcome.values()),
@@ -168,12 +169,12 @@ def dsmb(user) -> dict:
     arms = _arms_by_subject(ids)
     safety = endpoints.safety_by_subject([sid for sid, _ in rows])
     groups = []
-    for code, label in [*ARM_LABELS.items(), ("", "Not allocated")]:
+    for code, label in [*ARM_LABELS.items(), ("", gettext_noop("Not allocated"))]:
         members = [(sid, st) for sid, st in rows if arms.get(sid, "") == code]
         if not members and not code:
             continue
         n = len(members)
-        line = {"code": code, "label": label, "n": n,
+        line = {"code": code, "label": gettext(label), "n": n,
                 "deaths": sum(1 for sid, st in members
                               if st == SubjectStatus.DEAD or safety.get(sid, {}).get("death"))}
         for key in endpoints.SICH_DEFINITIONS:
@@ -181,7 +182,7 @@ def dsmb(user) -> dict:
         groups.append(line)
     for g in groups:
         g["death_percent"] = round(100 * g["deaths"] / g["n"], 1) if g["n"] else 0.0
-        g["sich"] = [{"key": k, "label": lab, "n": g[k],
+        g["sich"] = [{"key": k, "label": gettext(lab), "n": g[k],
                       "percent": round(100 * g[k] / g["n"], 1) if g["n"] else 0.0}
                      for k, lab in endpoints.SICH_DEFINITIONS.items()]
     return {"groups": groups, "generated_at": dt.datetime.now(dt.UTC),
@@ -304,6 +305,14 @@ def query_metrics(user) -> dict:
         .order_by("crf_code"))
     per_site = list(qs.values("site__code").annotate(
         total=Count("id"), open=Count("id", filter=Q(status__in=open_states))).order_by("site__code"))
+    from core import crf as registry
+    from datamanagement.models import QueryStatus
+
+    status_labels = dict(QueryStatus.choices)
+    forms = {c.code: c for c in registry.all_crfs()}
+    for row in per_form:
+        row["label"] = forms[row["crf_code"]].label if row["crf_code"] in forms else row["crf_code"]
     return {"available": True, "by_status": by_status, "open_total": sum(by_status.get(s, 0) for s in open_states),
-            "aging": buckets, "median_age": sorted(ages)[len(ages) // 2] if ages else None,
+            "status_rows": [(status_labels.get(k, k), n) for k, n in by_status.items()],
+            "aging": buckets, "aging_rows": [(gettext(k), n) for k, n in buckets.items()], "median_age": sorted(ages)[len(ages) // 2] if ages else None,
             "per_form": per_form, "per_site": per_site}

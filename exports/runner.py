@@ -17,6 +17,8 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+from django.utils import translation
+
 from exports import metadata
 from exports.analysis import analysis_columns, analysis_rows
 from exports.columns import Table, tables
@@ -54,7 +56,9 @@ def build(*, scope: Scope, formats: list[str], directory: Path, file_oid: str,
         progress(min(done / units, 0.99), label)
 
     directory.mkdir(parents=True, exist_ok=True)
-    csv_format.write_dictionary(chosen, scope, directory / "dictionary.csv")
+    with translation.override("en"):  # English reference labels, Chinese ones beside them
+        csv_format.write_dictionary(tables(blinded=scope.blinded, codes=scope.form_codes), scope,
+                                    directory / "dictionary.csv")
     step("Data dictionary")
     for fmt in formats:
         if fmt == "csv":

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from audit.models import AuditAction
@@ -92,12 +92,16 @@ def _check_formats(formats: list[str]) -> list[str]:
 @transaction.atomic(durable=True)
 def export_request(*, user, formats: list[str], blinded: bool = True,
                    site_ids: list[int] | None = None, forms: list[str] | None = None,
-                   dispatch: bool = True) -> Export:
+                   dispatch: bool = True, label_language: str = "en") -> Export:
     """Record an export request (audited) and start the Celery task after commit."""
     chosen = _check_formats(formats)
+    if label_language not in {code for code, _name in settings.LANGUAGES}:
+        raise ExportInvalid(_("Label language: %(found)s is not one of %(expected)s.") % {
+            "found": label_language, "expected": ", ".join(code for code, _name in settings.LANGUAGES)})
     scope = export_scope_for(user=user, blinded=blinded, site_ids=site_ids, forms=forms)
     export = Export.objects.create(requested_by=user, formats=chosen, forms=list(scope.forms),
-                                   site_ids=list(scope.site_ids), blinded=scope.blinded)
+                                   site_ids=list(scope.site_ids), blinded=scope.blinded,
+                                   label_language=label_language)
     site_codes = list(Site.objects.filter(pk__in=scope.site_ids).order_by("code")
                       .values_list("code", flat=True))
     audit_event_record(
@@ -231,9 +235,10 @@ def export_run(*, export_id) -> Export | None:
                 last_report[0] = now
                 export_progress(export=export, fraction=fraction, step=step)
 
-        counts = runner.build(
-            scope=scope, formats=list(export.formats), directory=work / "data",
-            file_oid=f"ANGEL-RESCUE.{export.pk}", progress=report)
+        with translation.override(export.label_language):  # labels only; codes stay as they are
+            counts = runner.build(
+                scope=scope, formats=list(export.formats), directory=work / "data",
+                file_oid=f"ANGEL-RESCUE.{export.pk}", progress=report)
         export_progress(export=export, fraction=0.99, step="Compressing")
         partial = work / "bundle.zip"
         runner.bundle(work / "data", partial, export_readme(export))

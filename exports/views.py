@@ -3,6 +3,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from exports import selectors, services
@@ -32,7 +33,8 @@ def center(request):
                     user=request.user, formats=form.cleaned_data["formats"],
                     blinded=form.cleaned_data["blinded"],
                     site_ids=[int(s) for s in form.cleaned_data["sites"]],
-                    forms=form.cleaned_data["forms"])
+                    forms=form.cleaned_data["forms"],
+                    label_language=form.cleaned_data["label_language"] or "en")
             except ExportError as exc:
                 error = str(exc)
             else:
@@ -70,5 +72,7 @@ def dictionary(request):
     from exports.dataset import Scope
 
     scope = Scope(blinded=blinded, site_ids=())
-    entries = dictionary_entries(tables(blinded=blinded), scope)
-    return render(request, "exports/dictionary.html", {"entries": entries, "blinded": blinded})
+    with translation.override("en"):  # the English reference labels; Chinese ones beside them
+        entries = dictionary_entries(tables(blinded=blinded), scope)
+    return render(request, "exports/dictionary.html", {"entries": entries, "blinded": blinded,
+                                                       "zh": translation.get_language() == "zh-hans"})

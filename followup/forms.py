@@ -7,6 +7,7 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import HTML, Column, Div, Fieldset, Layout, Row
 from django import forms
 from django.utils import timezone
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from core import bounds
@@ -58,7 +59,7 @@ def nihss_layout(prefix: str, legend: str) -> Fieldset:
             cols.append(Column(*inner, css_class="col-12 col-md-4"))
         rows.append(Row(*cols))
     return Fieldset(legend, *rows, f"{prefix}_un_explanation",
-                    HTML(f'<p class="unit-hint">{_("Total (0–42) is derived from the items: UN counts 0.")}</p>'))
+                    HTML(format_lazy('<p class="unit-hint">{}</p>', _("Total (0–42) is derived from the items: UN counts 0."))))
 
 
 def _grid(*names, per_row=3):
@@ -180,9 +181,9 @@ Visit24hForm = crf_form(m.Visit24h, ["assessed_at", nihss_layout("nihss", _("NIH
 Visit48hForm = crf_form(m.Visit48h, [
     Fieldset(_("Follow-up imaging"), *_grid("imaging_modality", "imaging_at", "imaging_at_worsening")),
     Fieldset(_("Haemorrhage"), "new_ich",
-             HTML(f'<p class="unit-hint">{_("Heidelberg Bleeding Classification: tick every class present.")}</p>'),
+             HTML(format_lazy('<p class="unit-hint">{}</p>', _("Heidelberg Bleeding Classification: tick every class present."))),
              *_grid(*[f for f, _l in m.HEIDELBERG_FIELDS.values()], per_row=2),
-             HTML(f'<p class="unit-hint">{_("ECASS radiological type (used by ECASS III / SITS-MOST).")}</p>'),
+             HTML(format_lazy('<p class="unit-hint">{}</p>', _("ECASS radiological type (used by ECASS III / SITS-MOST)."))),
              *_grid(*[f for f, _l in m.ECASS_FIELDS.values()], per_row=3)),
     Fieldset(_("Neurological worsening"), *_grid("worsening", "worsening_at", "nihss_lowest_24h",
                                                  "nihss_lowest_7d", per_row=4)),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.functional import lazy
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
@@ -26,15 +27,19 @@ _V5_WINDOW = f"{_V5_DAYS} ({_V5.target} ± {_V5.before})"
 class CRFRecord(models.Model):
     version = models.PositiveIntegerField(default=1, editable=False,
                                           help_text=_("Optimistic lock: incremented by every save."))
-    created_at = models.DateTimeField(auto_now_add=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, verbose_name=_("created by"),
                                    related_name="+", editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
-    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, verbose_name=_("updated by"),
                                    related_name="+", null=True, blank=True, editable=False)
 
     class Meta:
         abstract = True
+
+
+# A translated %-format string, formatted when shown (in the reader's language).
+_lazy_percent = lazy(lambda template, **values: str(template) % values, str)
 
 
 def nihss_fields(prefix: str, label: str) -> dict[str, models.Field]:
@@ -42,19 +47,20 @@ def nihss_fields(prefix: str, label: str) -> dict[str, models.Field]:
     fields: dict[str, models.Field] = {}
     for item in nihss.ITEMS:
         fields[nihss.field_name(prefix, item)] = models.PositiveSmallIntegerField(
-            f"{label} {item.code} · {item.label}", null=True, blank=True,
+            format_lazy("{} {} · {}", label, item.code, item.label), null=True, blank=True,
             validators=[MaxValueValidator(item.max)],
-            help_text=f"0–{item.max}" + (" or UN" if item.untestable else ""),
+            help_text=format_lazy("0–{}{}", item.max, _(" or UN") if item.untestable else ""),
         )
         if item.untestable:
             fields[nihss.un_field_name(prefix, item)] = models.BooleanField(
-                f"{label} {item.code} untestable (UN)", default=False,
+                format_lazy("{} {}", label, _lazy_percent(_("%(code)s untestable (UN)"), code=item.code)),
+                default=False,
                 help_text=_("UN counts 0 in the total and needs a written explanation."),
             )
     fields[f"{prefix}_un_explanation"] = models.TextField(
-        f"{label}: explanation of UN items", blank=True)
+        format_lazy("{}: {}", label, _("explanation of UN items")), blank=True)
     fields[f"{prefix}_total"] = models.PositiveSmallIntegerField(
-        f"{label} total", null=True, blank=True, editable=False,
+        format_lazy("{} {}", label, _("total")), null=True, blank=True, editable=False,
         help_text=_("Derived: sum of the 15 items (UN = 0), 0–42."))
     return fields
 
@@ -246,7 +252,7 @@ class Visit48h(CRFRecord):
     sich_heidelberg = models.BooleanField(_("sICH (Heidelberg, primary)"), null=True, editable=False)
     sich_ecass3 = models.BooleanField(_("sICH (ECASS III)"), null=True, editable=False)
     sich_sits_most = models.BooleanField(_("sICH (SITS-MOST)"), null=True, editable=False)
-    sich_reasoning = models.JSONField(default=dict, blank=True, editable=False)
+    sich_reasoning = models.JSONField(_("sICH reasoning"), default=dict, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("V3 48 hours")
@@ -319,14 +325,14 @@ class Day90(CRFRecord):
     """V5: the primary endpoint, entered by the blinded outcome assessor only."""
 
     subject = models.OneToOneField("core.Subject", on_delete=models.PROTECT, related_name="day90")
-    source = models.CharField(max_length=12, choices=Day90Source.choices, default=Day90Source.ASSESSMENT,
+    source = models.CharField(_("source"), max_length=12, choices=Day90Source.choices, default=Day90Source.ASSESSMENT,
                               editable=False)
     assessed_on = models.DateField(_("assessment date"), null=True, blank=True,
                                    help_text=format_lazy(_("Day {window}"), window=_V5_WINDOW))
     mode = models.CharField(_("mode"), max_length=10, choices=AssessmentMode.choices, blank=True)
     respondent = models.CharField(_("respondent"), max_length=8, choices=Respondent.choices, blank=True)
     assessor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
-                                 null=True, blank=True, editable=False)
+                                 verbose_name=_("assessor"), null=True, blank=True, editable=False)
     blinded_attested = models.BooleanField(
         _("I remained blinded to the treatment arm"), default=False,
         help_text=_("If not, give the blinding-breach report reference instead."))

@@ -33,8 +33,10 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
 
+from core import i18n
 from core.models import EmailState, Membership, Notification, Subject, SubjectStatus
 from core.roles import Role
 from core.services import notification_emails_expire, notification_emails_send
@@ -47,14 +49,14 @@ log = logging.getLogger(__name__)
 ENTERED_BY_VISIT = {"V3": Visit48h, "V5": Day90}
 
 TITLES = {
-    "V3_open": "48-hour visit window opens for {number} (now until {closes})",
-    "V3_due": "48-hour visit due now for {number} (window closes {closes})",
-    "V3_overdue": "OVERDUE: 48-hour visit not entered for {number} (window closed {closes})",
-    "V5_upcoming": "Day-90 visit of {number} in 7 days: window {opens} – {last_day}",
-    "V5_open": "Day-90 window opens today for {number} (until {last_day})",
-    "V5_target": "Day 90 today for {number} (window until {last_day})",
-    "V5_closing": "Day-90 visit not entered for {number}: window closes after {last_day}",
-    "V5_missed": "MISSED: day-90 visit of {number} not entered in its window (ended {last_day})",
+    "V3_open": _("48-hour visit window opens for {number} (now until {closes})"),
+    "V3_due": _("48-hour visit due now for {number} (window closes {closes})"),
+    "V3_overdue": _("OVERDUE: 48-hour visit not entered for {number} (window closed {closes})"),
+    "V5_upcoming": _("Day-90 visit of {number} in 7 days: window {opens} – {last_day}"),
+    "V5_open": _("Day-90 window opens today for {number} (until {last_day})"),
+    "V5_target": _("Day 90 today for {number} (window until {last_day})"),
+    "V5_closing": _("Day-90 visit not entered for {number}: window closes after {last_day}"),
+    "V5_missed": _("MISSED: day-90 visit of {number} not entered in its window (ended {last_day})"),
 }
 
 
@@ -152,12 +154,15 @@ def _message(reminder: Reminder) -> tuple[str, str]:
     site = subject.site
     w = schedule.visit_window(reminder.visit, subject.randomized_at, site.tz)
     def fmt(d):
-        return (f"{timezone.localtime(d, site.tz):%Y-%m-%d %H:%M}")
+        return f"{timezone.localtime(d, site.tz):%Y-%m-%d %H:%M} {site.tz.key}"
     values = {"number": subject.number, "opens": f"{w.opens:%Y-%m-%d}", "closes": fmt(w.closes),
               "last_day": f"{w.last_day}" if w.last_day else fmt(w.closes)}
-    title = TITLES[reminder.key].format(**values)
-    body = (f"{title}\nSite {site.code} {site.name}; times in {site.time_zone}.\n"
-            f"Window: {fmt(w.opens)} – {fmt(w.closes)} (target {fmt(w.target)}).")
+    title = str(TITLES[reminder.key]).format(**values)
+    body = "\n".join((title,
+                      _("Site {code} {name}; times in {zone}.").format(code=site.code, name=site.name,
+                                                                        zone=site.time_zone),
+                      _("Window: {opens} – {closes} (target {target}).").format(
+                          opens=fmt(w.opens), closes=fmt(w.closes), target=fmt(w.target))))
     return title, body
 
 
@@ -185,9 +190,14 @@ def claim_batch(now: datetime, batch_size: int, task_id: str) -> int:
         notes = []
         casebook_url = reverse("followup:casebook", args=["SUBJECT"])  # resolved once per batch
         for reminder in due:
-            title, body = _message(reminder)
+            texts = {}  # language -> (title, body): each person reads it in their language
             url = casebook_url.replace("SUBJECT", reminder.subject.number)
             for user in _people(reminder, recipients):
+                language = i18n.language_of(user)
+                if language not in texts:
+                    with translation.override(language):
+                        texts[language] = _message(reminder)
+                title, body = texts[language]
                 notes.append(Notification(user=user, key=reminder_key(reminder.pk), subject=reminder.subject,
                                           title=title[:200], body=body, url=url,
                                           email_state=EmailState.QUEUED if user.email else EmailState.NONE))

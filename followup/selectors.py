@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from core import access
 from core import crf as registry
@@ -161,7 +162,7 @@ def casebook(user, number: str, now: datetime | None = None) -> Casebook:
     off_study = subject.status != SubjectStatus.ON_STUDY
     rows = []
     if not limited:
-        rows.append(TimelineRow("V0", "Baseline / screening", None, schedule.Status.COMPLETE, None, None))
+        rows.append(TimelineRow("V0", _("Baseline / screening"), None, schedule.Status.COMPLETE, None, None))
     for code in codes:
         attr, label = _related_name(forms[code]), forms[code].title
         record = getattr(subject, attr, None) if hasattr(subject, attr) else None

@@ -46,11 +46,30 @@ def _instrument_sql(export: RecordExport, inst) -> tuple[str, list]:
     ref = subject_ref(crf)
     qs = crf.model._default_manager.filter(**{f"{site_filter_path_of(crf)}__in": inst.site_ids}).order_by()
     values = {f"c{n}": raw_expression(f.source) for n, f in enumerate(inst.fields)}
-    qs = qs.values(sid=ref.id_expr(), _pk=F("pk"), **values)
-    sql, params = qs.query.sql_with_params()
-    if not inst.repeating:  # a one-per-subject form: the first row, as the Python path takes
+    if ref.path:
+        sql, params = qs.values(sid=ref.id_expr(), _pk=F("pk"), **values).query.sql_with_params()
+    else:
+        # Reached through a link table (the screening, through the allocation's two keys): a
+        # JOIN on the link instead of a correlated subquery per row.
+        inner, inner_params = qs.values(_pk=F("pk"), **values).query.sql_with_params()
+        link = ref.link_model._default_manager.order_by().values(
+            _crf=F(f"{ref.link_crf_field}_id"), _sid=F(f"{ref.link_subject_field}_id"))
+        link_sql, link_params = link.query.sql_with_params()
+        sql = f"SELECT l._sid AS sid, t.* FROM ({inner}) t JOIN ({link_sql}) l ON l._crf = t._pk"
+        params = [*inner_params, *link_params]
+    if not inst.repeating and not _one_per_subject(crf, ref):
+        # several rows for a one-per-subject form: the first, as the Python path takes
         sql = f"SELECT DISTINCT ON (sid) * FROM ({sql}) x ORDER BY sid, _pk"
     return sql, params
+
+
+def _one_per_subject(crf, ref) -> bool:
+    if ref.path:
+        f = crf.model._meta.get_field(ref.path.split("__")[0])
+        return "__" not in ref.path and (f.one_to_one or getattr(f, "unique", False))
+    link_crf = ref.link_model._meta.get_field(ref.link_crf_field)
+    link_subject = ref.link_model._meta.get_field(ref.link_subject_field)
+    return bool(link_crf.one_to_one and link_subject.one_to_one)
 
 
 def copy_sql(export: RecordExport) -> tuple[str, list]:

@@ -157,9 +157,17 @@ def notify_query_opened(query: Query) -> None:
     from django.urls import reverse
 
     crf = registry.get(query.crf_code)
-    title = f"Query on {query.object_label} · {crf.label} · {field_label(crf, query.field_name)}"
-    body = (f"A query was opened at site {query.site.code} on {query.object_label}, form {crf.label}, "
-            f"field {field_label(crf, query.field_name)}:\n\n{query.text}\n\nPlease answer it in the EDC (Queries).")
+
+    # Deferred texts: built in each recipient's language (core.i18n).
+    def title():
+        return _("Query on %(obj)s · %(form)s · %(field)s") % {
+            "obj": query.object_label, "form": _(str(crf.label)), "field": field_label(crf, query.field_name)}
+
+    def body():
+        return _("A query was opened at site %(site)s on %(obj)s, form %(form)s, field %(field)s:\n\n%(text)s"
+                 "\n\nPlease answer it in the EDC (Queries).") % {
+            "site": query.site.code, "obj": query.object_label, "form": _(str(crf.label)),
+            "field": field_label(crf, query.field_name), "text": query.text}
     url = reverse("datamanagement:query", args=[query.pk])
     users = _recipients(query)
     # No key: a query re-opened later tells the site again.

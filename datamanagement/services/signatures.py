@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from audit.models import AuditAction
 from audit.services import audit_event_record
@@ -31,16 +32,19 @@ from datamanagement.models import (
 from datamanagement.services.context import actor_metadata, own_audit_context
 
 SIGNATURE_MEANINGS = {
-    SignatureScope.CASEBOOK: ("I, {name}, approve the data in this casebook of subject {subject}: I have "
-                              "reviewed them and they are accurate and complete to the best of my knowledge."),
-    SignatureScope.VISIT: ("I, {name}, approve the data of visit {visit} of subject {subject}: I have "
-                           "reviewed them and they are accurate and complete to the best of my knowledge."),
+    # In the signer's language: the meaning they read is the meaning recorded.
+    SignatureScope.CASEBOOK: gettext_lazy("I, {name}, approve the data in this casebook of subject {subject}: I have "
+                                          "reviewed them and they are accurate and complete to the best of my "
+                                          "knowledge."),
+    SignatureScope.VISIT: gettext_lazy("I, {name}, approve the data of visit {visit} of subject {subject}: I have "
+                                       "reviewed them and they are accurate and complete to the best of my "
+                                       "knowledge."),
 }
 
 
 def signature_meaning(*, user, subject, scope: str, visit: str = "") -> str:
     name = user.get_full_name() or user.username
-    return SIGNATURE_MEANINGS[scope].format(name=name, subject=subject.number, visit=visit)
+    return str(SIGNATURE_MEANINGS[scope]).format(name=name, subject=subject.number, visit=visit)
 
 
 def signature_content(subject, scope: str, visit: str = "") -> list[list]:

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from audit.models import AuditAction
 from audit.services import audit_event_record
@@ -49,6 +50,8 @@ def blinding_breach_report(*, user: User, site: Site, occurred_at: datetime, rou
         action=AuditAction.BLINDING_BREACH, actor=user, site=site, obj=breach,
         summary=f"Blinding breach reported: {who}" + (f", subject {subject.number}" if subject else ""),
         detail={"route": route, "occurred_at": occurred_at.isoformat()})
-    notification_create(users=statisticians(), key=f"breach:{breach.pk}", title=f"Blinding breach reported at site {site.code}",
-                        body=f"Reported by {user.username}: {who}.", url="/randomization/breaches/")
+    notification_create(users=statisticians(), key=f"breach:{breach.pk}",
+                        title=lambda: _("Blinding breach reported at site %(s)s") % {"s": site.code},
+                        body=lambda: _("Reported by %(by)s: %(who)s.") % {"by": user.username, "who": who},
+                        url="/randomization/breaches/")
     return breach

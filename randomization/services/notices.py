@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
-from core import blinding
+from core import blinding, i18n
 from core.models import User
 from core.roles import Role
 from core.services import (
@@ -30,13 +31,21 @@ ALERT_KEY_PREFIXES = ("stratum-low:", "breach:")
 
 
 def alert_low_stratum(stratum: str, remaining: int, total: int) -> None:
+    # Deferred texts: built in each recipient's language (core.i18n).
     if remaining == 0:
-        title = f"Allocation list: stratum {stratum} is exhausted"
-        body = (f"No unused entry is left in stratum {stratum} of the lists in use. Randomization in this "
-                "stratum is blocked until a list covering it is put in use.")
+        def title():
+            return _("Allocation list: stratum %(s)s is exhausted") % {"s": stratum}
+
+        def body():
+            return _("No unused entry is left in stratum %(s)s of the lists in use. Randomization in this "
+                     "stratum is blocked until a list covering it is put in use.") % {"s": stratum}
     else:
-        title = f"Allocation list: stratum {stratum} has {remaining} entries left"
-        body = f"Stratum {stratum} has {remaining} unused entries left (of {total}). Prepare an extension list."
+        def title():
+            return _("Allocation list: stratum %(s)s has %(n)s entries left") % {"s": stratum, "n": remaining}
+
+        def body():
+            return _("Stratum %(s)s has %(n)s unused entries left (of %(t)s). Prepare an extension list.") % {
+                "s": stratum, "n": remaining, "t": total}
     # One alert per stratum and list size: an extension list (new total) can alert again.
     notification_create(users=statisticians(), key=f"stratum-low:{stratum}:{total}:{'empty' if remaining == 0 else 'low'}",
                         title=title, body=body, url="/randomization/lists/")
@@ -62,8 +71,17 @@ def allocation_confirmation_send(*, allocation_id: int) -> int:
         is_active=True, memberships__role=Role.INVESTIGATOR, memberships__site=site,
         memberships__active=True).distinct())
     when = site_time(allocation.randomized_at, site)
-    title = f"Subject {subject.number} randomized at site {site.code}"
-    body = f"Subject {subject.number} was randomized at {when} by {allocation.randomized_by}."
+
+    # Deferred texts: built in each recipient's language (core.i18n).
+    def title():
+        return _("Subject %(n)s randomized at site %(s)s") % {"n": subject.number, "s": site.code}
+
+    def body():
+        return _("Subject %(n)s was randomized at %(when)s by %(who)s.") % {
+            "n": subject.number, "when": when, "who": allocation.randomized_by}
+
+    def arm_line():
+        return _("Arm: %(arm)s (%(code)s).") % {"arm": allocation.get_arm_display(), "code": allocation.arm}
     with transaction.atomic():
         # The in-app notice never carries the arm (it is the same for every recipient).
         notes = notification_create(users=investigators, key=f"randomized:{allocation.pk}", title=title,
@@ -75,11 +93,11 @@ def allocation_confirmation_send(*, allocation_id: int) -> int:
     sent = 0
     for note in claimed:
         recipient = note.user
-        text = body
+        text = note.body
         if blinding.may_see_arm(recipient, site):
-            text += f"\nArm: {allocation.get_arm_display()} ({allocation.arm})."
+            text += "\n" + i18n.text_for(recipient, arm_line)
         try:
-            send_mail(title, text, None, [recipient.email])
+            send_mail(note.title, text, None, [recipient.email])
         except OSError:
             notification_email_release(ids=[note.pk])  # the task's retry sends it
             raise

@@ -143,6 +143,8 @@ NOT_GETTABLE = {
     "logout",
     # The user administration actions (reset, deactivate, grant, revoke): POST only, with a reason.
     "user_action",
+    # Revoking an API token: POST only (api/views.py, require_POST).
+    "api:token_revoke",
 }
 
 
@@ -219,6 +221,11 @@ def concrete_urls(study, site: str | None = None) -> dict[str, list[str]]:
                                                       "pk": row.pk}))
         elif params == ["pk"] and name == "datamanagement:query":
             urls += [reverse(name, kwargs={"pk": q.pk}) for q in queries]
+        elif params == ["pk"] and name.startswith("api:"):  # the REST API's query actions
+            urls += [reverse(name, kwargs={"pk": q.pk}) for q in queries]
+        elif params == ["number", "form"]:  # the REST API's form of a subject
+            urls += [reverse(name, kwargs={"number": s.number, "form": code})
+                     for s in subjects for code in ("SCREENING", "V1_PROCEDURE", "V5_DAY90")]
         elif params == ["pk"] and name.startswith("datamanagement:"):
             urls += [reverse(name, kwargs={"pk": s.pk}) for s in subjects]
         elif params == ["code", "pk"]:
@@ -248,6 +255,16 @@ def concrete_urls(study, site: str | None = None) -> dict[str, list[str]]:
                                                    defaults={"email": "sweep-target@example.org"})
             urls += [reverse(name, kwargs={"user_id": target.pk, "action": action})
                      for action in ("deactivate", "reactivate", "reset", "grant", "revoke")]
+        elif params == ["token_id"]:
+            if site is not None:
+                continue
+            from api.models import ApiToken
+            from api.services import token_create
+            from core.models import User
+
+            if not ApiToken.objects.exists():  # one token of the coordinator's: revoke must stay his
+                token_create(user=User.objects.get(username="coord001"), label="sweep")
+            urls += [reverse(name, kwargs={"token_id": tok.pk}) for tok in ApiToken.objects.order_by("pk")[:2]]
         elif params == ["pk"] and name.startswith("adjudication:"):
             urls += _adjudication_urls(name, site)
             if not urls:

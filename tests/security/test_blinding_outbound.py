@@ -39,7 +39,7 @@ def _edit_signed_procedure(study, personas):
     v1.refresh_from_db()
     fu.procedure_save(subject=subject, user=personas["coord001"], version=v1.version, reason="typo",
                       passes=[{"technique": "stent_retriever", "etici": "2b50"},
-                              {"technique": "aspiration", "etici": "2b67"}],
+                              {"technique": "contact_aspiration", "etici": "2b67"}],
                       data={"first_reperfusion_at": v1.first_reperfusion_at, "stent": True,
                             "stent_type": "balloon_expandable", "stent_diameter_mm": "3.5",
                             "final_etici": "2b67"})

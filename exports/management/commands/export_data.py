@@ -31,6 +31,8 @@ class Command(BaseCommand):
         parser.add_argument("--output", required=True, help="File (odm, define, .zip) or directory.")
         parser.add_argument("--user", required=True, help="Username whose rights apply.")
         parser.add_argument("--forms", default="", help="Comma-separated CRF codes (default all).")
+        parser.add_argument("--labels", default="en", choices=["en", "zh-hans"],
+                            help="Language of variable and value labels (codes stay the same).")
         parser.add_argument("--blinded", action="store_true",
                             help="Force a blinded export even for the statistician.")
 
@@ -42,7 +44,7 @@ class Command(BaseCommand):
         forms = [f.strip() for f in options["forms"].split(",") if f.strip()]
         try:
             export = export_request(user=user, formats=[options["format"]], blinded=blinded,
-                                    forms=forms, dispatch=False)
+                                    forms=forms, dispatch=False, label_language=options["labels"])
         except ExportError as exc:
             raise CommandError(str(exc)) from None
         export = export_run(export_id=export.pk)
