@@ -175,14 +175,34 @@ def _chain_head_in(snapshot: str) -> dict | None:
     return json.loads(json.dumps(head, default=str)) if head is not None else None
 
 
-def _files_to_back_up() -> list[tuple[Path, str]]:
+def _files_to_back_up() -> list[tuple[str, str, object]]:
+    """(stored path, label, opener) of every export file, uploaded file (MEDIA_ROOT) and
+    adjudication material (the "material" storage: local folder or S3 alike)."""
     out = []
     for root, prefix in ((Path(settings.EDC_EXPORT_DIR), "files/exports"), (Path(settings.MEDIA_ROOT), "files/media")):
         if not root.is_dir():
             continue
         for file in sorted(root.rglob("*")):
             if file.is_file() and not file.is_symlink():
-                out.append((file, f"{prefix}/{file.relative_to(root).as_posix()}"))
+                out.append((f"{prefix}/{file.relative_to(root).as_posix()}", str(file),
+                            lambda file=file: open(file, "rb")))  # noqa: SIM115
+    if "material" in settings.STORAGES:
+        from django.core.files.storage import storages
+
+        storage = storages["material"]
+
+        def walk(path: str):
+            try:
+                dirs, files = storage.listdir(path)
+            except FileNotFoundError:  # nothing uploaded yet
+                return
+            for name in sorted(files):
+                yield f"{path}/{name}" if path else name
+            for name in sorted(dirs):
+                yield from walk(f"{path}/{name}" if path else name)
+
+        for name in walk(""):
+            out.append((f"files/material/{name}", name, lambda name=name: storage.open(name, "rb")))
     return out
 
 
@@ -214,8 +234,8 @@ def backup_write(*, backup_set: BackupSet, target, key: bytes | None) -> Manifes
         snap.execute("COMMIT")
         server_version = snap.info.server_version
     files = [dump]
-    for file, path in _files_to_back_up():
-        with open(file, "rb") as f:
+    for path, _label, opener in _files_to_back_up():
+        with opener() as f:
             files.append(_store(target, set_id, path, f.read, key))
     manifest = Manifest(
         set_id=set_id, created_at=timezone.now().isoformat(), slot=backup_set.slot,

@@ -43,7 +43,7 @@ def admin_execute(sql: str) -> None:
 
 @pytest.fixture
 def backup_folders(tmp_path, settings):
-    """A local target and export / upload folders with one file each."""
+    """A local target; export, upload and adjudication-material folders with one file each."""
     settings.EDC_BACKUP_TARGET = "local"
     settings.EDC_BACKUP_DIR = tmp_path / "backups"
     settings.EDC_EXPORT_DIR = tmp_path / "exports"
@@ -54,6 +54,10 @@ def backup_folders(tmp_path, settings):
     (tmp_path / "exports" / "export-1.zip").write_bytes(b"PK\x03\x04 an export file " * 100)
     (tmp_path / "media" / "imaging").mkdir(parents=True)
     (tmp_path / "media" / "imaging" / "ct-001-0001.dcm").write_bytes(bytes(range(256)) * 40)
+    settings.STORAGES = {**settings.STORAGES, "material": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path / "material")}}}
+    (tmp_path / "material" / "001-0001" / "V5").mkdir(parents=True)
+    (tmp_path / "material" / "001-0001" / "V5" / "interview.m4a").write_bytes(b"\x00\x00\x00\x20ftypM4A " * 64)
     return tmp_path
 
 

@@ -72,7 +72,8 @@ def test_drill_seed_backup_drop_restore_compare_verify_and_serve_a_casebook(back
         assert manifest.row_counts["core_subject"] == 6
         assert manifest.row_counts["audit_auditevent"] > 0
         assert {f.path for f in manifest.files} == {DUMP, "files/exports/export-1.zip",
-                                                     "files/media/imaging/ct-001-0001.dcm"}
+                                                     "files/media/imaging/ct-001-0001.dcm",
+                                                     "files/material/001-0001/V5/interview.m4a"}
         assert ["backups", "0001_initial"] in manifest.migrations
     finally:
         admin_execute(f'DROP DATABASE IF EXISTS "{source}" WITH (FORCE)')  # the disaster
@@ -91,6 +92,8 @@ def test_drill_seed_backup_drop_restore_compare_verify_and_serve_a_casebook(back
     assert (files_out / "exports" / "export-1.zip").read_bytes() == (backup_folders / "exports" / "export-1.zip").read_bytes()
     assert (files_out / "media" / "imaging" / "ct-001-0001.dcm").read_bytes() == \
         (backup_folders / "media" / "imaging" / "ct-001-0001.dcm").read_bytes()
+    assert (files_out / "material" / "001-0001" / "V5" / "interview.m4a").read_bytes() == \
+        (backup_folders / "material" / "001-0001" / "V5" / "interview.m4a").read_bytes()
     drill = RestoreDrill.objects.get()  # recorded in the application's database
     assert drill.ok and drill.set_id == set_id and drill.tables == len(manifest.row_counts)
     assert drill.rows == sum(manifest.row_counts.values())

@@ -50,6 +50,7 @@ def test_backup_to_s3_encrypted_and_restore_from_it(personas, s3, settings, scra
     assert backup_set.target == "s3://edc-backups/angel-rescue/"
     keys = sorted(o["Key"] for o in s3.client.list_objects_v2(Bucket="edc-backups")["Contents"])
     assert keys == ["angel-rescue/daily-2026-12-10/database.dump", "angel-rescue/daily-2026-12-10/files/exports/export-1.zip",
+                    "angel-rescue/daily-2026-12-10/files/material/001-0001/V5/interview.m4a",
                     "angel-rescue/daily-2026-12-10/files/media/imaging/ct-001-0001.dcm",
                     "angel-rescue/daily-2026-12-10/manifest.json", "angel-rescue/daily-2026-12-10/manifest.sig"]
     stored = s3.client.get_object(Bucket="edc-backups", Key="angel-rescue/daily-2026-12-10/" + DUMP)["Body"].read()
