@@ -24,7 +24,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(study, token
          "--phases", "examples,coverage,fuzzing,stateful", "--max-examples", "12", "--workers", "1",
          "--seed", "18", "--request-timeout", "30", "--report", "junit", "--report-junit-path", str(junit),
          "--suppress-health-check", "all", "--no-color"],
-        capture_output=True, text=True, timeout=900, env={**os.environ, "NO_COLOR": "1"})
+        capture_output=True, text=True, timeout=900, env={**os.environ, "NO_COLOR": "1"}, cwd=tmp_path)
     output = result.stdout + result.stderr
     print(output[-4000:])
     assert result.returncode == 0, output[-6000:]
