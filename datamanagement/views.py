@@ -429,7 +429,7 @@ def edit_checks(request):
         checks = editchecks.checks_for(crf.code)
         if checks and sees_form(user, crf):
             forms.append({"crf": crf, "checks": [
-                {"code": c.code, "field": field_label(crf, c.field), "severity": c.severity, "rule": c.rule,
+                {"code": c.code, "field": field_label(crf, c.field), "severity": c.severity, "rule": _(str(c.rule)),
                  "deviation": c.deviation} for c in checks]})
     return render(request, "datamanagement/editchecks.html", {"forms": forms})
 

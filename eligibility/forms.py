@@ -15,6 +15,7 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import HTML, Column, Div, Field, Layout, Row
 from django import forms
 from django.utils import timezone
+from django.utils.html import escape
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -210,6 +211,8 @@ class ScreeningForm(forms.Form):
                             Column(Field("creatinine_unit"), css_class="col-5")),
                         Field("creatinine_pending", wrapper_class="mt-n2")))
         exclusions = [col(InlineRadios(name), css="col-12 col-md-6") for _c, name, _l in EXCLUSION_QUESTIONS]
+        all_no = escape(_("All no"))
+        all_no_help = escape(_("Sets every answer below to no; each stays visible and can be changed."))
         return Layout(
             section("patient", _("Patient and history"), Row(
                 col(AppendedText("age_years", _("years"))), col(InlineRadios("sex")), col("prestroke_mrs"))),
@@ -223,7 +226,11 @@ class ScreeningForm(forms.Form):
                     Row(col(InlineRadios("evt_intended")))),
             HTML('{% include "eligibility/_passes.html" %}'),
             section("labs", _("Laboratory values"), Row(*labs), Row(col("lab_pending_attested", css="col-12"))),
-            section("exclusions", _("Exclusion criteria"), Row(*exclusions)),
+            section("exclusions", _("Exclusion criteria"),
+                    HTML('<button type="button" class="btn btn-outline-secondary mb-3" data-all-no="#section-exclusions"'
+                         ' data-testid="all-no">' + all_no + '</button> <span class="small text-muted">'
+                         + all_no_help + '</span>'),
+                    Row(*exclusions)),
             section("consent", _("Consent"), Row(col(InlineRadios("consent")), col("consent_at"))),
         )
 

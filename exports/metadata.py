@@ -60,27 +60,19 @@ def declared_unit(table: str, name: str, registry_units: dict | None = None) -> 
 
 # --- ranges --------------------------------------------------------------------------------
 def _protocol_ranges() -> dict[tuple[str, str], tuple[Decimal, Decimal]]:
+    from core import protocol as P
+
     out: dict[tuple[str, str], tuple] = {}
-    try:
-        from core import protocol as elig
-    except ImportError:  # pragma: no cover - the app is part of the project
-        elig = None
-    if elig is not None:
-        for name, rng in elig.RANGES.items():
-            out[("SCREENING", name)] = (rng.low, rng.high)
-        creat = getattr(elig, "CREATININE_RANGES", {})
-        if creat:
-            out[("SCREENING", "creatinine")] = (min(r.low for r in creat.values()),
-                                                max(r.high for r in creat.values()))
-    try:
-        from followup import nihss
-    except ImportError:  # pragma: no cover
-        nihss = None
-    if nihss is not None:
-        total = (0, nihss.MAX_TOTAL)
-        for table, name in (("V2_24H", "nihss_total"), ("V4_DAY7", "nihss_total"),
-                            ("V3_48H", "before_total"), ("V3_48H", "worse_total")):
-            out[(table, name)] = total
+    for name, rng in P.RANGES.items():
+        out[("SCREENING", name)] = (rng.low, rng.high)
+    creat = getattr(P, "CREATININE_RANGES", {})
+    if creat:
+        out[("SCREENING", "creatinine")] = (min(r.low for r in creat.values()),
+                                            max(r.high for r in creat.values()))
+    total = (0, P.NIHSS_MAX_TOTAL)
+    for table, name in (("V2_24H", "nihss_total"), ("V4_DAY7", "nihss_total"),
+                        ("V3_48H", "before_total"), ("V3_48H", "worse_total")):
+        out[(table, name)] = total
     for (table, name), rng in list(out.items()):
         if table == "SCREENING":
             out[("ANALYSIS", f"baseline_{name}")] = rng

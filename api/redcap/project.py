@@ -2,8 +2,8 @@
 
 Nothing here is decided a second time. The forms and their variables come from the CRF
 registry through the exports' column model (exports.columns, the same one the data dictionary
-uses); who may read which form at which site comes from datamanagement.permissions and
-core.access; the subjects from followup.selectors.subjects_for; the arm only through
+uses); who may read which form at which site comes from datamanagement.permissions, and
+whether the arm may reach this person from core.blinding (the one rule for outbound text); the subjects from followup.selectors.subjects_for; the arm only through
 randomization.selectors. This module only translates those answers into REDCap's vocabulary:
 
 - the record id (first field) is the subject number;
@@ -22,7 +22,7 @@ from functools import cached_property
 from django.db.models import Case, F, Func, TextField, Value, When
 from django.db.models.functions import Cast
 
-from core import access
+from core import blinding
 from core import crf as registry
 from core.models import Site
 from core.roles import Action
@@ -193,15 +193,15 @@ class Project:
         for site_id in self.site_ids:
             if not can_view_crf(self.user, crf, site_id):
                 continue
-            if crf.reveals_arm and not access.sees_arm_at(self.user, site_id):
+            if blinding.reveals_arm(crf=crf) and not blinding.may_see_arm(self.user, site_id):
                 continue
             out.append(site_id)
         return tuple(out)
 
     def _randomization_sites(self) -> tuple[int, ...]:
-        if not access.sees_arm(self.user):
+        if not blinding.may_see_arm(self.user):
             return ()
-        return tuple(s for s in self.site_ids if access.sees_arm_at(self.user, s))
+        return tuple(s for s in self.site_ids if blinding.may_see_arm(self.user, s))
 
     # --- building ------------------------------------------------------------------------
 
@@ -224,7 +224,7 @@ class Project:
                 note = "UTC." if kind == "datetime" else ""
                 rand.fields.append(Field(name, RANDOMIZATION_INSTRUMENT, label, kind, choices=choices, note=note))
             out.append(rand)
-        blinded = not access.sees_arm(self.user)
+        blinded = not blinding.may_see_arm(self.user)
         for crf, _full in _crf_tables():
             sites = self._crf_sites(crf)
             if not sites:
@@ -233,7 +233,7 @@ class Project:
             inst = Instrument(name=instrument_name(crf), label=str(crf.label), event=_event_code(crf),
                               kind="crf", repeating=crf.repeating, crf=crf, table=table, site_ids=sites,
                               arm_blind_site_ids=tuple(s for s in sites
-                                                       if crf.arm_fields and not access.sees_arm_at(self.user, s)))
+                                                       if crf.arm_fields and not blinding.may_see_arm(self.user, s)))
             for c in _data_columns(table):
                 note_parts = [p for p in (f"Unit: {c.unit}" if c.unit else "", c.help) if p]
                 inst.fields.append(Field(names[(inst.name, c.name)], inst.name, c.label, c.kind, source=c,

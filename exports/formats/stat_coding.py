@@ -14,6 +14,8 @@ import json
 import math
 from decimal import Decimal
 
+from django.utils.translation import gettext
+
 from exports.columns import Column
 
 
@@ -67,8 +69,10 @@ def is_numeric(c: Column) -> bool:
 
 def stat_label(c: Column) -> str:
     label = c.label
-    if c.unit and c.unit not in label:
-        label = f"{label} ({c.unit})"
+    # A unit word ("years") in the label language (the export's, exports.i18n); symbols stay.
+    unit = gettext(c.unit) if c.unit else ""
+    if unit and c.unit not in label and unit not in label:
+        label = f"{label} ({unit})"
     if c.kind == "datetime" and "UTC" not in label:
         label = f"{label} (UTC)"
     return label

@@ -63,3 +63,17 @@
       el.form.submit();
     }));
 })();
+
+// "All no" for a block of yes/no questions (the exclusion criteria): every "no" radio inside
+// the target is checked and a change event fires (the live verdict follows); each answer stays
+// visible and can be changed one by one.
+(function () {
+  document.querySelectorAll("[data-all-no]").forEach(button =>
+    button.addEventListener("click", () => {
+      const block = document.querySelector(button.dataset.allNo);
+      if (!block) return;
+      let last = null;
+      block.querySelectorAll('input[type=radio][value="no"]').forEach(radio => { radio.checked = true; last = radio; });
+      if (last) last.dispatchEvent(new Event("change", { bubbles: true }));
+    }));
+})();

@@ -45,14 +45,14 @@ class _Visible(HTMLParser):
         self._skip = 0
 
     def handle_starttag(self, tag, attrs):
-        if tag in ("script", "style"):
+        if tag in ("script", "style", "code", "pre", "kbd", "samp"):  # code is not prose
             self._skip += 1
         for name, value in attrs:
             if value and (name in VISIBLE_ATTRS or (name == "value" and tag == "input" and dict(attrs).get("type") in ("submit", "button", "reset"))):
                 self.out.append(value)
 
     def handle_endtag(self, tag):
-        if tag in ("script", "style") and self._skip:
+        if tag in ("script", "style", "code", "pre", "kbd", "samp") and self._skip:
             self._skip -= 1
 
     def handle_data(self, data):
@@ -66,10 +66,17 @@ def untranslated_literals(source: str) -> list[str]:
     # markup, then mark which text came from inside translate / blocktranslate blocks.
     pieces: list[str] = []
     in_block = 0
+    in_comment = False
     for token in Lexer(source).tokenize():
         if token.token_type == TokenType.BLOCK:
             name = token.contents.split()[0] if token.contents.split() else ""
-            if name in ("blocktranslate", "blocktrans"):
+            if name == "comment":
+                in_comment = True
+            elif name == "endcomment":
+                in_comment = False
+            elif in_comment:
+                pass
+            elif name in ("blocktranslate", "blocktrans"):
                 in_block += 1
                 pieces.append("\x01")  # a translated run (opaque for the check)
             elif name in ("endblocktranslate", "endblocktrans"):
@@ -79,7 +86,7 @@ def untranslated_literals(source: str) -> list[str]:
             else:
                 pieces.append("\x01")
         elif token.token_type == TokenType.TEXT:
-            if not in_block:
+            if not in_block and not in_comment:
                 pieces.append(token.contents)
         elif token.token_type == TokenType.VAR:
             if not in_block:

@@ -8,7 +8,7 @@ import re
 from html.parser import HTMLParser
 
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-TOKEN = re.compile(r"[A-Za-z0-9µ][A-Za-z0-9_µ'’./-]*")
+TOKEN = re.compile(r"[A-Za-z0-9µ][A-Za-z0-9_µ'’./@-]*")
 
 # Latin words allowed on a Chinese page.
 EXCEPTIONS = {
@@ -104,6 +104,16 @@ def visible_lines(html: str) -> list[str]:
     return parser.lines
 
 
+def _demo_names() -> set[str]:
+    """People's names and user names of the demo trial (core.demo): names, not words."""
+    from core.demo import ACCOUNTS
+
+    return {part for username, first, last, *_rest in ACCOUNTS for part in (username, first, last)}
+
+
+EXCEPTIONS |= _demo_names()
+
+
 def english_words(line: str) -> list[str]:
     """Latin words of a line that are not codes (words with digits), exceptions or single
     letters."""
@@ -112,6 +122,8 @@ def english_words(line: str) -> list[str]:
         token = token.strip("'’.-/")
         if any(ch.isdigit() for ch in token) or "_" in token:
             continue  # a code: 001-S0007, V5, 2b50, nihss_i5a, seed-coord003
+        if "@" in token or "@" in line.split(token, 1)[-1][:1]:
+            continue  # an e-mail address (a name)
         for part in re.split(r"[./-]", token):
             if len(part) >= 2 and part not in EXCEPTIONS:
                 words.append(part)
