@@ -35,6 +35,7 @@ def history(request):
         "last_drill": selectors.last_successful_drill(user=request.user),
         "drills": selectors.recent_drills(user=request.user),
         "target": configured_target().describe(),
+        "drill_command": "python manage.py backup_restore --set ID --into postgres://…/empty_db",
         "encrypted": bool(settings.EDC_BACKUP_ENCRYPTION_KEY or settings.EDC_BACKUP_ENCRYPTION_KEY_FILE),
     })
 
