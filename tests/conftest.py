@@ -28,6 +28,21 @@ def _no_stray_database_sessions(django_db_setup, django_db_blocker):
                        "AND backend_type = 'client backend'")
 
 
+@pytest.fixture(autouse=True)
+def _drop_killed_connections(django_db_blocker):
+    """A test that must copy the test database (the backup drill: CREATE DATABASE … TEMPLATE)
+    terminates the other sessions on it. Before each test, a connection of this thread that the
+    server ended is closed, so the next query reconnects instead of failing the next test
+    (request threads already check before reuse: CONN_HEALTH_CHECKS)."""
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        for conn in connections.all(initialized_only=True):
+            if conn.connection is not None and not conn.in_atomic_block and not conn.is_usable():
+                conn.close()
+    yield
+
+
 @pytest.fixture
 def sites(db):
     from core.models import Site

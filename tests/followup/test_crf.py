@@ -283,15 +283,19 @@ def test_assessor_list_shows_only_day90_windows(client_for, make_subject):
 def test_casebook_shows_the_arm_only_where_the_blinding_matrix_allows(client_for, subject):
     from randomization.models import Allocation
 
-    arm = Allocation.objects.get(subject=subject).arm
+    allocation = Allocation.objects.get(subject=subject)
+    labels = [str(label) for _code, label in Allocation._meta.get_field("arm").choices]
     coord = client_for("coord001").get(f"/subjects/{subject.number}/").content.decode()
-    assert 'data-testid="arm"' in coord and arm in coord
+    # shown by its label, never as the stored code
+    assert 'data-testid="arm"' in coord and allocation.get_arm_display() in coord
+    assert f">{allocation.arm}<" not in coord
     assert "Asia/Shanghai" in coord and 'data-visit="V1"' in coord
     for username in ("assessor001", "datamanager"):
         client = client_for(username)
         for path in (f"/subjects/{subject.number}/", "/subjects/", url(subject, "V5"), url(subject, "V2")):
             page = client.get(path).content.decode()
             assert "STENTING" not in page and "CONTINUED_MT" not in page, (username, path)
+            assert not any(label in page for label in labels), (username, path)
         page = client.get(f"/subjects/{subject.number}/").content.decode()
         assert 'data-visit="V1"' not in page
 
