@@ -168,3 +168,12 @@ def login_page(browser, live_server, personas):
     yield _login
     for context in pages:
         context.close()
+
+
+def pytest_collection_modifyitems(config, items):
+    """The backup drill copies the test database (CREATE DATABASE … TEMPLATE), which needs every
+    other session on it ended — also the one a running live server's browser tests depend on.
+    It therefore runs last: as the last item xdist hands out, nothing runs after it on its
+    worker."""
+    last = [item for item in items if item.nodeid.startswith("tests/backups/test_drill.py::test_drill_")]
+    items[:] = [item for item in items if item not in last] + last
