@@ -24,14 +24,12 @@ that is what the chain head published with every audit export and backup manifes
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
 
 LOCK_KEY = 7231000012  # pg_advisory_xact_lock key of the chain
 TRIGGER_NAME = "edc_audit_chain"
-BATCH = 5000
 
 FUNCTIONS_SQL = f"""
 CREATE OR REPLACE FUNCTION edc_audit_row_hash(tbl text, rowid text, doc jsonb) RETURNS text
@@ -148,10 +146,6 @@ def install(using: str = "default") -> int:
     return linked
 
 
-def link_hash(prev_hash: str, link_id: int, row_hash: str) -> str:
-    return hashlib.sha256(f"{prev_hash}:{link_id}:{row_hash}".encode()).hexdigest()
-
-
 def chain_head() -> dict:
     """The newest link: {"link": id, "table": ..., "id": row id, "hash": hex, "at": iso}
     ({"link": 0, "hash": ""} for an empty chain). Published with audit exports and backups."""
@@ -192,53 +186,54 @@ def verify_chain(*, expected_head: str | None = None) -> VerifyResult:
             if t.table in existing and t.table not in chained:
                 failures.append((-1, f"table {t.table} is not chained (its chain trigger is missing or disabled)"))
 
-        # 1. Each link follows from its predecessor.
-        prev_hash, last_id, count = "", 0, 0
-        while True:
-            cursor.execute("SELECT id, table_name, row_id, row_hash, prev_hash, hash FROM audit_chainlink "
-                           "WHERE id > %s ORDER BY id LIMIT %s", [last_id, BATCH])
-            rows = cursor.fetchall()
-            if not rows:
-                break
-            for link_id, table, row_id, row_hash, stored_prev, stored_hash in rows:
-                count += 1
-                if stored_prev != prev_hash:
-                    failures.append((link_id, f"link {link_id} ({table} id={row_id}): does not follow the "
-                                              f"previous link (a link was removed, inserted or rewritten)"))
-                    break
-                if link_hash(stored_prev, link_id, row_hash) != stored_hash:
-                    failures.append((link_id, f"link {link_id} ({table} id={row_id}): link hash rewritten"))
-                    break
-                prev_hash = stored_hash
-            else:
-                last_id = rows[-1][0]
-                continue
-            break
+        # 1. Each link follows from its predecessor: one ordered scan of the chain in SQL (the
+        # predecessor by a window function, the link hash recomputed by PostgreSQL's sha256).
+        cursor.execute(
+            "SELECT id, table_name, row_id, prev_hash <> prev AS unlinked FROM ("
+            "  SELECT id, table_name, row_id, row_hash, prev_hash, hash,"
+            "         lag(hash, 1, '') OVER (ORDER BY id) AS prev FROM audit_chainlink) c "
+            "WHERE prev_hash <> prev OR hash <> encode(sha256(convert_to("
+            "      prev_hash || ':' || id::text || ':' || row_hash, 'UTF8')), 'hex') "
+            "ORDER BY id LIMIT 1")
+        row = cursor.fetchone()
+        if row is not None:
+            link_id, table, row_id, unlinked = row
+            failures.append((link_id, f"link {link_id} ({table} id={row_id}): " + (
+                "does not follow the previous link (a link was removed, inserted or rewritten)"
+                if unlinked else "link hash rewritten")))
+        cursor.execute("SELECT count(*) FROM audit_chainlink")
+        count = cursor.fetchone()[0]
 
-        # 2. Each record is as it was when linked; 3. each record has a link.
+        # 2. Each record is as it was when linked; 3. each record has a link. One FULL JOIN per
+        # table between its links (the newest per row for versioned tables) and its rows: a
+        # FULL JOIN can only be a hash or merge join, so this is one pass over each side
+        # whatever the statistics say (an anti-join here let the planner pick a nested loop
+        # that compared every link with every row).
         for t in tables:
             if t.table not in existing:
                 continue
-            latest_only = ("AND l.id = (SELECT max(l2.id) FROM audit_chainlink l2 WHERE "
-                           "l2.table_name = l.table_name AND l2.row_id = l.row_id)") if t.versioned else ""
+            links = ("SELECT DISTINCT ON (row_id) id, row_id, row_hash FROM audit_chainlink "
+                     "WHERE table_name = %s ORDER BY row_id, id DESC") if t.versioned else (
+                     "SELECT id, row_id, row_hash FROM audit_chainlink WHERE table_name = %s")
             cursor.execute(
-                f'SELECT l.id, l.row_id, t."{t.pk}" IS NULL FROM audit_chainlink l '
-                f'LEFT JOIN "{t.table}" t ON (t."{t.pk}")::text = l.row_id '
-                f"WHERE l.table_name = %s {latest_only} AND (t.\"{t.pk}\" IS NULL OR "
-                f"edc_audit_row_hash(%s, l.row_id, to_jsonb(t)) <> l.row_hash) ORDER BY l.id LIMIT 1",
+                f"SELECT min(l.id) FILTER (WHERE r.rid IS NULL OR r.h <> l.row_hash), "
+                f"       (array_agg(r.pk ORDER BY r.pk) FILTER (WHERE l.id IS NULL))[1] "
+                f"FROM ({links}) l FULL JOIN ("
+                f'  SELECT t."{t.pk}" AS pk, (t."{t.pk}")::text AS rid, '
+                f'         edc_audit_row_hash(%s, (t."{t.pk}")::text, to_jsonb(t)) AS h FROM "{t.table}" t'
+                f") r ON r.rid = l.row_id",
                 [t.table, t.table])
-            row = cursor.fetchone()
-            if row is not None:
-                link_id, row_id, missing = row
+            broken_link, unlinked_pk = cursor.fetchone()
+            if broken_link is not None:
+                cursor.execute(
+                    f'SELECT l.row_id, t."{t.pk}" IS NULL FROM audit_chainlink l '
+                    f'LEFT JOIN "{t.table}" t ON (t."{t.pk}")::text = l.row_id WHERE l.id = %s',
+                    [broken_link])
+                row_id, missing = cursor.fetchone()
                 what = "record deleted" if missing else "record changed after it was written"
-                failures.append((link_id, f"link {link_id} ({t.table} id={row_id}): {what}"))
-            cursor.execute(
-                f'SELECT (t."{t.pk}")::text FROM "{t.table}" t WHERE NOT EXISTS (SELECT 1 FROM audit_chainlink l '
-                f'WHERE l.table_name = %s AND l.row_id = (t."{t.pk}")::text) ORDER BY t."{t.pk}" LIMIT 1',
-                [t.table])
-            row = cursor.fetchone()
-            if row is not None:
-                failures.append((10**18, f"{t.table} id={row[0]}: record has no chain link "
+                failures.append((broken_link, f"link {broken_link} ({t.table} id={row_id}): {what}"))
+            if unlinked_pk is not None:
+                failures.append((10**18, f"{t.table} id={unlinked_pk}: record has no chain link "
                                          f"(written with the audit triggers disabled)"))
         if expected_head:
             cursor.execute("SELECT id FROM audit_chainlink WHERE hash = %s", [expected_head])

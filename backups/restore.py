@@ -208,13 +208,7 @@ def restore_set(*, set_id: str, into_url: str, target, key: bytes | None, files_
     done("analyze_and_counts")
     if chain.available():
         expected = (manifest.audit_chain_head or {}).get("hash") or None
-        with django_database(params) as conn:
-            # The verification's per-table "ORDER BY link LIMIT 1" anti-joins make the planner
-            # pick a nested loop, which on a chain that verifies compares every link with every
-            # row (minutes at 10,000 subjects); hash joins do it in one pass. Only this
-            # temporary session is affected.
-            with conn.cursor() as cursor:
-                cursor.execute("SET enable_nestloop = off")
+        with django_database(params):
             ok, broken = chain.verify_chain(expected_head=expected)
             head = chain.chain_head()
         if not ok:

@@ -134,3 +134,44 @@ def test_the_audit_csv_export_carries_the_chain_head(personas, client_for):
     assert "chain_head" in last and head["hash"] in last
     assert response["X-Audit-Chain-Head"] == f"{head['link']}:{head['hash']}"
     assert verify_chain(expected_head=head["hash"]).ok
+
+
+def test_a_rewritten_link_hash_is_named_and_the_first_of_two_breaks_comes_first(seeded):
+    from audit.models import ChainLink
+
+    links = list(ChainLink.objects.order_by("id")[:30])
+    early, late = links[5], links[25]
+    # the owner rewrites a later link's hash and edits the row of an earlier link
+    _owner_sql(f"UPDATE audit_chainlink SET hash = repeat('0', 64) WHERE id = {late.id}")
+    result = verify_chain()
+    assert not result.ok and result.first_broken.startswith(f"link {late.id} ")
+    assert "link hash rewritten" in result.first_broken
+    assert result.links == ChainLink.objects.count()
+    _owner_sql(f"UPDATE audit_chainlink SET row_hash = repeat('1', 64) WHERE id = {early.id}")
+    result = verify_chain()
+    assert result.first_broken.startswith(f"link {early.id} ")
+
+
+def test_verification_plans_have_no_nested_loop_over_links_and_rows(seeded):
+    """The per-table check joins links and rows with a FULL JOIN, which PostgreSQL can only run
+    as a hash or merge join: one pass over each side, never every link against every row (the
+    plan that made verification take minutes at 10,000 subjects)."""
+    from audit.chain import audited_tables
+
+    captured = []
+
+    def capture(execute, sql, params, many, context):
+        if "FULL JOIN" in sql:
+            captured.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(capture):
+        assert verify_chain().ok
+    assert len(captured) == len(audited_tables())
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_hashjoin = off")  # even then: merge join, no nested loop
+        for sql, params in captured:
+            cursor.execute("EXPLAIN " + sql, params)
+            plan = "\n".join(r[0] for r in cursor.fetchall())
+            assert "Full Join" in plan and "Nested Loop" not in plan, plan
+        cursor.execute("RESET enable_hashjoin")
