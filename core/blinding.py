@@ -46,8 +46,11 @@ def _crf(crf=None, crf_code: str | None = None, model=None):
 
 
 def reveals_arm(*, crf=None, crf_code: str | None = None, model=None, field: str | None = None,
-                fields: Iterable[str] = (), app_label: str | None = None) -> bool:
-    """True when a text about this form / field (or these fields) could reveal the arm."""
+                fields: Iterable[str] = (), app_label: str | None = None, page: str | None = None) -> bool:
+    """True when a text about this form / field (or these fields) could reveal the arm. `page`:
+    a casebook page ("V1"), which reveals the arm when any form shown on it does."""
+    if page is not None and any(c.reveals_arm for c in registry.all_crfs() if c.page == page):
+        return True
     if app_label in ALLOCATION_APPS or (model is not None and model._meta.app_label in ALLOCATION_APPS):
         return True
     form = _crf(crf, crf_code, model)
@@ -65,6 +68,22 @@ def may_see_arm(user, site=None) -> bool:
     if user is None or not getattr(user, "is_authenticated", True):
         return False
     return access.sees_arm_at(user, site) if site is not None else access.sees_arm(user)
+
+
+def may_see_arm_everywhere(user, sites: Iterable) -> bool:
+    """Per-arm figures of a report that spans `sites`: only for a person who may learn the arm
+    at every one of them (one blinded site blinds the whole report)."""
+    if not may_see_arm(user):
+        return False
+    return all(may_see_arm(user, s) for s in sites)
+
+
+def sees_form(user, crf=None, *, crf_code: str | None = None, page: str | None = None, site=None) -> bool:
+    """The form (its page, rows, queries, errors) may be shown to this person: forms that
+    reveal the arm (the procedure CRF) only to those who may see the arm (at `site` if given)."""
+    if not reveals_arm(crf=crf, crf_code=crf_code, page=page):
+        return True
+    return may_see_arm(user, site)
 
 
 def recipients(users: Iterable, *, site, reveals: bool) -> list:

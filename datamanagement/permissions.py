@@ -4,14 +4,14 @@ which forms blinded users never see (CRF.reveals_arm)."""
 
 from __future__ import annotations
 
-from core import access
+from core import access, blinding
 from core.crf import CRF
 from core.roles import PERMISSIONS, Action
 
 
 def sees_form(user, crf: CRF) -> bool:
     """Forms that reveal the arm (the procedure CRF) are invisible to blinded users."""
-    return not crf.reveals_arm or access.sees_arm(user)
+    return blinding.sees_form(user, crf)
 
 
 def _memberships_at(user, site_id: int):

@@ -15,7 +15,7 @@ from django.db.models import Count, Q
 from django.db.models.functions import TruncMonth
 from django.utils.translation import gettext, gettext_noop
 
-from core import access
+from core import access, blinding
 from core.models import Site, Subject, SubjectStatus
 from core.roles import Action
 from exports.analysis import allocation_model
@@ -30,9 +30,7 @@ def report_sites(user, action: str = Action.REPORTS):
 
 def sees_arm_in_scope(user, sites) -> bool:
     """Per-arm numbers only for a user who sees the arm at every site of the report."""
-    if not access.sees_arm(user):
-        return False
-    return all(access.sees_arm_at(user, s) for s in sites)
+    return blinding.may_see_arm_everywhere(user, sites)
 
 
 def _arms_by_subject(site_ids) -> dict[int, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import Http404
 
-from core import access
+from core import access, blinding
 from core.models import Site
 from core.roles import Action
 from exports.columns import exported_crfs
@@ -16,7 +16,7 @@ def may_export(user) -> bool:
 
 
 def may_export_unblinded(user) -> bool:
-    return access.can(user, Action.EXPORT_UNBLINDED) and access.sees_arm(user)
+    return access.can(user, Action.EXPORT_UNBLINDED) and blinding.may_see_arm(user)
 
 
 def export_sites(user):

@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 
 from audit.models import AuditAction
 from audit.services import audit_event_record
-from core import access
+from core import access, blinding
 from core.models import Site
 from core.roles import Action
 from exports import metadata
@@ -44,7 +44,7 @@ def export_scope_for(*, user, blinded: bool = True, site_ids: list[int] | None =
     if not access.can(user, Action.EXPORT_BLINDED):
         raise ExportNotPermitted(_("Exports are for data managers, monitors, the statistician and "
                                    "administrators; your roles do not include exports."))
-    if not blinded and not (access.can(user, Action.EXPORT_UNBLINDED) and access.sees_arm(user)):
+    if not blinded and not (access.can(user, Action.EXPORT_UNBLINDED) and blinding.may_see_arm(user)):
         raise ExportNotPermitted(_("An unblinded export (with the treatment arm) is for the "
                                    "unblinded statistician only; ask for a blinded export instead."))
     allowed = access.sites_for(user, Action.EXPORT_BLINDED)

@@ -17,7 +17,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from core import access
+from core import access, blinding
 from core import crf as registry
 from core.models import Subject, SubjectStatus
 from core.roles import Action
@@ -82,7 +82,7 @@ def form_access(user, subject: Subject, code: str) -> str | None:
             return EDIT
         return VIEW if access.can(user, Action.VIEW_CRF, site_id) or access.can(user, Action.ENTER_CRF, site_id) \
             else None
-    if code == "V1" and not access.sees_arm_at(user, site_id):
+    if not blinding.sees_form(user, page=code, site=site_id):
         return None  # the procedure form reveals the arm
     if access.can(user, Action.ENTER_CRF, site_id):
         return EDIT
@@ -213,7 +213,7 @@ def visit_states(user, subject: Subject, now: datetime) -> list[DueItem]:
     """Window and status of each visit the user may see (subject annotated by subject_rows)."""
     titles = {c.page: c.title for c in visit_forms()}
     codes = ["V5"] if day90_only(user, subject.site_id) else [
-        c for c in titles if c != "V1" or access.sees_arm_at(user, subject.site_id)]
+        c for c in titles if blinding.sees_form(user, page=c, site=subject.site_id)]
     tz = subject.site.tz
     windows = {w.code: w for w in schedule.visit_windows(subject.randomized_at, tz)}
     windows["V1"] = schedule.procedure_window(subject.randomized_at, tz)

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from audit.models import AuditAction
 from audit.services import audit_event_record, change_reason
-from core import access
+from core import access, blinding
 from core import protocol as P
 from core.models import Subject, SubjectStatus
 from core.roles import Action
@@ -57,7 +57,7 @@ def _require_entry(user, subject: Subject, *, day90: bool = False, reveals_arm: 
         return
     if not access.can(user, Action.ENTER_CRF, subject.site_id):
         raise NotPermitted(f"You may not enter forms for subjects of site {subject.site.code}.")
-    if reveals_arm and not access.sees_arm_at(user, subject.site_id):
+    if reveals_arm and not blinding.may_see_arm(user, subject.site_id):
         raise NotPermitted("This form reveals the treatment arm; blinded users may not open it.")
 
 

@@ -56,6 +56,9 @@ def crf_field_correct(*, user, instance, field_name: str, value: Any, reason: st
     problem = bounds.value_problem(value, now=timezone.now(), time_zone=site.tz) if isinstance(value, str) else None
     if problem:
         raise QueryError(f"{field_label(crf, field_name)}: {problem}")
+    if value in ("", None) and not model_field.blank and model_field.get_internal_type() != "BooleanField":
+        raise QueryError(_("%(field)s: a value is required (this field cannot be left empty).")
+                         % {"field": field_label(crf, field_name)})
     try:
         cleaned = model_field.clean(value, instance) if value not in ("", None) else None
     except ValidationError as exc:
