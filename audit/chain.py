@@ -24,7 +24,10 @@ that is what the chain head published with every audit export and backup manifes
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 from django.db import connection, transaction
 
@@ -170,14 +173,111 @@ class VerifyResult:
         return self.ok
 
 
-def verify_chain(*, expected_head: str | None = None) -> VerifyResult:
+def _check_links(cursor) -> tuple[list[tuple[int, str]], int]:
+    """1. Each link follows from its predecessor: one ordered scan of the chain in SQL (the
+    predecessor by a window function, the link hash recomputed by PostgreSQL's sha256)."""
+    cursor.execute(
+        "SELECT id, table_name, row_id, prev_hash <> prev AS unlinked FROM ("
+        "  SELECT id, table_name, row_id, row_hash, prev_hash, hash,"
+        "         lag(hash, 1, '') OVER (ORDER BY id) AS prev FROM audit_chainlink) c "
+        "WHERE prev_hash <> prev OR hash <> encode(sha256(convert_to("
+        "      prev_hash || ':' || id::text || ':' || row_hash, 'UTF8')), 'hex') "
+        "ORDER BY id LIMIT 1")
+    row = cursor.fetchone()
+    failures = []
+    if row is not None:
+        link_id, table, row_id, unlinked = row
+        failures.append((link_id, f"link {link_id} ({table} id={row_id}): " + (
+            "does not follow the previous link (a link was removed, inserted or rewritten)"
+            if unlinked else "link hash rewritten")))
+    cursor.execute("SELECT count(*) FROM audit_chainlink")
+    return failures, cursor.fetchone()[0]
+
+
+def _check_table(cursor, t: AuditedTable) -> tuple[list[tuple[int, str]], int]:
+    """2. Each record of the table is as it was when linked; 3. each record has a link. One FULL
+    JOIN between the table's links (the newest per row for versioned tables) and its rows: a
+    FULL JOIN can only be a hash or merge join, so this is one pass over each side whatever the
+    statistics say (an anti-join here let the planner pick a nested loop that compared every
+    link with every row)."""
+    links = ("SELECT DISTINCT ON (row_id) id, row_id, row_hash FROM audit_chainlink "
+             "WHERE table_name = %s ORDER BY row_id, id DESC") if t.versioned else (
+             "SELECT id, row_id, row_hash FROM audit_chainlink WHERE table_name = %s")
+    cursor.execute(
+        f"SELECT min(l.id) FILTER (WHERE r.rid IS NULL OR r.h <> l.row_hash), "
+        f"       (array_agg(r.pk ORDER BY r.pk) FILTER (WHERE l.id IS NULL))[1] "
+        f"FROM ({links}) l FULL JOIN ("
+        f'  SELECT t."{t.pk}" AS pk, (t."{t.pk}")::text AS rid, '
+        f'         edc_audit_row_hash(%s, (t."{t.pk}")::text, to_jsonb(t)) AS h FROM "{t.table}" t'
+        f") r ON r.rid = l.row_id",
+        [t.table, t.table])
+    broken_link, unlinked_pk = cursor.fetchone()
+    failures = []
+    if broken_link is not None:
+        cursor.execute(
+            f'SELECT l.row_id, t."{t.pk}" IS NULL FROM audit_chainlink l '
+            f'LEFT JOIN "{t.table}" t ON (t."{t.pk}")::text = l.row_id WHERE l.id = %s',
+            [broken_link])
+        row_id, missing = cursor.fetchone()
+        what = "record deleted" if missing else "record changed after it was written"
+        failures.append((broken_link, f"link {broken_link} ({t.table} id={row_id}): {what}"))
+    if unlinked_pk is not None:
+        failures.append((10**18, f"{t.table} id={unlinked_pk}: record has no chain link "
+                                 f"(written with the audit triggers disabled)"))
+    return failures, 0
+
+
+def _workers() -> int:
+    from django.conf import settings
+
+    configured = getattr(settings, "EDC_AUDIT_VERIFY_WORKERS", None)
+    return max(1, int(configured)) if configured else min(4, os.cpu_count() or 1)
+
+
+def _run_in_snapshot(jobs, snapshot: str, workers: int):
+    """Run the checks on `workers` connections of their own, all reading the one snapshot the
+    caller exported (as pg_dump --jobs does): the verification sees a single instant of the
+    database however the work is split."""
+    import psycopg
+    from psycopg import sql
+
+    params = {k: v for k, v in connection.get_connection_params().items()
+              if k not in ("cursor_factory", "context", "prepare_threshold", "server_side_binding")}
+
+    def work(job_slice):
+        out = []
+        with psycopg.connect(**params, autocommit=True) as conn, conn.cursor() as cursor:
+            cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            cursor.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+            cursor.execute("SET LOCAL timezone = 'UTC'")
+            cursor.execute("SET LOCAL extra_float_digits = 1")
+            for job in job_slice:
+                out.append(job(cursor))
+            cursor.execute("ROLLBACK")
+        return out
+
+    slices = [jobs[i::workers] for i in range(workers)]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return [r for part in pool.map(work, slices) for r in part]
+
+
+def verify_chain(*, expected_head: str | None = None, workers: int | None = None) -> VerifyResult:
     """Recompute the whole chain. `first_broken` names the earliest broken link (table, row id
     and link id, and what is wrong); `problems` lists one line per kind of breakage found.
     With `expected_head` (a hash from an earlier export or backup manifest) also check that
-    this head is still a link of the chain."""
+    this head is still a link of the chain.
+
+    The work (the chain scan, then one check per audited table) is shared among `workers`
+    connections reading one exported snapshot (default: EDC_AUDIT_VERIFY_WORKERS, else up to 4
+    by CPU count); inside a caller's open transaction it all runs on that transaction, which
+    sees the caller's own uncommitted rows."""
     failures: list[tuple[int, str]] = []  # (link id or a large number, description)
     tables = audited_tables()
+    workers = workers or _workers()
+    inline = workers == 1 or connection.in_atomic_block
     with transaction.atomic(), connection.cursor() as cursor:
+        if not inline:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         cursor.execute("SET LOCAL timezone = 'UTC'")
         cursor.execute("SET LOCAL extra_float_digits = 1")
         existing = _existing_tables(cursor)
@@ -185,56 +285,14 @@ def verify_chain(*, expected_head: str | None = None) -> VerifyResult:
         for t in tables:
             if t.table in existing and t.table not in chained:
                 failures.append((-1, f"table {t.table} is not chained (its chain trigger is missing or disabled)"))
-
-        # 1. Each link follows from its predecessor: one ordered scan of the chain in SQL (the
-        # predecessor by a window function, the link hash recomputed by PostgreSQL's sha256).
-        cursor.execute(
-            "SELECT id, table_name, row_id, prev_hash <> prev AS unlinked FROM ("
-            "  SELECT id, table_name, row_id, row_hash, prev_hash, hash,"
-            "         lag(hash, 1, '') OVER (ORDER BY id) AS prev FROM audit_chainlink) c "
-            "WHERE prev_hash <> prev OR hash <> encode(sha256(convert_to("
-            "      prev_hash || ':' || id::text || ':' || row_hash, 'UTF8')), 'hex') "
-            "ORDER BY id LIMIT 1")
-        row = cursor.fetchone()
-        if row is not None:
-            link_id, table, row_id, unlinked = row
-            failures.append((link_id, f"link {link_id} ({table} id={row_id}): " + (
-                "does not follow the previous link (a link was removed, inserted or rewritten)"
-                if unlinked else "link hash rewritten")))
-        cursor.execute("SELECT count(*) FROM audit_chainlink")
-        count = cursor.fetchone()[0]
-
-        # 2. Each record is as it was when linked; 3. each record has a link. One FULL JOIN per
-        # table between its links (the newest per row for versioned tables) and its rows: a
-        # FULL JOIN can only be a hash or merge join, so this is one pass over each side
-        # whatever the statistics say (an anti-join here let the planner pick a nested loop
-        # that compared every link with every row).
-        for t in tables:
-            if t.table not in existing:
-                continue
-            links = ("SELECT DISTINCT ON (row_id) id, row_id, row_hash FROM audit_chainlink "
-                     "WHERE table_name = %s ORDER BY row_id, id DESC") if t.versioned else (
-                     "SELECT id, row_id, row_hash FROM audit_chainlink WHERE table_name = %s")
-            cursor.execute(
-                f"SELECT min(l.id) FILTER (WHERE r.rid IS NULL OR r.h <> l.row_hash), "
-                f"       (array_agg(r.pk ORDER BY r.pk) FILTER (WHERE l.id IS NULL))[1] "
-                f"FROM ({links}) l FULL JOIN ("
-                f'  SELECT t."{t.pk}" AS pk, (t."{t.pk}")::text AS rid, '
-                f'         edc_audit_row_hash(%s, (t."{t.pk}")::text, to_jsonb(t)) AS h FROM "{t.table}" t'
-                f") r ON r.rid = l.row_id",
-                [t.table, t.table])
-            broken_link, unlinked_pk = cursor.fetchone()
-            if broken_link is not None:
-                cursor.execute(
-                    f'SELECT l.row_id, t."{t.pk}" IS NULL FROM audit_chainlink l '
-                    f'LEFT JOIN "{t.table}" t ON (t."{t.pk}")::text = l.row_id WHERE l.id = %s',
-                    [broken_link])
-                row_id, missing = cursor.fetchone()
-                what = "record deleted" if missing else "record changed after it was written"
-                failures.append((broken_link, f"link {broken_link} ({t.table} id={row_id}): {what}"))
-            if unlinked_pk is not None:
-                failures.append((10**18, f"{t.table} id={unlinked_pk}: record has no chain link "
-                                         f"(written with the audit triggers disabled)"))
+        jobs = [_check_links] + [partial(_check_table, t=t) for t in tables if t.table in existing]
+        if inline:
+            results = [job(cursor) for job in jobs]
+        else:
+            cursor.execute("SELECT pg_export_snapshot()")
+            results = _run_in_snapshot(jobs, cursor.fetchone()[0], workers)
+        count = sum(n for _, n in results)
+        failures += [f for found, _ in results for f in found]
         if expected_head:
             cursor.execute("SELECT id FROM audit_chainlink WHERE hash = %s", [expected_head])
             if cursor.fetchone() is None:

@@ -1,7 +1,7 @@
-"""The audit hash chain of issue 12 (audit/chain.py: chain_head(), verify_chain()), read for the
-manifest and checked after a restore. Until that module exists in this code base the manifest
-records no head (None) and the restore reports the chain as not checked (None) — never as
-verified."""
+"""The audit hash chain (audit/chain.py: chain_head(), verify_chain()) as the backups use it: its
+head is recorded in every manifest and the whole chain is verified after a restore. A code base
+without the audit app's chain (a reduced deployment) records no head (None) and reports the
+chain as not checked (None) — never as verified."""
 
 from __future__ import annotations
 
