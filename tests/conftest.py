@@ -30,10 +30,10 @@ def _no_stray_database_sessions(django_db_setup, django_db_blocker):
 
 @pytest.fixture(autouse=True)
 def _drop_killed_connections(django_db_blocker):
-    """A test that must copy the test database (the backup drill: CREATE DATABASE … TEMPLATE)
-    terminates the other sessions on it. Before each test, a connection of this thread that the
-    server ended is closed, so the next query reconnects instead of failing the next test
-    (request threads already check before reuse: CONN_HEALTH_CHECKS)."""
+    """Before each test, a connection of this thread that the server ended (a test that stops
+    or kills sessions: workers killed mid-task, restores) is closed, so the next query
+    reconnects instead of failing the next test (request threads already check before reuse:
+    CONN_HEALTH_CHECKS)."""
     from django.db import connections
 
     with django_db_blocker.unblock():
@@ -168,12 +168,3 @@ def login_page(browser, live_server, personas):
     yield _login
     for context in pages:
         context.close()
-
-
-def pytest_collection_modifyitems(config, items):
-    """The backup drill copies the test database (CREATE DATABASE … TEMPLATE), which needs every
-    other session on it ended — also the one a running live server's browser tests depend on.
-    It therefore runs last: as the last item xdist hands out, nothing runs after it on its
-    worker."""
-    last = [item for item in items if item.nodeid.startswith("tests/backups/test_drill.py::test_drill_")]
-    items[:] = [item for item in items if item not in last] + last

@@ -45,16 +45,30 @@ def is_empty(dbname: str) -> bool:
         return services._tables(conn) == []
 
 
+def _copy_database(src: str, dst: str) -> None:
+    """A copy of the migrated test database by pg_dump | pg_restore with the server's own tools
+    (not CREATE DATABASE … TEMPLATE, which needs every other session of the template ended —
+    sessions of the other tests of this worker)."""
+    import subprocess
+
+    params = pgtools.params_from_url(url_of(src))
+    with pgtools.connect(params, autocommit=True) as conn:
+        major = pgtools.server_major(conn)
+    admin_execute(f'CREATE DATABASE "{dst}"')
+    env = pgtools.libpq_env(params)
+    dump = subprocess.run([str(pgtools.find_tool("pg_dump", major)), "--format=custom", "--no-password"],
+                          env=env, check=True, capture_output=True).stdout
+    subprocess.run([str(pgtools.find_tool("pg_restore", major)), "--no-password", "--exit-on-error",
+                    "-d", dst], input=dump, env=env, check=True, capture_output=True)
+
+
 def test_drill_seed_backup_drop_restore_compare_verify_and_serve_a_casebook(backup_folders, scratch_database):
     """Seed a study in its own database, back it up, DROP that database, restore the set into a
     fresh one, and prove the copy: every table's row count and content checksum, the audit
     chain, a casebook served from it, the export and uploaded files."""
     test_db = connection.settings_dict["NAME"]
     source = f"{test_db}_drill_src"
-    connection.close()
-    admin_execute(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{test_db}' "
-                  "AND pid <> pg_backend_pid() AND backend_type = 'client backend'")
-    admin_execute(f'CREATE DATABASE "{source}" TEMPLATE "{test_db}"')  # migrated, empty
+    _copy_database(test_db, source)  # migrated, empty
     try:
         with django_database(pgtools.params_from_url(url_of(source))):
             call_command("seed_demo", subjects=6, stdout=open(os.devnull, "w"))  # noqa: SIM115
