@@ -47,13 +47,17 @@ DECLARE
     rh text := edc_audit_row_hash(tbl, rowid, doc);
     prev text;
     lid bigint;
+    -- how many (live) columns the record has now: columns added to the table later are left
+    -- out when this record's hash is recomputed, so a migration never breaks the chain
+    nc smallint := (SELECT count(*) FROM pg_attribute
+                    WHERE attrelid = tbl::regclass AND attnum > 0 AND NOT attisdropped);
 BEGIN
     PERFORM pg_advisory_xact_lock({LOCK_KEY});
     SELECT hash INTO prev FROM audit_chainlink ORDER BY id DESC LIMIT 1;
     prev := COALESCE(prev, '');
     lid := nextval(pg_get_serial_sequence('audit_chainlink', 'id'));
-    INSERT INTO audit_chainlink (id, created_at, table_name, row_id, row_hash, prev_hash, hash)
-    VALUES (lid, clock_timestamp(), tbl, rowid, rh, prev,
+    INSERT INTO audit_chainlink (id, created_at, table_name, row_id, row_hash, ncols, prev_hash, hash)
+    VALUES (lid, clock_timestamp(), tbl, rowid, rh, nc, prev,
             encode(sha256(convert_to(prev || ':' || lid::text || ':' || rh, 'UTF8')), 'hex'));
 END;
 $$;
@@ -200,17 +204,23 @@ def _check_table(cursor, t: AuditedTable) -> tuple[list[tuple[int, str]], int]:
     FULL JOIN can only be a hash or merge join, so this is one pass over each side whatever the
     statistics say (an anti-join here let the planner pick a nested loop that compared every
     link with every row)."""
-    links = ("SELECT DISTINCT ON (row_id) id, row_id, row_hash FROM audit_chainlink "
+    links = ("SELECT DISTINCT ON (row_id) id, row_id, row_hash, ncols FROM audit_chainlink "
              "WHERE table_name = %s ORDER BY row_id, id DESC") if t.versioned else (
-             "SELECT id, row_id, row_hash FROM audit_chainlink WHERE table_name = %s")
+             "SELECT id, row_id, row_hash, ncols FROM audit_chainlink WHERE table_name = %s")
+    # A record linked when the table had fewer columns is hashed without the columns added since
+    # (they come last in column order; ncols NULL: linked before ncols was kept, all columns).
+    cursor.execute("SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
+                   "AND NOT attisdropped ORDER BY attnum", [t.table])
+    columns = [name for (name,) in cursor.fetchall()]
     cursor.execute(
-        f"SELECT min(l.id) FILTER (WHERE r.rid IS NULL OR r.h <> l.row_hash), "
+        f"SELECT min(l.id) FILTER (WHERE r.rid IS NULL OR edc_audit_row_hash(%s, l.row_id, "
+        f"           CASE WHEN l.ncols IS NULL OR l.ncols >= %s THEN r.doc "
+        f"                ELSE r.doc - (%s::text[])[l.ncols + 1:] END) <> l.row_hash), "
         f"       (array_agg(r.pk ORDER BY r.pk) FILTER (WHERE l.id IS NULL))[1] "
         f"FROM ({links}) l FULL JOIN ("
-        f'  SELECT t."{t.pk}" AS pk, (t."{t.pk}")::text AS rid, '
-        f'         edc_audit_row_hash(%s, (t."{t.pk}")::text, to_jsonb(t)) AS h FROM "{t.table}" t'
+        f'  SELECT t."{t.pk}" AS pk, (t."{t.pk}")::text AS rid, to_jsonb(t) AS doc FROM "{t.table}" t'
         f") r ON r.rid = l.row_id",
-        [t.table, t.table])
+        [t.table, len(columns), columns, t.table])
     broken_link, unlinked_pk = cursor.fetchone()
     failures = []
     if broken_link is not None:

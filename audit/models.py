@@ -82,6 +82,9 @@ class ChainLink(models.Model):
     table_name = models.CharField(max_length=63)
     row_id = models.CharField(max_length=64)
     row_hash = models.CharField(max_length=64)
+    # The record's number of columns when it was linked: columns a later migration adds are
+    # not part of its hash (null: linked before this was kept — every column).
+    ncols = models.SmallIntegerField(null=True)
     prev_hash = models.CharField(max_length=64, blank=True)
     hash = models.CharField(max_length=64)
 
