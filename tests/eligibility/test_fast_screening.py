@@ -172,3 +172,37 @@ def test_section_state_counts_missing_nihss_items_and_passes():
     assert states["passes"].state == "missing" and states["passes"].missing == 1
     assert states["patient"].text == "complete"
     assert states["stroke"].text == "missing 13 fields"
+
+
+# --- every reader after the screening: exports, randomization page -------------------------
+
+
+@pytest.mark.django_db
+def test_export_and_dictionary_carry_how_the_nihss_was_entered(personas, sites, settings, tmp_path):
+    import csv
+    import io
+    import zipfile
+
+    from exports.services import export_request, export_run
+
+    settings.EDC_EXPORT_DIR = tmp_path / "exports"
+    typed = screening_create(site=sites["001"], user=personas["coord001"], data=eligible_screening_data(**TOTAL_ONLY))
+    scored = screening_create(site=sites["001"], user=personas["coord001"], data=eligible_screening_data())
+    export = export_run(export_id=export_request(user=personas["datamanager"], formats=["csv"], dispatch=False).pk)
+    bundle = zipfile.ZipFile(export.path)
+    rows = {r["number"]: r for r in csv.DictReader(io.StringIO(bundle.read("csv/screening.csv").decode("utf-8-sig")))}
+    assert (rows[typed.number]["nihss_entry"], rows[typed.number]["nihss_baseline"]) == ("total", "14")
+    assert (rows[scored.number]["nihss_entry"], rows[scored.number]["nihss_baseline"]) == ("items", "14")
+    dictionary = {d["variable"]: d for d in csv.DictReader(io.StringIO(bundle.read("dictionary.csv").decode("utf-8-sig")))
+                  if d["table"] == "screening"}
+    assert dictionary["nihss_entry"]["allowed_values"] == "total = Total typed; items = 15 items (total derived)"
+
+
+@pytest.mark.django_db
+def test_randomization_page_reads_a_typed_total(client_for, personas, sites):
+    from eligibility.services import screening_confirm
+
+    s = screening_create(site=sites["001"], user=personas["coord001"], data=eligible_screening_data(**TOTAL_ONLY))
+    screening_confirm(screening=s, user=personas["inv001"])
+    html = client_for("coord001").get(f"/randomization/screening/{s.pk}/").content.decode()
+    assert "NIHSS 14" in html
