@@ -25,14 +25,24 @@ def _local(dt):
     return timezone.localtime(dt, zoneinfo.ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%dT%H:%M")
 
 
-def fill_eligible_screening_with_total(page, now):
-    """The fewest inputs for an eligible patient: NIHSS as its total, exclusions by "All no"."""
+NIHSS_ITEMS_14 = {"1a": "1", "1b": "1", "1c": "0", "2": "1", "3": "1", "4": "2", "5a": "3", "5b": "0",
+                  "6a": "2", "6b": "0", "7": "0", "8": "1", "9": "1", "10": "1", "11": "0"}
+
+
+def fill_eligible_screening(page, now, nihss="total"):
+    """The fewest inputs for an eligible patient: the NIHSS as its typed total (or, with
+    nihss="items", its 15 items), the exclusions by "All no". bench_eligibility drives the same
+    journey and counts its inputs and page loads."""
     page.fill("#id_age_years", "64")
     page.check("#id_sex_1")  # male: the pregnancy question is not asked
     page.select_option("#id_prestroke_mrs", "0")
     page.fill("#id_last_known_well", _local(now - timedelta(hours=6)))
     page.fill("#id_arterial_puncture_at", _local(now - timedelta(hours=2)))
-    page.fill("#id_nihss_baseline", "14")
+    if nihss == "total":
+        page.fill("#id_nihss_baseline", "14")
+    else:
+        for code, value in NIHSS_ITEMS_14.items():
+            page.select_option(f"#id_nihss_{code}", value)
     page.select_option("#id_occlusion_site", "MCA_M1")
     page.fill("#id_aspects", "8")
     page.check("#id_evt_intended_0")
@@ -49,8 +59,33 @@ def fill_eligible_screening_with_total(page, now):
     page.fill("#id_consent_at", _local(now - timedelta(hours=1)))
 
 
+def screen_confirm_randomize(coord, inv, now, nihss="total"):
+    """The journey: the coordinator screens and saves, the investigator (signed in on their
+    own device) confirms, the coordinator randomizes. Returns the subject number shown."""
+    from eligibility.models import Screening
+
+    coord.goto(f"{coord.live_url}/screening/new/")
+    fill_eligible_screening(coord, now, nihss)
+    expect(coord.locator("#verdict-mini")).to_have_attribute("data-status", "eligible")
+    expect(coord.locator("#nihss-total")).to_have_text("14")
+    coord.click("[data-testid=save]")
+    coord.wait_for_selector("[data-testid=outcome]")
+    pk = coord.url.rstrip("/").rsplit("/", 1)[-1]
+    assert Screening.objects.filter(pk=pk, verdict_status="eligible").exists()
+    inv.goto(f"{inv.live_url}/screening/{pk}/")
+    inv.check("#id_confirm")
+    inv.click("[data-testid=confirm-form] button[type=submit]")
+    inv.wait_for_selector("[data-testid=confirmed]")
+    coord.reload()
+    coord.click("[data-testid=randomize]")
+    coord.click("[data-testid=confirm-randomize]")
+    coord.wait_for_selector("[data-testid=subject-number]")
+    return int(pk), coord.inner_text("[data-testid=subject-number]")
+
+
+@pytest.mark.parametrize("nihss", ["total", "items"])
 def test_fast_coordinator_screens_confirms_and_randomizes_on_a_tablet_well_under_a_minute(
-        login_page, personas, sites):
+        nihss, login_page, personas, sites):
     from eligibility.models import Screening
     from randomization.models import Allocation
     from randomization.services import allocation_list_generate
@@ -61,37 +96,20 @@ def test_fast_coordinator_screens_confirms_and_randomizes_on_a_tablet_well_under
     now = timezone.now()
 
     started = time.monotonic()
-    coord.goto(f"{coord.live_url}/screening/new/")
-    fill_eligible_screening_with_total(coord, now)
-    expect(coord.locator("#verdict-mini")).to_have_attribute("data-status", "eligible")
-    expect(coord.locator("#nihss-total")).to_have_text("14")
-    coord.click("[data-testid=save]")
-    coord.wait_for_selector("[data-testid=outcome]")
-    screening = Screening.objects.get()
-    inv.goto(f"{inv.live_url}/screening/{screening.pk}/")
-    inv.check("#id_confirm")
-    inv.click("[data-testid=confirm-form] button[type=submit]")
-    inv.wait_for_selector("[data-testid=confirmed]")
-    coord.reload()
-    coord.click("[data-testid=randomize]")
-    coord.click("[data-testid=confirm-randomize]")
-    coord.wait_for_selector("[data-testid=subject-number]")
+    pk, number = screen_confirm_randomize(coord, inv, now, nihss)
     elapsed = time.monotonic() - started
 
-    coord.screenshot(path=f"{SHOTS}/fast_screening_randomized_tablet.png")
-    screening.refresh_from_db()
-    assert (screening.nihss_entry, screening.nihss_baseline, screening.outcome) == ("total", 14, "randomized")
-    assert Allocation.objects.get(screening=screening).subject.number == coord.inner_text(
-        "[data-testid=subject-number]")
+    coord.screenshot(path=f"{SHOTS}/fast_screening_randomized_tablet_{nihss}.png")
+    screening = Screening.objects.get(pk=pk)
+    assert (screening.nihss_entry, screening.nihss_baseline, screening.outcome) == (nihss, 14, "randomized")
+    assert Allocation.objects.get(screening=screening).subject.number == number
     assert elapsed < JOURNEY_BOUND_S, f"screening → randomization took {elapsed:.1f} s"
 
 
 def test_nihss_items_derive_the_total_live_and_a_mismatching_total_is_named(login_page, personas, sites):
     page = login_page("coord001")
     page.goto(f"{page.live_url}/screening/new/")
-    items = {"1a": "1", "1b": "1", "1c": "0", "2": "1", "3": "1", "4": "2", "5a": "3", "5b": "0",
-             "6a": "2", "6b": "0", "7": "0", "8": "1", "9": "1", "10": "1", "11": "0"}
-    for code, value in items.items():
+    for code, value in NIHSS_ITEMS_14.items():
         page.select_option(f"#id_nihss_{code}", value)
     expect(page.locator("#nihss-total")).to_have_text("14")
     page.fill("#id_nihss_baseline", "12")
