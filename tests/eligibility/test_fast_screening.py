@@ -206,3 +206,13 @@ def test_randomization_page_reads_a_typed_total(client_for, personas, sites):
     screening_confirm(screening=s, user=personas["inv001"])
     html = client_for("coord001").get(f"/randomization/screening/{s.pk}/").content.decode()
     assert "NIHSS 14" in html
+
+
+@pytest.mark.django_db
+def test_screening_form_runs_no_inline_script(client_for):
+    """CSP: the form's behaviour comes from static files (static/edc/screening.js)."""
+    import re
+
+    html = client_for("coord001").get("/screening/new/").content.decode()
+    assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", html) == []
+    assert "/static/edc/screening.js" in html and "/static/edc/screening.css" in html
