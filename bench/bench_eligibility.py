@@ -5,10 +5,19 @@
    function with no reasons (what the declarative, self-explaining engine costs).
 2. The screening-log page's query count at 100 and at 5,000 screenings (must be equal), and its
    time at 5,000 as a ratio to 100 (rows are paginated; the counts are SQL aggregates).
+3. The fast coordinator's journey, new screening → investigator's confirmation → randomization
+   result, driven in Chromium on a 1024×768 tablet exactly as the browser test drives it
+   (tests/eligibility/test_browser_fast_screening.py): the inputs it takes (fields filled,
+   choices made, clicks), the page loads and the server requests (documents, live-verdict
+   posts), and its time — with the NIHSS typed as its total and with the 15 items, the items
+   path as a ratio to the total path in the same run. BENCH_JOURNEY_RUNS runs per path (3).
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import statistics
 import time
 from datetime import timedelta
 from decimal import Decimal
@@ -130,5 +139,165 @@ def _bench_log() -> list[str]:
     ]
 
 
+class _CountingPage:
+    """A Playwright page that counts what the user does: fields typed into, choices made
+    (drop-downs, radios, checkboxes) and clicks. Everything else passes through."""
+
+    def __init__(self, page, counts: dict[str, int]):
+        self._page, self._counts = page, counts
+
+    def __getattr__(self, name):
+        attr = getattr(self._page, name)
+        kind = {"fill": "typed", "select_option": "chosen", "check": "chosen", "click": "clicks"}.get(name)
+        if kind is None:
+            return attr
+
+        def counted(*args, **kwargs):
+            self._counts[kind] += 1
+            return attr(*args, **kwargs)
+
+        return counted
+
+
+def _signed_in_context(browser, live_url: str, user):
+    """A browser context with the user's session (force_login, plus TOTP for the roles that
+    need it, as the tests do): the journey starts signed in."""
+    from django.conf import settings
+    from django.test import Client
+
+    from core.access import needs_two_factor
+    from tests.conftest import verify_two_factor
+
+    client = Client()
+    client.force_login(user)
+    if needs_two_factor(user):
+        verify_two_factor(client, user)
+    context = browser.new_context(viewport={"width": 1024, "height": 768})
+    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                          "url": live_url}])
+    page = context.new_page()
+    page.set_default_timeout(20000)
+    page.live_url = live_url
+    return context, page
+
+
+def _journey_once(browser, live_url, coord_user, inv_user, nihss: str) -> dict:
+    from django.utils import timezone
+
+    from tests.eligibility.test_browser_fast_screening import screen_confirm_randomize
+
+    counts = dict.fromkeys(("typed", "chosen", "clicks", "page_loads", "documents", "live_posts"), 0)
+
+    def on_request(request):
+        if request.resource_type == "document":
+            counts["documents"] += 1  # a POST answered by a redirect counts twice
+        elif "/screening/verdict/" in request.url:
+            counts["live_posts"] += 1
+
+    contexts, pages = [], []
+    for user in (coord_user, inv_user):
+        context, page = _signed_in_context(browser, live_url, user)
+        page.goto(f"{live_url}/")  # signed in on the app before the journey starts (not counted)
+        page.on("request", on_request)
+        page.on("framenavigated", lambda frame, page=page: counts.__setitem__(
+            "page_loads", counts["page_loads"] + (frame == page.main_frame)))
+        contexts.append(context)
+        pages.append(page)
+    coord, inv = (_CountingPage(p, counts) for p in pages)
+    coord.live_url = inv.live_url = live_url
+    started = time.perf_counter()
+    screen_confirm_randomize(coord, inv, timezone.now(), nihss)
+    counts["seconds"] = time.perf_counter() - started
+    counts["inputs"] = counts["typed"] + counts["chosen"] + counts["clicks"]
+    for context in contexts:
+        context.close()
+    return counts
+
+
+def _form_fields(browser, live_url, user) -> int:
+    """Answerable fields the new-screening form offers (named inputs, drop-downs, radio groups)."""
+    context, page = _signed_in_context(browser, live_url, user)
+    page.goto(f"{live_url}/screening/new/")
+    names = page.locator("#screening-form [name]:not([type=hidden])").evaluate_all(
+        "els => Array.from(new Set(els.map(e => e.name)))")
+    context.close()
+    return len(names)
+
+
+def _end_server_sessions() -> None:
+    """The live server's request threads (daemons) may still hold a database session after it
+    stopped; end them, or the scratch database cannot be dropped ("being accessed by other
+    users"). Only sessions of this benchmark's own database are touched."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                       "AND backend_type = 'client backend'")
+
+
+def _bench_journey() -> list[str]:
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        return ["screening → randomization journey: SKIPPED (no Chromium: apt-get install chromium)"]
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # ORM calls beside Playwright's loop
+    from playwright.sync_api import sync_playwright
+    from pytest_django.live_server_helper import LiveServer
+
+    from core.models import Site, User
+    from core.roles import Role
+    from core.services import membership_grant
+    from randomization.services import allocation_list_generate
+
+    runs = int(os.environ.get("BENCH_JOURNEY_RUNS", "3"))
+    site = Site.objects.get_or_create(code="001", defaults={"name": "Bench site 001", "time_zone": "Asia/Shanghai"})[0]
+    users = {}
+    for name, role, where in (("j_coord", Role.COORDINATOR, site), ("j_inv", Role.INVESTIGATOR, site),
+                              ("j_stat", Role.STATISTICIAN, None)):
+        users[name] = User.objects.create_user(username=name, password="Bench-password-123")
+        membership_grant(user=users[name], role=role, site=where)
+    allocation_list_generate(user=users["j_stat"], seed="bench-journey", entries_per_stratum=4 * runs + 4,
+                             site_codes=["001"])
+    server = LiveServer("127.0.0.1")
+    results: dict[str, list[dict]] = {"total": [], "items": []}
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=executable, args=[
+                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+            try:
+                fields = _form_fields(browser, server.url, users["j_coord"])
+                _journey_once(browser, server.url, users["j_coord"], users["j_inv"], "total")  # warm-up
+                for _ in range(runs):  # alternate, so machine load falls on both paths alike
+                    for path in ("total", "items"):
+                        results[path].append(_journey_once(browser, server.url, users["j_coord"],
+                                                           users["j_inv"], path))
+            finally:
+                browser.close()
+    finally:
+        server.stop()
+        _end_server_sessions()
+
+    def line(path: str) -> tuple[str, float]:
+        first = results[path][0]
+        seconds = statistics.median(r["seconds"] for r in results[path])
+        return (f"journey with the NIHSS as {'its typed total' if path == 'total' else 'its 15 items'}: "
+                f"{first['inputs']} inputs ({first['typed']} typed, {first['chosen']} chosen, "
+                f"{first['clicks']} clicks), {first['page_loads']} page loads, {first['documents']} "
+                f"document requests, {first['live_posts']} live-verdict posts; "
+                f"{seconds:.1f} s median of {runs} (driven by Playwright at machine speed)"), seconds
+
+    total_line, total_s = line("total")
+    items_line, items_s = line("items")
+    t, i = results["total"][0], results["items"][0]
+    return [
+        f"screening form: {fields} answerable fields; tablet 1024×768, Chromium, live server on 127.0.0.1",
+        total_line,
+        items_line,
+        f"items path / total path: {i['inputs'] / t['inputs']:.2f}× the inputs, "
+        f"{i['page_loads'] / t['page_loads']:.2f}× the page loads, {items_s / total_s:.2f}× the time",
+    ]
+
+
 def run() -> list[str]:
-    return _bench_evaluate() + _bench_log()
+    return _bench_evaluate() + _bench_log() + _bench_journey()

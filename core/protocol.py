@@ -85,6 +85,11 @@ NIHSS_ITEM_TABLE: tuple[NihssItem, ...] = (
 NIHSS_ITEMS: dict[str, tuple[int, bool]] = {i.code: (i.max, i.untestable) for i in NIHSS_ITEM_TABLE}
 NIHSS_MAX_TOTAL = sum(i.max for i in NIHSS_ITEM_TABLE)  # 42
 NIHSS_UNTESTABLE = "UN"
+# SPEC §4: the baseline NIHSS is the total 0–42 typed directly, or the 15 item scores (the total
+# then derived, SCALES.md). The stored screening records which way it was entered.
+NIHSS_ENTRY_TOTAL = "total"
+NIHSS_ENTRY_ITEMS = "items"
+NIHSS_TOTAL_RULE = "a typed NIHSS total equals the sum of the 15 items when both are entered (UN counts 0)"
 NIHSS_RULE = "each NIHSS item within its range (" + ", ".join(
     f"{i.code} 0–{i.max}{' or UN' if i.untestable else ''}" for i in NIHSS_ITEM_TABLE) + ")"
 
@@ -131,7 +136,7 @@ def _r(low, high, unit="", usual_low=None, usual_high=None, decimals=0) -> Range
 RANGES: dict[str, Range] = {
     "age_years": _r(0, 120, "years", None, 100),
     "prestroke_mrs": _r(0, 5),
-    "nihss_baseline": _r(0, 42),
+    "nihss_baseline": _r(0, NIHSS_MAX_TOTAL),
     "aspects": _r(0, 10),
     "pc_aspects": _r(0, 10),
     "platelets": _r(0, 2000, "×10⁹/L", 20, 1000, decimals=1),

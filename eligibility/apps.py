@@ -15,6 +15,7 @@ class EligibilityConfig(AppConfig):
             order=0,
             # The derived verdict and the screening's workflow, stored beside the raw values.
             derived_fields=("verdict_status", "verdict_failed", "verdict_missing", "verdict_warnings",
+                            "nihss_entry",
                             "confirmed_by", "confirmed_at", "outcome", "closed_reason_codes",
                             "closed_reason_text", "closed_at", "lab_pending_attested_by"),
             checks=checks.SCREENING, update=services.screening_correct,

@@ -39,7 +39,8 @@ def screening_data(screening, passes=None) -> dict[str, Any]:
     for name in TEXT_FIELDS:
         data[name] = data[name] or None
     data["nihss_items"] = dict(screening.nihss_items or {})
-    # A typed total only stands when no item was entered (the form always uses the items).
+    # A typed total only stands when no item was entered (SPEC §4: the total or the items;
+    # with items the stored total is derived from them).
     data["nihss_baseline"] = None if screening.nihss_items else screening.nihss_baseline
     for lab in P.PENDABLE_LABS:
         data[lab] = P.PENDING if getattr(screening, f"{lab}_pending") else getattr(screening, lab)

@@ -41,7 +41,9 @@ def nihss_item_value(value: Any) -> int | str | None:
 
 def nihss(items: dict[str, Any] | None, typed_total: Any = None) -> NihssResult:
     """NIHSS total from the 15 items (SCALES.md: UN counts as 0). When no item is entered, a
-    typed total (SPEC §4 allows an integer 0–42) stands in; the form always uses the items."""
+    typed total (SPEC §4 allows an integer 0–42) stands in. Once items are entered they decide
+    (the total is derived, never typed when the items are known); a typed total that disagrees
+    with them is refused by eligibility.validation.nihss_total_error."""
     items = items or {}
     missing: list[str] = []
     untestable: list[str] = []
@@ -125,3 +127,12 @@ def to_bool(value: Any) -> bool | None:
     if text in {"false", "no", "0", "off"}:
         return False
     return None
+
+
+def nihss_entry(items: dict[str, Any] | None, typed_total: Any = None) -> str:
+    """How the NIHSS was entered: "items" once any item is scored, "total" for a typed total
+    alone, "" when nothing is entered yet (SPEC §4)."""
+    result = nihss(items, typed_total)
+    if result.from_items:
+        return P.NIHSS_ENTRY_ITEMS
+    return P.NIHSS_ENTRY_TOTAL if result.total is not None else ""

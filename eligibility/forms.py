@@ -12,7 +12,7 @@ from typing import Any
 
 from crispy_forms.bootstrap import AppendedText, InlineRadios
 from crispy_forms.helper import FormHelper
-from crispy_forms.layout import HTML, Column, Div, Field, Layout, Row
+from crispy_forms.layout import HTML, Column, Field, Layout, Row
 from django import forms
 from django.utils import timezone
 from django.utils.html import escape
@@ -138,6 +138,10 @@ class ScreeningForm(forms.Form):
     # --- stroke and imaging
     last_known_well = _datetime_field(_("Last known well"))
     arterial_puncture_at = _datetime_field(_("Arterial puncture"), _("IN3: ≤ 24 h 0 min after last known well"))
+    nihss_baseline = forms.IntegerField(
+        label=_("NIHSS total"), required=False,
+        widget=forms.NumberInput(attrs={"inputmode": "numeric", "step": "1", "min": "0",
+                                        "max": str(P.NIHSS_MAX_TOTAL)}))
     nihss_un_reason = forms.CharField(label=_("Explanation for items scored UN"), required=False,
                                       help_text=_("Required when an item is UN (amputation, intubation…)"))
     occlusion_site = forms.ChoiceField(label=_("Occlusion site"), required=False,
@@ -171,6 +175,10 @@ class ScreeningForm(forms.Form):
         super().__init__(*args, **kwargs)
         for name in ("age_years", "aspects", "pc_aspects", *LAB_UNITS):
             self.fields[name].help_text = _range_help(name)
+        self.fields["nihss_baseline"].help_text = gettext(
+            "Allowed 0–%(max)s. IN4: ≥ %(min)s. Type the total, or score the %(n)s items below "
+            "(the total is then derived); if both are entered they must agree.") % {
+            "max": P.NIHSS_MAX_TOTAL, "min": P.NIHSS_MIN, "n": len(P.NIHSS_ITEMS)}
         for code in P.NIHSS_ITEMS:
             maximum, un = P.NIHSS_ITEMS[code]
             self.fields[f"nihss_{code}"] = forms.ChoiceField(
@@ -192,12 +200,18 @@ class ScreeningForm(forms.Form):
         self.helper.disable_csrf = True
         self.helper.layout = self._layout()
 
-    # Sections of the CRF. The passes formset sits between imaging and labs (an HTML block
-    # rendered with the page's context).
+    # Sections of the CRF, each a <details> the user may collapse once it is done; its summary
+    # shows the section's state (complete / missing n / ineligible), updated live out of band.
+    # The passes formset sits between imaging and labs (an HTML block rendered with the page's
+    # context).
     def _layout(self) -> Layout:
         def section(key, title, *rows):
-            return Div(HTML(f'<h2 class="h5 mb-3">{title}</h2>'), *rows,
-                       css_class="card card-body mb-3 shadow-sm", css_id=f"section-{key}")
+            head = (f'<details open class="card mb-3 shadow-sm crf-section" id="section-{key}" '
+                    f'data-section="{key}"><summary class="card-header d-flex align-items-center gap-2">'
+                    f'<h2 class="h5 mb-0 me-auto">{escape(title)}</h2>'
+                    f'{{% include "eligibility/_section_state.html" with s=section_states.{key} %}}'
+                    '</summary><div class="card-body">')
+            return Layout(HTML(head), *rows, HTML("</div></details>"))
 
         def col(*fields, css="col-12 col-md-6 col-xl-4"):
             return Column(*fields, css_class=css)
@@ -213,6 +227,7 @@ class ScreeningForm(forms.Form):
         exclusions = [col(InlineRadios(name), css="col-12 col-md-6") for _c, name, _l in EXCLUSION_QUESTIONS]
         all_no = escape(_("All no"))
         all_no_help = escape(_("Sets every answer below to no; each stays visible and can be changed."))
+        items_title = escape(_("Or score the %(n)s items (the total is derived)") % {"n": len(P.NIHSS_ITEMS)})
         return Layout(
             section("patient", _("Patient and history"), Row(
                 col(AppendedText("age_years", _("years"))), col(InlineRadios("sex")), col("prestroke_mrs"))),
@@ -221,7 +236,12 @@ class ScreeningForm(forms.Form):
                         col(HTML('{% include "eligibility/_interval.html" %}'))),
                     HTML('<h3 class="h6 mt-2">NIHSS <span class="badge text-bg-primary fs-6" id="nihss-total"'
                          ' data-testid="nihss-total">{{ nihss_total_display }}</span></h3>'),
+                    Row(col("nihss_baseline")),
+                    HTML('<details class="mb-3" id="nihss-items" data-testid="nihss-items"'
+                         '{% if nihss_items_open %} open{% endif %}><summary class="fw-semibold mb-2">'
+                         + items_title + '</summary>'),
                     Row(*nihss_cols), Row(col("nihss_un_reason", css="col-12")),
+                    HTML("</details>"),
                     Row(col("occlusion_site"), col("aspects"), col("pc_aspects")),
                     Row(col(InlineRadios("evt_intended")))),
             HTML('{% include "eligibility/_passes.html" %}'),
@@ -238,6 +258,7 @@ class ScreeningForm(forms.Form):
     def initial_from_data(cls, data: dict[str, Any]) -> dict[str, Any]:
         initial: dict[str, Any] = {}
         for name in ("age_years", "sex", "last_known_well", "arterial_puncture_at", "nihss_un_reason",
+                     "nihss_baseline",
                      "occlusion_site", "aspects", "pc_aspects", "creatinine_unit", "consent",
                      "consent_at", "lab_pending_attested"):
             initial[name] = data.get(name)
@@ -266,7 +287,7 @@ class ScreeningForm(forms.Form):
         v = self._value
         data: dict[str, Any] = {
             name: v(name) for name in ("age_years", "last_known_well", "arterial_puncture_at",
-                                       "aspects", "pc_aspects", "consent_at")
+                                       "aspects", "pc_aspects", "consent_at", "nihss_baseline")
         }
         for name in ("sex", "occlusion_site", "creatinine_unit", "consent", "nihss_un_reason"):
             data[name] = v(name) or None

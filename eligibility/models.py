@@ -9,6 +9,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from audit.tracking import track
+from core import protocol as P
 from core.choices import ETICI, Technique
 
 
@@ -39,6 +40,13 @@ class Consent(models.TextChoices):
 class CreatinineUnit(models.TextChoices):
     UMOL_L = "umol/L", "µmol/L"
     MG_DL = "mg/dL", "mg/dL"
+
+
+class NihssEntry(models.TextChoices):
+    """How the baseline NIHSS was entered (SPEC §4: the total, or the 15 items)."""
+
+    TOTAL = P.NIHSS_ENTRY_TOTAL, _("Total typed")
+    ITEMS = P.NIHSS_ENTRY_ITEMS, _("15 items (total derived)")
 
 
 class VerdictStatus(models.TextChoices):
@@ -87,7 +95,9 @@ class Screening(models.Model):
     nihss_items = models.JSONField(_("NIHSS items"), default=dict, blank=True,
         help_text=_("The 15 NIHSS item scores {item: 0–4 or 'UN'} (SCALES.md)."))
     nihss_baseline = models.PositiveSmallIntegerField(_("NIHSS total"), null=True, blank=True,
-        help_text=_("Integer 0–42, derived from the items (UN counts 0). IN4: ≥ 6."))
+        help_text=_("Integer 0–42: typed, or derived from the 15 items (UN counts 0). IN4: ≥ 6."))
+    nihss_entry = models.CharField(_("NIHSS entered as"), max_length=5, choices=NihssEntry.choices, blank=True,
+        help_text=_("Derived: 'total' when the total was typed, 'items' when the 15 items were scored."))
     nihss_un_reason = models.TextField(_("explanation for items scored UN"), blank=True,
         help_text=_("Required when an item is scored UN."))
     occlusion_site = models.CharField(_("occlusion site"), max_length=20, choices=OcclusionSite.choices, blank=True,

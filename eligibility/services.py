@@ -108,6 +108,7 @@ def _store(screening: Screening, data: dict[str, Any], user) -> rules.Verdict:
     verdict = rules.evaluate(data)
     nihss = derive.nihss(data.get("nihss_items"), data.get("nihss_baseline"))
     screening.nihss_baseline = nihss.total
+    screening.nihss_entry = derive.nihss_entry(data.get("nihss_items"), data.get("nihss_baseline"))
     screening.circulation = verdict.circulation or ""
     screening.verdict_status = verdict.status
     screening.verdict_failed = verdict.failed

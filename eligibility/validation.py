@@ -105,6 +105,11 @@ def hard_errors(data: Mapping[str, Any], now: datetime) -> dict[str, str]:
             errors[field] = _("NIHSS %(c)s: %(v)s is impossible; the item scores 0–%(m)s%(un)s.") % {
                 "c": code, "v": raw, "m": maximum, "un": _(" or UN") if un_allowed else ""}
 
+    if not any(k.startswith("nihss_") for k in errors):
+        problem = nihss_total_error(items, data.get("nihss_baseline"))
+        if problem:
+            errors["nihss_baseline"] = problem
+
     # Creatinine: the unit decides the threshold, so a value without a unit is refused.
     creatinine, unit = data.get("creatinine"), data.get("creatinine_unit") or ""
     if creatinine not in (None, "") and not derive.is_pending(creatinine):
@@ -145,6 +150,29 @@ def hard_errors(data: Mapping[str, Any], now: datetime) -> dict[str, str]:
             errors[f"passes[{i}].etici"] = _("Pass %(i)s: eTICI must be one of %(c)s.") % {
                 "i": i, "c": ", ".join(P.ETICI_CODES)}
     return errors
+
+
+def nihss_total_error(items: Mapping[str, Any] | None, typed_total: Any) -> str | None:
+    """SPEC §4: the NIHSS is entered as the total or as the 15 items. Both may be entered only
+    when they agree (core.protocol.NIHSS_TOTAL_RULE); a total typed beside a partial set of
+    items is refused too, since it is unclear which one is meant."""
+    typed = derive.to_int(typed_total)
+    result = derive.nihss(dict(items or {}))
+    if typed is None or not result.from_items:
+        return None
+    if not result.missing_items and result.total != typed:
+        return _("NIHSS total: %(t)s typed, but the %(n)s items add up to %(s)s. Rule: the total "
+                 "equals the sum of the items (UN counts 0); correct one of them, or clear the total "
+                 "or the items.") % {"t": typed, "s": result.total, "n": len(P.NIHSS_ITEMS)}
+    if result.missing_items and result.partial_sum > typed:
+        return _("NIHSS total: %(t)s typed, but the items entered so far already add up to %(s)s. "
+                 "Rule: the total equals the sum of the items (UN counts 0).") % {
+            "t": typed, "s": result.partial_sum}
+    if result.missing_items:
+        return _("NIHSS total: typed together with %(k)s of %(n)s items. Rule: enter the total alone, "
+                 "or all %(n)s items (their sum must equal the total).") % {
+            "k": len(P.NIHSS_ITEMS) - len(result.missing_items), "n": len(P.NIHSS_ITEMS)}
+    return None
 
 
 def unusual_values(data: Mapping[str, Any]) -> list[str]:

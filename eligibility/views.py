@@ -20,12 +20,13 @@ from django.views.decorators.http import require_POST
 from audit.models import AuditAction
 from audit.services import audit_event_record
 from core import access
+from core import protocol as P
 from core.csvsafe import neutralise_row
 from core.exceptions import DataLocked, HardCheckFailed, ReasonRequired, StaleVersion
 from core.http import int_field
 from core.models import Site
 from core.roles import Action
-from eligibility import derive, rules, selectors, services
+from eligibility import derive, rules, sections, selectors, services
 from eligibility.data import screening_data
 from eligibility.exceptions import (
     ScreeningError,
@@ -51,9 +52,18 @@ def _screen_sites(user) -> list[Site]:
     return list(access.scope(Site.objects.all(), user, Action.SCREEN, site_field="pk").order_by("code"))
 
 
-def _verdict_context(verdict: rules.Verdict) -> dict:
+def _verdict_context(verdict: rules.Verdict, data: dict | None = None) -> dict:
+    data = data or {}
     return {
         "verdict": verdict,
+        # The sticky verdict bar: the first failed criterion with its reason, or how many
+        # fields are still missing.
+        "first_failure": next((c for c in verdict.criteria if c.state == rules.NOT_MET), None),
+        "missing_count": len(verdict.missing),
+        "section_states": sections.section_states(verdict, data),
+        # The 15 NIHSS items start folded when the total was typed without them.
+        "nihss_items_open": derive.nihss_entry(data.get("nihss_items"), data.get("nihss_baseline"))
+        != P.NIHSS_ENTRY_TOTAL,
         "nihss_total_display": _nihss_display(verdict),
         "interval_display": derive.format_interval(verdict.lkw_to_puncture),
         "counts": {
@@ -100,7 +110,7 @@ def _crf_context(request, form, formset, *, site, screening=None, reason_error=N
     verdict = rules.evaluate(data)
     ctx = {"form": form, "formset": formset, "site": site, "screening": screening,
            "reason_error": reason_error, "error_summary": _error_summary(form, formset)}
-    ctx.update(_verdict_context(verdict))
+    ctx.update(_verdict_context(verdict, data))
     return ctx
 
 
@@ -220,7 +230,7 @@ def screening_verdict_view(request):
     verdict = rules.evaluate(data)
     # The form's clean() ran the hard edit checks: show what would be refused on save.
     problems = _error_summary(form, formset)
-    ctx = _verdict_context(verdict)
+    ctx = _verdict_context(verdict, data)
     ctx.update({"problems": problems, "oob": True})
     return render(request, "eligibility/_verdict.html", ctx)
 
@@ -248,7 +258,7 @@ def screening_detail_view(request, pk: int):
         "confirm_form": ConfirmForm(), "close_form": CloseForm(),
         "nihss_rows": _nihss_rows(data),
     }
-    ctx.update(_verdict_context(verdict))
+    ctx.update(_verdict_context(verdict, data))
     return render(request, "eligibility/detail.html", ctx)
 
 
