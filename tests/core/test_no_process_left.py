@@ -45,3 +45,15 @@ def test_a_server_running_before_is_kept(tmp_path):
     finally:
         embedded.postgres_stop(datadir)
     assert not embedded.postgres_running(datadir)
+
+
+def test_every_make_recipe_that_loads_the_settings_stops_what_it_starts():
+    """Loading the settings starts the embedded PostgreSQL (angel_rescue/settings.py): every
+    recipe line of the Makefile that runs manage.py, pytest or the benchmarks goes through
+    `embedded.py run --` (make run's launcher stops its servers itself)."""
+    root = Path(__file__).resolve().parents[2]
+    lines = [line.strip() for line in (root / "Makefile").read_text().splitlines() if line.startswith("\t")]
+    loading = [line for line in lines if "manage.py" in line or "-m pytest" in line or "-m bench" in line]
+    assert len(loading) >= 5, loading  # test, bench, lint, makemessages, compilemessages
+    unwrapped = [line for line in loading if "angel_rescue/embedded.py run --" not in line]
+    assert not unwrapped, unwrapped
