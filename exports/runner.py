@@ -20,9 +20,9 @@ from pathlib import Path
 from django.utils import translation
 
 from exports import metadata
-from exports.analysis import analysis_columns, analysis_rows
+from exports.analysis import analysis_columns, analysis_sql
 from exports.columns import Table, tables
-from exports.dataset import Scope, stream_rows, table_rows
+from exports.dataset import Scope, table_sql
 from exports.dictionary import table_groups
 from exports.formats import csv_format
 from exports.formats.datasetjson import analysis_json_rows, table_json_rows, write_dataset
@@ -177,29 +177,45 @@ def _stat(fmt: str, chosen: list[Table], scope: Scope, out: Path, step) -> dict[
     out.mkdir(exist_ok=True)
     if fmt == "xpt":
         return _xpt(chosen, scope, out, step)
-    counts = {}
+    counts, cut = {}, {}
     for t in chosen:
-        rows = stream_rows(table_rows(t, scope))
-        counts[t.code] = write_stat(fmt, list(t.columns), rows, out / f"{t.filename}.{fmt}",
-                                    table_label=t.label, table_name=t.code)
+        counts[t.code] = write_stat(fmt, list(t.columns), table_sql(t, scope),
+                                    out / f"{t.filename}.{fmt}", table_label=t.label,
+                                    table_name=t.code, cut=cut.setdefault(t.code, {}))
         step(f"{fmt.upper()}: {t.label}")
-    counts["ANALYSIS"] = write_stat(fmt, analysis_columns(scope), analysis_rows(scope),
+    counts["ANALYSIS"] = write_stat(fmt, analysis_columns(scope), _analysis_source(scope),
                                     out / f"analysis.{fmt}", table_label="Analysis table",
-                                    table_name="ANALYSIS")
+                                    table_name="ANALYSIS", cut=cut.setdefault("ANALYSIS", {}))
     step(f"{fmt.upper()}: analysis table")
+    package = {"dta": "Stata 14+ (format 118)", "sav": "SPSS (system file, UTF-8)"}[fmt]
+    lines = [f"{package}: one file per table. Types, widths and formats come from the data",
+             "dictionary (dictionary.csv), never from the data: every number and every coded",
+             "variable is numeric (value labels attached), dates and instants are numeric with a",
+             "date format, every text variable has its declared byte width (UTF-8): the",
+             f"field's maximum length × 3 bytes, or {metadata.FREE_TEXT_BYTES} bytes for free text.",
+             metadata.TIME_CONVENTION, "",
+             "Values cut at the declared width (complete in CSV, ODM and Dataset-JSON):"]
+    cuts = [(code, name, n) for code, names in cut.items() for name, n in names.items()]
+    lines += [f"  {code.lower()}.{name}: {n} value(s)" for code, name, n in cuts] or ["  none"]
+    (out / "README.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return counts
+
+
+def _analysis_source(scope: Scope):
+    sql, params, _columns = analysis_sql(scope)
+    return sql, params
 
 
 def _xpt(chosen: list[Table], scope: Scope, out: Path, step) -> dict[str, int]:
     """SAS V5 files, the format catalogue and a README naming split and cut variables."""
     sas = SasFormats()
     counts, layouts = {}, {}
-    jobs = [(t.code, t.label, list(t.columns), t.filename,
-             lambda t=t: stream_rows(table_rows(t, scope))) for t in chosen]
+    jobs = [(t.code, t.label, list(t.columns), t.filename, lambda t=t: table_sql(t, scope))
+            for t in chosen]
     jobs.append(("ANALYSIS", "Analysis table", analysis_columns(scope), "analysis",
-                 lambda: analysis_rows(scope)))
-    for code, label, columns, filename, rows in jobs:
-        counts[code], layouts[code] = write_xpt(code, columns, rows(), out / f"{filename}.xpt",
+                 lambda: _analysis_source(scope)))
+    for code, label, columns, filename, source in jobs:
+        counts[code], layouts[code] = write_xpt(code, columns, source(), out / f"{filename}.xpt",
                                                 table_label=label, sas_formats=sas)
         step(f"XPT: {label}")
     sas.write(out)

@@ -157,9 +157,9 @@ class XptWriter:
         self.dtype = np.dtype([(f"f{i}", ">u8" if v.numeric else f"S{v.length}")
                                for i, v in enumerate(variables)])
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data) -> None:
         self.fh.write(data)
-        self.bytes += len(data)
+        self.bytes += memoryview(data).nbytes
 
     def write_header(self) -> None:
         stamp = _stamp(self.created)
@@ -203,6 +203,14 @@ class XptWriter:
                 out[f"f{i}"] = [x.ljust(v.length) for x in column]
         self._write(out.tobytes())
         self.rows += len(rows)
+
+    def write_records(self, data, n: int) -> None:
+        """Finished observations (bytes or a buffer: exports.formats.records), `n` of them."""
+        if memoryview(data).nbytes != n * self.record_length:
+            raise ValueError(f"{self.dataset}: {len(data)} bytes for {n} observations of "
+                             f"{self.record_length}")
+        self._write(data)
+        self.rows += n
 
     def close(self) -> None:
         if self.bytes % 80:
