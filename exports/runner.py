@@ -23,7 +23,7 @@ from exports import metadata
 from exports.analysis import analysis_columns, analysis_sql
 from exports.columns import Table, tables
 from exports.dataset import Scope, table_sql
-from exports.dictionary import table_groups
+from exports.dictionary import chinese_columns, table_groups
 from exports.formats import csv_format
 from exports.formats.datasetjson import analysis_json_rows, table_json_rows, write_dataset
 from exports.formats.define import write_define
@@ -82,11 +82,14 @@ def build(*, scope: Scope, formats: list[str], directory: Path, file_oid: str,
             counts[fmt] = _datasetjson(chosen, scope, directory / "datasetjson", file_oid, step)
         elif fmt == "define":
             (directory / "define").mkdir(exist_ok=True)
-            repeating = {t.code: t.crf.repeating for t in chosen}
-            groups = [(code, label, cols, repeating.get(code, False))
-                      for code, label, cols in table_groups(chosen, scope)]
-            counts[fmt] = {"ITEMDEFS": write_define(groups, directory / "define" / "define.xml",
-                                                    file_oid=file_oid, blinded=scope.blinded)}
+            with translation.override("en"):  # English reference texts, Chinese beside them
+                english = tables(blinded=scope.blinded, codes=scope.form_codes)
+                repeating = {t.code: t.crf.repeating for t in english}
+                groups = [(code, label, cols, repeating.get(code, False))
+                          for code, label, cols in table_groups(english, scope)]
+                counts[fmt] = {"ITEMDEFS": write_define(
+                    groups, directory / "define" / "define.xml", file_oid=file_oid,
+                    blinded=scope.blinded, chinese=chinese_columns(english, scope))}
             step("Define-XML", len(chosen) + 1)
         else:
             raise ValueError(f"Unknown export format {fmt!r}; expected csv, odm, xpt, dta, sav, "
