@@ -41,6 +41,46 @@ PREFETCH = 2  # chunks fetched ahead
 _names = itertools.count()
 
 
+def prefetched(fetch: Callable[[], object]) -> Iterator:
+    """The results of fetch() until it returns None, fetched by a thread while the caller
+    works on the previous one: PostgreSQL computes the next chunk while Python finishes and
+    writes this one (the two cores work at the same time). At most PREFETCH results wait;
+    the thread only reads a cursor the caller opened and does not use otherwise meanwhile."""
+    import queue
+    import threading
+
+    pending: queue.Queue = queue.Queue(maxsize=PREFETCH)
+    stop = threading.Event()
+    done = object()
+
+    def run() -> None:
+        try:
+            while not stop.is_set():
+                item = fetch()
+                if item is None:
+                    break
+                pending.put(item)
+            pending.put(done)
+        except BaseException as exc:  # handed to the consumer
+            pending.put(exc)
+
+    thread = threading.Thread(target=run, name="export-fetch", daemon=True)
+    thread.start()
+    try:
+        while (item := pending.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # let a blocked put() finish
+            try:
+                pending.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        thread.join()
+
+
 def literal(text: str) -> str:
     """A SQL string literal (the statement also goes through psycopg: % doubled)."""
     return "'" + str(text).replace("'", "''").replace("%", "%%") + "'"
@@ -204,14 +244,8 @@ class RecordLayout:
 
     # --- rows ----------------------------------------------------------------------------
     def chunks(self, inner: str | None, params) -> Iterator[np.ndarray]:
-        """(n, length) uint8 arrays of finished records, chunk by chunk.
-
-        A thread fetches the next chunk (PostgreSQL computes it) while this one is finished
-        and written: the database and Python work at the same time. At most PREFETCH chunks
-        wait in between."""
-        import queue
-        import threading
-
+        """(n, length) uint8 arrays of finished records, chunk by chunk (fetched ahead by a
+        thread: see prefetched)."""
         from django.db import connection
 
         if inner is None:
@@ -220,36 +254,16 @@ class RecordLayout:
         with connection.chunked_cursor() as wrapper:
             cursor = wrapper.cursor  # psycopg's server-side cursor: binary rows, no Django
             cursor.execute(self.sql(inner), params, binary=True)
-            pending: queue.Queue = queue.Queue(maxsize=PREFETCH)
-            stop = threading.Event()
 
-            def fetch() -> None:
-                try:
-                    while not stop.is_set():
-                        rows = cursor.fetchmany(rows_per_fetch)
-                        if not rows:
-                            break
-                        long_ = [(i, texts) for i, (_r, texts) in enumerate(rows) if texts is not None]
-                        pending.put((b"".join([r[0] for r in rows]), len(rows), long_))
-                    pending.put(None)
-                except BaseException as exc:  # handed to the consumer
-                    pending.put(exc)
+            def fetch():
+                rows = cursor.fetchmany(rows_per_fetch)
+                if not rows:
+                    return None
+                long_ = [(i, texts) for i, (_r, texts) in enumerate(rows) if texts is not None]
+                return b"".join([r[0] for r in rows]), len(rows), long_
 
-            thread = threading.Thread(target=fetch, name="export-fetch", daemon=True)
-            thread.start()
-            try:
-                while (item := pending.get()) is not None:
-                    if isinstance(item, BaseException):
-                        raise item
-                    yield self._finish(*item)
-            finally:
-                stop.set()
-                while thread.is_alive():  # let a blocked put() finish
-                    try:
-                        pending.get(timeout=0.05)
-                    except queue.Empty:
-                        pass
-                thread.join()
+            for item in prefetched(fetch):
+                yield self._finish(*item)
 
     def _finish(self, data: bytes, n: int, long_: list[tuple[int, list]]) -> np.ndarray:
         compact = np.frombuffer(data, dtype=np.uint8).reshape(n, self.compact)
