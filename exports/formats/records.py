@@ -5,27 +5,30 @@ The three formats store a table as fixed-width observations: numbers as 8-byte f
 text as blank- or NUL-padded bytes of a declared width. Nothing of that width depends on
 the data (it is the data dictionary's, exports.metadata.text_bytes), so PostgreSQL can lay
 out each observation itself: one SQL statement wraps the table's query and returns per row
-one `bytea` of exactly the record's length,
+one `bytea` of a fixed length,
 
 - numbers as IEEE doubles (float8send, big-endian), missing as NaN; dates, instants and
   code lists already turned into the package's numbers in SQL (days or seconds since the
   package's epoch, whole seconds in UTC; the codes 1…n of a text code list);
 - text as its UTF-8 bytes padded to the declared width (a split XPT variable's pieces, an
-  SPSS very long string's segments laid out as the format wants them),
+  SPSS very long string's segments laid out as the format wants them); a wide text column
+  (free text, JSON: more than WIDE_TEXT bytes, mostly empty or short) only as its first
+  WIDE_PREFIX bytes, so the padding does not cross the socket;
 
-and, only for a row with a text longer than what SQL can place safely (longer than the
-width, or — SAS — longer than one 200-byte piece), the full texts of that row beside it,
-which Python cuts (at a character boundary, counted) or splits (at a word) itself.
+and, only for a row with a text longer than what SQL placed (longer than the width, than
+one 200-byte SAS piece, or than a wide column's prefix), the row's texts beside it, which
+Python places, cuts (at a character boundary, counted) or splits (at a word) itself.
 
-Rows are fetched in binary through a server-side cursor in chunks of about CHUNK_BYTES, so
-a chunk is one bytes object: numpy turns its numbers into the format's own representation
-(IBM floats, Stata's or SPSS's missing value, little-endian) in one vectorized step, and the
-chunk goes to the file as it is. Python does no work per value: an export holds one chunk.
+Rows are fetched in binary through a server-side cursor in chunks of about CHUNK_BYTES
+(a thread fetches the next chunk while this one is finished: `prefetched`). numpy lays a
+chunk's records over a template of padding, turns its numbers into the format's own
+(IBM floats, Stata's or SPSS's missing value, little-endian) in one vectorized step, and
+the chunk goes to the file as it is. Python does no work per value (only per long text):
+an export holds a few chunks, never a table.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -38,7 +41,6 @@ from exports.formats.stat_coding import _int_codes, is_numeric
 
 CHUNK_BYTES = 4 << 20  # rows per fetch: about this many bytes of records
 PREFETCH = 2  # chunks fetched ahead
-_names = itertools.count()
 
 
 def prefetched(fetch: Callable[[], object]) -> Iterator:
@@ -162,6 +164,7 @@ class RecordLayout:
     place: Callable[[bytes, TextSlot], tuple[bytes, bool]]
     convert: Callable[[np.ndarray], np.ndarray]
     pad: bytes = b" "
+    max_width: int = 32767  # the format's longest text (Stata str#: 2045 bytes)
     numeric_columns: set[int] = field(default_factory=set)
     texts: list[TextSlot] = field(default_factory=list)
     numbers: list[int] = field(default_factory=list)  # byte offsets in SQL's (compact) record
@@ -180,7 +183,7 @@ class RecordLayout:
                 offset += 8
                 compact += 8
                 continue
-            width = metadata.text_bytes(c)
+            width = min(metadata.text_bytes(c), self.max_width)
             slot = TextSlot(i, offset, width, self.text_pieces(width), self.text_limit(width),
                             wide=width > WIDE_TEXT)
             self.texts.append(slot)
@@ -312,6 +315,7 @@ class RecordLayout:
 
 
 # --- the three formats ---------------------------------------------------------------------
+STATA_STR_MAX = 2045  # bytes of Stata's longest str# (longer text: cut, counted)
 STATA_MISSING = 2.0 ** 1023  # Stata's "." for a double (8.988e307)
 SPSS_SYSMIS = -np.finfo(np.float64).max  # SPSS's system-missing value (-DBL_MAX)
 SPSS_SEGMENT = 255  # bytes of a very long string's segment (each stored in 256)
@@ -347,7 +351,8 @@ def dta_layout(columns: list[Column]) -> RecordLayout:
         return layout.lay_out(kept, s), was_cut
 
     layout = RecordLayout(columns, "dta", text_pieces=lambda w: [(0, w, w)], text_limit=lambda w: w,
-                          place=place, convert=_little_endian(STATA_MISSING), pad=b"\x00")
+                          place=place, convert=_little_endian(STATA_MISSING), pad=b"\x00",
+                          max_width=STATA_STR_MAX)
     return layout
 
 

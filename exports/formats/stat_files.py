@@ -137,8 +137,9 @@ Source = tuple[str, list] | None  # (SQL of the table's rows, its parameters); N
 
 
 def write_xpt(table_code: str, columns: list[Column], source: Source, path: Path, *,
-              table_label: str, sas_formats: SasFormats | None) -> tuple[int, XptLayout]:
-    layout = XptLayout(table_code, columns, sas_formats)
+              table_label: str, sas_formats: SasFormats | None,
+              layout: XptLayout | None = None) -> tuple[int, XptLayout]:
+    layout = layout or XptLayout(table_code, columns, sas_formats)
     if layout.record.length != sum(v.length for v in layout.variables):
         raise ValueError(f"{table_code}: record of {layout.record.length} bytes, variables of "
                          f"{sum(v.length for v in layout.variables)}")
@@ -168,7 +169,7 @@ def dta_variables(columns: list[Column]) -> list[dta.DtaVariable]:
             out.append(dta.DtaVariable(c.name, label, 0, DTA_FORMATS.get(c.kind, "%10.0g"),
                                        stat_labels(c) or None))
         else:
-            width = metadata.text_bytes(c)
+            width = min(metadata.text_bytes(c), records.STATA_STR_MAX)
             out.append(dta.DtaVariable(c.name, label, width, f"%-{min(width, 244)}s"))
     return out
 

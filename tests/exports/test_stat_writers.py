@@ -115,3 +115,47 @@ def test_long_text_round_trips_and_text_beyond_the_declared_width_is_cut_and_cou
     readme = bundle.read(f"{fmt}/README.txt").decode()
     listed = "SCREEN.closed_reason_text: 1 value(s)" if fmt == "xpt" else "screening.closed_reason_text: 1 value(s)"
     assert listed in readme, readme
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tables_written_on_two_connections_equal_those_written_on_one(study, sites, tmp_path, monkeypatch):
+    """Outside a transaction the tables are written by two workers with their own database
+    connections (the analysis table first); the files say the same as those written one after
+    the other on one connection (inside a transaction)."""
+    import json
+
+    from django.db import transaction
+
+    from exports import runner
+    from exports.dataset import Scope
+
+    calls = []
+    parallel = runner._parallel
+    monkeypatch.setattr(runner, "_parallel", lambda jobs: calls.append(len(jobs)) or parallel(jobs))
+    scope = Scope(blinded=False, site_ids=(sites["001"].pk, sites["002"].pk))
+    formats = ["xpt", "dta", "sav", "datasetjson"]
+    counts = runner.build(scope=scope, formats=formats, directory=tmp_path / "two", file_oid="t")
+    assert len(calls) == len(formats)
+    with transaction.atomic():
+        assert runner.build(scope=scope, formats=formats, directory=tmp_path / "one", file_oid="t") == counts
+    assert len(calls) == len(formats)  # inside the transaction: one connection
+    assert counts["dta"]["SCREENING"] > 0 and counts["dta"]["ANALYSIS"] == len(study["subjects"])
+    readers = {"xpt": pyreadstat.read_xport, **READERS}
+    compared = 0
+    for path in sorted((tmp_path / "one").rglob("*.*")):
+        twin = tmp_path / "two" / path.relative_to(tmp_path / "one")
+        ext = path.suffix.lstrip(".")
+        if ext in readers:
+            a, ma = readers[ext](str(path))
+            b, mb = readers[ext](str(twin))
+            pd.testing.assert_frame_equal(a, b)
+            assert (ma.column_labels, ma.original_variable_types, ma.variable_value_labels) == \
+                (mb.column_labels, mb.original_variable_types, mb.variable_value_labels)
+            compared += 1
+        elif ext == "json":
+            a, b = json.loads(path.read_text()), json.loads(twin.read_text())
+            assert a["rows"] == b["rows"] and a["columns"] == b["columns"]
+            compared += 1
+        elif ext in ("txt", "sas", "csv"):
+            assert path.read_bytes() == twin.read_bytes(), path
+    assert compared >= 4 * 10
