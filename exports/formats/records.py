@@ -39,7 +39,7 @@ from exports.columns import Column
 from exports.formats import xpt as xptlib
 from exports.formats.stat_coding import _int_codes, is_numeric
 
-CHUNK_BYTES = 4 << 20  # rows per fetch: about this many bytes of records
+CHUNK_BYTES = 2 << 20  # rows per fetch: about this many bytes of records
 PREFETCH = 2  # chunks fetched ahead
 
 
