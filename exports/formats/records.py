@@ -227,8 +227,10 @@ class RecordLayout:
             s = slots[i]
             pieces = [(0, WIDE_PREFIX, WIDE_PREFIX)] if s.wide else s.pieces
             for start, taken, dst in pieces:
-                piece = f"substring(p{i} FROM {start + 1} FOR {taken})"
-                # padded to the piece's bytes (a constant: PostgreSQL folds it once)
+                # padded to the piece's bytes (the padding is a constant: folded once); a
+                # piece that starts the value needs no cut first (a longer value comes to
+                # Python anyway, which lays out that row's text itself)
+                piece = f"p{i}" if start == 0 else f"substring(p{i} FROM {start + 1} FOR {taken})"
                 parts.append(f"substring({piece} || decode(repeat('{pad}', {dst}), 'hex') FROM 1 FOR {dst})")
         record = " || ".join(parts) if parts else "''::bytea"
         if self.texts:
