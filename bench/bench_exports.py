@@ -12,8 +12,9 @@
    subjects, each in a fresh subprocess (peak RSS, VmHWM, so C memory counts).
    Target: grows by < 50 MB from 1,000 to 10,000 for every format.
 4. Issue 13: at 10,000 subjects the time of each of XPT (SAS V5), DTA, SAV and Dataset-JSON
-   (every form table and the analysis table, as runner.build writes them) next to the bare
-   COPY of the same tables in the same run. Target: ≤ 5× for each.
+   (the data dictionary, every form table and the analysis table, as runner.build writes
+   them; best of 3 fresh processes) next to the bare COPY of the same form tables (best of
+   3) in the same run. Target: ≤ 5× for each.
 """
 
 from __future__ import annotations
@@ -182,6 +183,7 @@ print(json.dumps({"before_kb": before, "peak_kb": after, "seconds": elapsed, "by
 
 FORMATS = ("odm", "xpt", "dta", "sav", "datasetjson")
 RATIO_FORMATS = ("xpt", "dta", "sav", "datasetjson")
+RATIO_RUNS = 3
 
 
 def _format_run(directory: Path, fmt: str) -> dict:
@@ -240,7 +242,11 @@ def run() -> list[str]:
                  f"ZIP, SHA-256): {full:.2f} s (best of 3), rows {counts}")
     lines.append(f"ratio export / COPY: {full / base:.2f}× (target ≤ 3×: {'met' if full / base <= 3 else 'NOT met'})")
     for fmt in RATIO_FORMATS:
-        took = memory[SIZES[1]][fmt]["seconds"]
-        lines.append(f"{fmt} at {SIZES[1]} subjects: {took:.2f} s = {took / base:.2f}× the COPY "
+        # Best of RATIO_RUNS fresh processes, as the COPY is the best of 3 (a loaded machine).
+        runs = [memory[SIZES[1]][fmt]["seconds"]] + [_format_run(work, fmt)["seconds"]
+                                                     for _ in range(RATIO_RUNS - 1)]
+        took = min(runs)
+        lines.append(f"{fmt} at {SIZES[1]} subjects: {took:.2f} s (best of {len(runs)}: "
+                     f"{', '.join(f'{r:.2f}' for r in runs)}) = {took / base:.2f}× the COPY "
                      f"(target ≤ 5×: {'met' if took / base <= 5 else 'NOT met'})")
     return lines

@@ -137,7 +137,18 @@ def subjects_queryset(scope: Scope) -> QuerySet:
     return Subject.objects.filter(site_id__in=scope.site_ids).order_by(Collate("number", "C"))
 
 
-def table_copy_sql(table: Table, scope: Scope) -> tuple[str, list]:
+def table_sql(table: Table, scope: Scope) -> tuple[str, list] | None:
+    """SQL of one form's rows with their database values (no CSV formatting), for the
+    statistical files (exports.formats.records); None when the scope selects nothing."""
+    from django.core.exceptions import EmptyResultSet
+
+    try:
+        return table_copy_sql(table, scope, for_csv=False)
+    except EmptyResultSet:
+        return None
+
+
+def table_copy_sql(table: Table, scope: Scope, *, for_csv: bool = True) -> tuple[str, list]:
     """SQL of one form's CSV table, values formatted by PostgreSQL (see _expression).
 
     For a form that reaches its subject through a link table (the screening, through the
@@ -148,12 +159,12 @@ def table_copy_sql(table: Table, scope: Scope) -> tuple[str, list]:
 
     ref = subject_ref(table.crf)
     if ref is None or ref.path:
-        return table_rows(table, scope, for_csv=True).query.sql_with_params()
+        return table_rows(table, scope, for_csv=for_csv).query.sql_with_params()
     aliases = [f"c{i}" for i in range(len(table.columns))]
     exprs = {}
     for alias, c in zip(aliases, table.columns, strict=True):
         exprs[alias] = (Value(None, output_field=CharField()) if c.name == "subject_number"
-                        else _expression(c, table, for_csv=True))
+                        else _expression(c, table, for_csv=for_csv))
     inner = crf_queryset(table.crf, scope).order_by().values(_pk=F("pk"), **exprs)
     sql, params = inner.query.sql_with_params()
     link = ref.link_model._default_manager.order_by().values(

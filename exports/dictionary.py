@@ -83,7 +83,8 @@ def table_groups(tables: list[Table], scope: Scope) -> list[tuple[str, str, list
     return groups
 
 
-def _chinese_columns(tables: list[Table], scope: Scope) -> dict[tuple[str, str], Column]:
+def chinese_columns(tables: list[Table], scope: Scope) -> dict[tuple[str, str], Column]:
+    """(table code, variable) → the column built in Chinese (labels, units, code labels)."""
     from exports.columns import tables as build_tables
 
     with translation.override(ZH):
@@ -92,7 +93,7 @@ def _chinese_columns(tables: list[Table], scope: Scope) -> dict[tuple[str, str],
 
 
 def dictionary_rows(tables: list[Table], scope: Scope) -> Iterator[list[str]]:
-    zh = _chinese_columns(tables, scope)
+    zh = chinese_columns(tables, scope)
     for code, _label, columns in table_groups(tables, scope):
         names = metadata.short_names(code, columns)
         for c in columns:

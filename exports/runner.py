@@ -20,15 +20,15 @@ from pathlib import Path
 from django.utils import translation
 
 from exports import metadata
-from exports.analysis import analysis_columns, analysis_rows
+from exports.analysis import analysis_columns, analysis_sql
 from exports.columns import Table, tables
-from exports.dataset import Scope, stream_rows, table_rows
-from exports.dictionary import table_groups
+from exports.dataset import Scope, table_sql
+from exports.dictionary import chinese_columns, table_groups
 from exports.formats import csv_format
 from exports.formats.datasetjson import analysis_json_rows, table_json_rows, write_dataset
 from exports.formats.define import write_define
 from exports.formats.odm import write_odm
-from exports.formats.stat_files import SasFormats, write_stat, write_xpt
+from exports.formats.stat_files import SasFormats, XptLayout, write_stat, write_xpt
 
 Progress = Callable[[float, str], None]
 
@@ -82,11 +82,14 @@ def build(*, scope: Scope, formats: list[str], directory: Path, file_oid: str,
             counts[fmt] = _datasetjson(chosen, scope, directory / "datasetjson", file_oid, step)
         elif fmt == "define":
             (directory / "define").mkdir(exist_ok=True)
-            repeating = {t.code: t.crf.repeating for t in chosen}
-            groups = [(code, label, cols, repeating.get(code, False))
-                      for code, label, cols in table_groups(chosen, scope)]
-            counts[fmt] = {"ITEMDEFS": write_define(groups, directory / "define" / "define.xml",
-                                                    file_oid=file_oid, blinded=scope.blinded)}
+            with translation.override("en"):  # English reference texts, Chinese beside them
+                english = tables(blinded=scope.blinded, codes=scope.form_codes)
+                repeating = {t.code: t.crf.repeating for t in english}
+                groups = [(code, label, cols, repeating.get(code, False))
+                          for code, label, cols in table_groups(english, scope)]
+                counts[fmt] = {"ITEMDEFS": write_define(
+                    groups, directory / "define" / "define.xml", file_oid=file_oid,
+                    blinded=scope.blinded, chinese=chinese_columns(english, scope))}
             step("Define-XML", len(chosen) + 1)
         else:
             raise ValueError(f"Unknown export format {fmt!r}; expected csv, odm, xpt, dta, sav, "
@@ -94,8 +97,9 @@ def build(*, scope: Scope, formats: list[str], directory: Path, file_oid: str,
     return counts
 
 
-# CSV tables are written by COPY on this many database connections at once: PostgreSQL does
-# the formatting, so two COPYs keep two cores busy.
+# Tables are written on this many database connections at once (CSV by COPY, the other
+# formats from server-side cursors): PostgreSQL does most of the work, so two connections
+# keep two cores busy.
 CSV_WORKERS = 2
 
 
@@ -106,102 +110,133 @@ def _csv_write(job) -> int:
     return csv_format.write_table(table, scope, path)
 
 
-def _csv_parallel(jobs: list) -> tuple[list, list]:
+def _parallel(jobs: list[Callable[[], object]]) -> tuple[list, list]:
     """Run the jobs on CSV_WORKERS threads, each with ONE database connection for all the jobs
-    it takes (a new PostgreSQL session per table would cost more than a small table's COPY).
-    Returns (futures in job order, threads to join)."""
+    it takes (a new PostgreSQL session per table would cost more than a small table's COPY),
+    in the caller's language; the last job (the analysis table, the longest query) starts
+    first. Returns (futures in job order, threads to join)."""
     import queue
     import threading
     from concurrent.futures import Future
 
+    language = translation.get_language()
     futures = [Future() for _ in jobs]
     pending: queue.SimpleQueue = queue.SimpleQueue()
-    for item in enumerate(jobs):
+    order = list(enumerate(jobs))
+    for item in order[-1:] + order[:-1]:
         pending.put(item)
 
     def drain() -> None:
         from django.db import connection
 
         try:
-            while True:
-                try:
-                    i, job = pending.get_nowait()
-                except queue.Empty:
-                    return
-                if not futures[i].set_running_or_notify_cancel():
-                    continue
-                try:
-                    futures[i].set_result(_csv_write(job))
-                except BaseException as exc:  # handed to the caller through the future
-                    futures[i].set_exception(exc)
+            with translation.override(language):
+                while True:
+                    try:
+                        i, job = pending.get_nowait()
+                    except queue.Empty:
+                        return
+                    if not futures[i].set_running_or_notify_cancel():
+                        continue
+                    try:
+                        futures[i].set_result(job())
+                    except BaseException as exc:  # handed to the caller through the future
+                        futures[i].set_exception(exc)
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=drain, name=f"csv-export-{n}", daemon=True) for n in range(CSV_WORKERS)]
+    threads = [threading.Thread(target=drain, name=f"export-{n}", daemon=True) for n in range(CSV_WORKERS)]
     for thread in threads:
         thread.start()
     return futures, threads
+
+
+def _in_order(jobs: list[Callable[[], object]], labels: list[str], step) -> list:
+    """The results of the jobs, in order, reporting progress from this (the task's) thread.
+    Inside a transaction (a caller's, or a test's) other connections would not see its rows:
+    then the jobs run on this connection, one after the other."""
+    from django.db import connection
+
+    if connection.in_atomic_block:
+        out = []
+        for job, label in zip(jobs, labels, strict=True):
+            out.append(job())
+            step(label)
+        return out
+    futures, threads = _parallel(jobs)
+    out = []
+    try:
+        for future, label in zip(futures, labels, strict=True):
+            out.append(future.result())
+            step(label)
+    finally:
+        for f in futures:
+            f.cancel()  # after a failure or a cancelled export: start no further table
+        for thread in threads:
+            thread.join()
+    return out
 
 
 def _csv(chosen: list[Table], scope: Scope, out: Path, step) -> dict[str, int]:
     out.mkdir(exist_ok=True)
     jobs = [("form", t, scope, out / f"{t.filename}.csv") for t in chosen]
     jobs.append(("analysis", None, scope, out / "analysis.csv"))
-    labels = [t.label for t in chosen] + ["analysis table"]
+    labels = [f"CSV: {t.label}" for t in chosen] + ["CSV: analysis table"]
     codes = [t.code for t in chosen] + ["ANALYSIS"]
-    counts = {}
-    from django.db import connection
-
-    if connection.in_atomic_block:
-        # Inside a transaction (a caller's, or a test's) other connections would not see
-        # its rows: write on this connection, one table after the other.
-        futures, threads = None, []
-        results = map(_csv_write, jobs)
-    else:
-        futures, threads = _csv_parallel(jobs)
-        results = (f.result() for f in futures)
-    try:
-        # Results in submission order; progress is reported from this (the task's) thread.
-        for code, label, n in zip(codes, labels, results, strict=True):
-            counts[code] = n
-            step(f"CSV: {label}")
-    finally:
-        for f in futures or ():
-            f.cancel()  # after a failure or a cancelled export: start no further table
-        for thread in threads:
-            thread.join()
-    return counts
+    results = _in_order([lambda j=j: _csv_write(j) for j in jobs], labels, step)
+    return dict(zip(codes, results, strict=True))
 
 
 def _stat(fmt: str, chosen: list[Table], scope: Scope, out: Path, step) -> dict[str, int]:
     out.mkdir(exist_ok=True)
     if fmt == "xpt":
         return _xpt(chosen, scope, out, step)
-    counts = {}
-    for t in chosen:
-        rows = stream_rows(table_rows(t, scope))
-        counts[t.code] = write_stat(fmt, list(t.columns), rows, out / f"{t.filename}.{fmt}",
-                                    table_label=t.label, table_name=t.code)
-        step(f"{fmt.upper()}: {t.label}")
-    counts["ANALYSIS"] = write_stat(fmt, analysis_columns(scope), analysis_rows(scope),
-                                    out / f"analysis.{fmt}", table_label="Analysis table",
-                                    table_name="ANALYSIS")
-    step(f"{fmt.upper()}: analysis table")
+    cut: dict[str, dict[str, int]] = {t.code: {} for t in chosen}
+    cut["ANALYSIS"] = {}
+    jobs = [lambda t=t: write_stat(fmt, list(t.columns), table_sql(t, scope), out / f"{t.filename}.{fmt}",
+                                   table_label=t.label, table_name=t.code, cut=cut[t.code])
+            for t in chosen]
+    columns = analysis_columns(scope)
+    jobs.append(lambda: write_stat(fmt, columns, _analysis_source(scope), out / f"analysis.{fmt}",
+                                   table_label="Analysis table", table_name="ANALYSIS",
+                                   cut=cut["ANALYSIS"]))
+    labels = [f"{fmt.upper()}: {t.label}" for t in chosen] + [f"{fmt.upper()}: analysis table"]
+    counts = dict(zip(list(cut), _in_order(jobs, labels, step), strict=True))
+    package = {"dta": "Stata 14+ (format 118)", "sav": "SPSS (system file, UTF-8)"}[fmt]
+    lines = [f"{package}: one file per table. Types, widths and formats come from the data",
+             "dictionary (dictionary.csv), never from the data: every number and every coded",
+             "variable is numeric (value labels attached), dates and instants are numeric with a",
+             "date format, every text variable has its declared byte width (UTF-8): the",
+             f"field's maximum length × 3 bytes, or {metadata.FREE_TEXT_BYTES} bytes for free text.",
+             metadata.TIME_CONVENTION, "",
+             "Values cut at the declared width (complete in CSV, ODM and Dataset-JSON):"]
+    cuts = [(code, name, n) for code, names in cut.items() for name, n in names.items()]
+    lines += [f"  {code.lower()}.{name}: {n} value(s)" for code, name, n in cuts] or ["  none"]
+    (out / "README.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return counts
+
+
+def _analysis_source(scope: Scope):
+    sql, params, _columns = analysis_sql(scope)
+    return sql, params
 
 
 def _xpt(chosen: list[Table], scope: Scope, out: Path, step) -> dict[str, int]:
     """SAS V5 files, the format catalogue and a README naming split and cut variables."""
     sas = SasFormats()
-    counts, layouts = {}, {}
-    jobs = [(t.code, t.label, list(t.columns), t.filename,
-             lambda t=t: stream_rows(table_rows(t, scope))) for t in chosen]
-    jobs.append(("ANALYSIS", "Analysis table", analysis_columns(scope), "analysis",
-                 lambda: analysis_rows(scope)))
-    for code, label, columns, filename, rows in jobs:
-        counts[code], layouts[code] = write_xpt(code, columns, rows(), out / f"{filename}.xpt",
-                                                table_label=label, sas_formats=sas)
-        step(f"XPT: {label}")
+    specs = [(t.code, t.label, list(t.columns), t.filename, lambda t=t: table_sql(t, scope))
+             for t in chosen]
+    specs.append(("ANALYSIS", "Analysis table", analysis_columns(scope), "analysis",
+                  lambda: _analysis_source(scope)))
+    # The layouts (and so the SAS format names) are made here, in table order: the same names
+    # in every export whichever table a worker writes first.
+    layouts = {code: XptLayout(code, columns, sas) for code, _l, columns, _f, _s in specs}
+    jobs = [lambda code=code, label=label, columns=columns, filename=filename, source=source:
+            write_xpt(code, columns, source(), out / f"{filename}.xpt", table_label=label,
+                      sas_formats=sas, layout=layouts[code])[0]
+            for code, label, columns, filename, source in specs]
+    results = _in_order(jobs, [f"XPT: {label}" for _c, label, *_rest in specs], step)
+    counts = dict(zip(layouts, results, strict=True))
     sas.write(out)
     lines = ["SAS transport files, version 5 (one data set per file; libname x xport 'file.xpt').",
              "Names of at most 8 characters and labels of at most 40 bytes, from the data",
@@ -222,16 +257,15 @@ def _xpt(chosen: list[Table], scope: Scope, out: Path, step) -> dict[str, int]:
 
 def _datasetjson(chosen: list[Table], scope: Scope, out: Path, file_oid: str, step) -> dict[str, int]:
     out.mkdir(exist_ok=True)
-    counts = {}
-    for t in chosen:
-        counts[t.code] = write_dataset(t.code, t.label, list(t.columns), table_json_rows(t, scope),
-                                       out / f"{t.filename}.json", file_oid=file_oid)
-        step(f"Dataset-JSON: {t.label}")
-    counts["ANALYSIS"] = write_dataset("ANALYSIS", "Analysis table", analysis_columns(scope),
-                                       analysis_json_rows(scope), out / "analysis.json",
-                                       file_oid=file_oid)
-    step("Dataset-JSON: analysis table")
-    return counts
+    jobs = [lambda t=t: write_dataset(t.code, t.label, list(t.columns), table_json_rows(t, scope),
+                                      out / f"{t.filename}.json", file_oid=file_oid)
+            for t in chosen]
+    columns = analysis_columns(scope)
+    jobs.append(lambda: write_dataset("ANALYSIS", "Analysis table", columns, analysis_json_rows(scope),
+                                      out / "analysis.json", file_oid=file_oid))
+    labels = [f"Dataset-JSON: {t.label}" for t in chosen] + ["Dataset-JSON: analysis table"]
+    codes = [t.code for t in chosen] + ["ANALYSIS"]
+    return dict(zip(codes, _in_order(jobs, labels, step), strict=True))
 
 
 def bundle(directory: Path, target: Path, readme: str) -> None:

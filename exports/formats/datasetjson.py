@@ -94,17 +94,22 @@ def columns_metadata(table_code: str, columns: list[Column]) -> list[dict]:
     return out
 
 
+JSON_ARGS = 100  # PostgreSQL's limit of function arguments (json_build_array)
+
+
 def json_rows_sql(sql: str, columns: list[Column]) -> str:
     """Each row of `sql` (CSV-formatted values: instants as ISO UTC text, booleans 1/0) as the
-    text of one JSON array, decimals as strings. Built with || (json_build_array takes at most
-    100 arguments; forms have more columns)."""
+    text of one JSON array, decimals as strings: json_build_array, or for a table of more
+    than 100 columns (the limit of its arguments) a chain of ||."""
     names = [f"c{i}" for i in range(len(columns))]
-    cells = []
-    for name, c in zip(names, columns, strict=True):
-        value = f"{name}::text" if c.kind in ("decimal", "json") else name
-        cells.append(f"coalesce(to_json({value})::text, 'null')")
-    body = " || ',' || ".join(cells)
-    return f"SELECT '[' || {body} || ']' FROM ({sql}) AS t({', '.join(names)})"
+    values = [f"{name}::text" if c.kind in ("decimal", "json") else name
+              for name, c in zip(names, columns, strict=True)]
+    frm = f"FROM ({sql}) AS t({', '.join(names)})"
+    if len(values) <= JSON_ARGS:
+        # One function builds the whole array (a chain of || copies the growing text per cell).
+        return f"SELECT json_build_array({', '.join(values)})::text {frm}"
+    body = " || ',' || ".join(f"coalesce(to_json({v})::text, 'null')" for v in values)
+    return f"SELECT '[' || {body} || ']' {frm}"
 
 
 class _TextRows:
@@ -114,13 +119,19 @@ class _TextRows:
         self.sql, self.params = sql, params
 
     def __iter__(self):
+        for chunk in self.chunks():
+            yield from chunk
+
+    def chunks(self):
+        """Lists of row texts, fetched ahead by a thread (exports.formats.records.prefetched)."""
         from django.db import connection
 
-        with connection.chunked_cursor() as cursor:
+        from exports.formats.records import prefetched
+
+        with connection.chunked_cursor() as wrapper:
+            cursor = wrapper.cursor
             cursor.execute(self.sql, self.params)
-            while rows := cursor.fetchmany(2000):
-                for (text,) in rows:
-                    yield text
+            yield from prefetched(lambda: [text for (text,) in cursor.fetchmany(2000)] or None)
 
 
 def table_json_rows(table, scope) -> _TextRows | list:
@@ -167,6 +178,12 @@ def write_dataset(table_code: str, label: str, columns: list[Column], rows: Iter
         text = json.dumps(header, ensure_ascii=False)
         fh.write(text[:-1])
         fh.write(', "rows": [')
+        if isinstance(rows, _TextRows):
+            for chunk in rows.chunks():
+                fh.write(",\n" if n else "\n")
+                fh.write(",\n".join(chunk))
+                n += len(chunk)
+            rows = ()
         for row in rows:
             fh.write(",\n" if n else "\n")
             if isinstance(row, str):

@@ -7,6 +7,10 @@ type, length, display format, unit and range (in the description), code lists (w
 declared code of every "none"), origin (collected or derived), and the time convention.
 The datasets are not SDTM domains: each is marked def:IsNonStandard="Yes" against the
 SDTMIG reference. The def:leaf of each dataset points at its Dataset-JSON file.
+
+Every Description (dataset, variable) and every Decode of a code list carries the English
+text (xml:lang="en", the reference) and the Simplified Chinese one beside it
+(xml:lang="zh-Hans", issue 15), both from the one catalogue (exports.i18n).
 """
 
 from __future__ import annotations
@@ -15,12 +19,14 @@ import datetime as dt
 from pathlib import Path
 
 from django.conf import settings
+from django.utils.translation import gettext_noop
 from lxml import etree
 
 from exports import metadata
 from exports.columns import Column
 from exports.formats.datasetjson import group_oid, item_oid
 from exports.formats.stat_coding import is_numeric
+from exports.i18n import label_in
 
 ODM_NS = "http://www.cdisc.org/ns/odm/v1.3"
 DEF_NS = "http://www.cdisc.org/ns/def/v2.1"
@@ -44,11 +50,25 @@ def _d(tag: str) -> str:
     return f"{{{DEF_NS}}}{tag}"
 
 
-def _description(parent, text: str) -> None:
-    desc = etree.SubElement(parent, _o("Description"))
-    tt = etree.SubElement(desc, _o("TranslatedText"))
-    tt.set(f"{{{XML_NS}}}lang", "en")
-    tt.text = text
+ZH = "zh-hans"
+ZH_XML = "zh-Hans"  # the BCP 47 tag of Simplified Chinese (xml:lang)
+UNIT_TEXT = gettext_noop("Unit: {unit}.")
+RANGE_TEXT = gettext_noop("Range: {low}–{high}.")
+TIME_TEXTS = {"datetime": gettext_noop("UTC instant, ISO 8601 with whole seconds (…Z)."),
+              "date": gettext_noop("The site's local calendar date (time zone: site_tz).")}
+
+
+def _translated(parent, tag: str, english: str, chinese: str) -> None:
+    """<tag> with the English TranslatedText and the Chinese one beside it."""
+    element = etree.SubElement(parent, _o(tag))
+    for lang, text in (("en", english), (ZH_XML, chinese)):
+        tt = etree.SubElement(element, _o("TranslatedText"))
+        tt.set(f"{{{XML_NS}}}lang", lang)
+        tt.text = text
+
+
+def _description(parent, english: str, chinese: str) -> None:
+    _translated(parent, "Description", english, chinese)
 
 
 def _codelist_oid(table: str, c: Column) -> str:
@@ -61,24 +81,31 @@ def _codes(c: Column) -> list[tuple[str, str]]:
     return [(str(code), str(label)) for code, label in c.choices]
 
 
-def _item_description(c: Column) -> str:
-    parts = [c.label]
+def _item_description(c: Column, language: str = "en") -> str:
+    """Label, unit, range and time convention of a variable, in English or (language
+    zh-hans, `c` then being the column built in Chinese) in Chinese."""
+    def t(text: str) -> str:
+        return text if language == "en" else label_in(text, language)
+
+    parts = [t(c.label)]
     if c.unit:
-        parts.append(f"Unit: {c.unit}.")
+        parts.append(t(UNIT_TEXT).format(unit=t(c.unit)))
     if c.minimum is not None or c.maximum is not None:
         lo = "" if c.minimum is None else c.minimum
         hi = "" if c.maximum is None else c.maximum
-        parts.append(f"Range: {lo}–{hi}.")
-    if c.kind == "datetime":
-        parts.append("UTC instant, ISO 8601, whole seconds.")
-    elif c.kind == "date":
-        parts.append("The site's local calendar date (zone: site_tz).")
+        parts.append(t(RANGE_TEXT).format(low=lo, high=hi))
+    if c.kind in TIME_TEXTS:
+        parts.append(t(TIME_TEXTS[c.kind]))
     return " ".join(parts)
 
 
 def write_define(groups: list[tuple[str, str, list[Column], bool]], path: Path, *,
-                 file_oid: str, blinded: bool) -> int:
-    """groups: (table code, label, columns, repeating). Returns the number of ItemDefs."""
+                 file_oid: str, blinded: bool,
+                 chinese: dict[tuple[str, str], Column] | None = None) -> int:
+    """groups: (table code, English label, columns built in English, repeating); chinese:
+    (table code, variable) → the same column built in Chinese (exports.dictionary). Returns
+    the number of ItemDefs."""
+    chinese = chinese or {}
     now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
     root = etree.Element(_o("ODM"), nsmap=NSMAP, FileType="Snapshot", FileOID=f"{file_oid}.DEFINE",
                          ODMVersion="1.3.2", CreationDateTime=now, Originator="ANGEL-RESCUE EDC",
@@ -111,7 +138,7 @@ def write_define(groups: list[tuple[str, str, list[Column], bool]], path: Path, 
                else "One record per form entry")
         ig.set(_d("ArchiveLocationID"), f"LF.{code}")
         ig.set(_d("IsNonStandard"), "Yes")
-        _description(ig, label)
+        _description(ig, label, label_in(label, ZH))
         for i, c in enumerate(columns, start=1):
             ref = {"ItemOID": item_oid(code, c.name), "OrderNumber": str(i),
                    "Mandatory": "Yes" if c.key else "No"}
@@ -135,7 +162,7 @@ def write_define(groups: list[tuple[str, str, list[Column], bool]], path: Path, 
             item.set(_d("DisplayFormat"), "E8601DT19.")
         elif c.kind == "date":
             item.set(_d("DisplayFormat"), "E8601DA10.")
-        _description(item, _item_description(c))
+        _description(item, _item_description(c), _item_description(chinese.get((code, c.name), c), ZH))
         if c.choices or c.kind == "boolean":
             etree.SubElement(item, _o("CodeListRef"), CodeListOID=_codelist_oid(code, c))
         derived = c.help.startswith(DERIVED_HINTS) or code == "ANALYSIS"
@@ -149,12 +176,10 @@ def write_define(groups: list[tuple[str, str, list[Column], bool]], path: Path, 
             isinstance(k, int) and not isinstance(k, bool) for k, _ in c.choices)
         cl = etree.SubElement(mdv, _o("CodeList"), OID=_codelist_oid(code, c),
                               Name=f"{code} {c.name}", DataType="integer" if int_codes else "text")
+        zh_decodes = dict(_codes(chinese.get((code, c.name), c)))
         for coded, decode in _codes(c):
             cli = etree.SubElement(cl, _o("CodeListItem"), CodedValue=coded)
-            dec = etree.SubElement(cli, _o("Decode"))
-            tt = etree.SubElement(dec, _o("TranslatedText"))
-            tt.set(f"{{{XML_NS}}}lang", "en")
-            tt.text = decode
+            _translated(cli, "Decode", decode, label_in(zh_decodes.get(coded, decode), ZH))
     etree.ElementTree(root).write(str(path), encoding="utf-8", xml_declaration=True,
                                   pretty_print=True)
     return len(items)

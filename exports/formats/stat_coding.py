@@ -9,11 +9,6 @@ all three packages (one coding, documented in the data dictionary):
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-import math
-from decimal import Decimal
-
 from django.utils.translation import gettext
 
 from exports.columns import Column
@@ -32,35 +27,6 @@ def stat_labels(c: Column) -> dict[int, str]:
     if _int_codes(c):
         return {int(code): str(label) for code, label in c.choices}
     return {i: str(label) for i, (_code, label) in enumerate(c.choices, start=1)}
-
-
-def encoder(c: Column):
-    """A function turning a database value of `c` into its value in a statistical file."""
-    if c.kind == "boolean":
-        return lambda v: math.nan if v is None else float(bool(v))
-    if c.choices and not _int_codes(c):
-        mapping = {code: float(i) for i, (code, _l) in enumerate(c.choices, start=1)}
-        return lambda v: mapping.get(v, math.nan) if v not in (None, "") else math.nan
-    if c.kind in ("integer", "float", "decimal"):
-        return lambda v: math.nan if v is None else float(v)
-    if c.kind == "datetime":
-        # Naive UTC: SAS, Stata and SPSS have no time zones; the label says "(UTC)".
-        return lambda v: None if v is None else v.astimezone(dt.UTC).replace(tzinfo=None)
-    if c.kind == "date":
-        return lambda v: v  # datetime.date objects: pyreadstat writes them as dates
-    if c.kind == "json":
-        # (read as PostgreSQL's JSON text, the same text as in the CSV)
-        return lambda v: "" if v is None else v if isinstance(v, str) else json.dumps(
-            v, ensure_ascii=False, sort_keys=True)
-
-    def text(v):
-        if v is None:
-            return ""
-        if isinstance(v, Decimal):
-            return format(v, "f")
-        return str(v)
-
-    return text
 
 
 def is_numeric(c: Column) -> bool:

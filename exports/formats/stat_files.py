@@ -1,92 +1,37 @@
-"""SAS transport V5 (.xpt), Stata 15 (.dta) and SPSS (.sav) files, one per table.
+"""SAS transport V5 (.xpt), Stata 118 (.dta) and SPSS (.sav) files, one per table.
 
-- XPT: our streaming V5 writer (exports.formats.xpt), rows converted chunk by chunk; SAS
-  names, label cuts, character widths and splits from the data dictionary (exports.metadata).
-  XPT cannot hold a format catalog, so each coded variable names its format and the formats
-  come beside the data as `formats.sas` (PROC FORMAT) and `formats.xpt` (a V5 CNTLIN data
-  set: `proc format cntlin=…`), as SAS submissions do. `README.txt` beside them lists the
-  split character variables and any text cut at its declared width.
-- Stata/SPSS: written with pyreadstat from a DataFrame of one table (rows still read from
-  the database in chunks). Types and display formats come from the dictionary, never from
-  the data: dates and instants are numbers in the package's own epoch with a date format
-  (%td / %tc, DATE11 / DATETIME20), so an empty date column stays a date column; SPSS
-  character widths are the declared widths.
+All three are written by our own streaming writers (exports.formats.xpt, .dta, .sav) from
+fixed-width records that PostgreSQL lays out (exports.formats.records): the table is never
+in memory, and Python does no work per value (numpy converts the numbers of a chunk at once).
+
+- Types, widths and display formats come from the data dictionary, never from the data:
+  every coded or numeric variable is a double; dates and instants are numbers in the
+  package's own epoch with a date format (E8601DA10./E8601DT19., %td/%tc, DATE11/DATETIME20),
+  so an empty date column stays a date column; every text is a character variable of its
+  declared byte width (exports.metadata.text_bytes: the field's max_length × 3 bytes of
+  UTF-8, or FREE_TEXT_BYTES for free text), whatever the values — text beyond that width is
+  cut at a character boundary (complete in CSV, ODM and Dataset-JSON) and counted in the
+  README of the folder.
+- XPT: SAS names, label cuts, character widths and splits (200-byte pieces) from the data
+  dictionary (exports.metadata). XPT cannot hold a format catalog, so each coded variable
+  names its format and the formats come beside the data as `formats.sas` (PROC FORMAT) and
+  `formats.xpt` (a V5 CNTLIN data set: `proc format cntlin=…`), as SAS submissions do.
+  `README.txt` beside them lists the split character variables and any text cut.
+- Stata: str# of the declared width (at most 2045 bytes), NUL-padded; value labels.
+- SPSS: A<width> strings (very long strings above 255 bytes in segments); value labels.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import math
-from collections.abc import Iterable
 from pathlib import Path
-
-import pandas as pd
-import pyreadstat
 
 from exports import metadata
 from exports.columns import Column
+from exports.formats import dta, records, sav
 from exports.formats import xpt as xptlib
-from exports.formats.stat_coding import encoder, is_numeric, stat_label, stat_labels
+from exports.formats.stat_coding import is_numeric, stat_label, stat_labels
 
 LABEL_LIMIT = {"xpt": 40, "dta": 80, "sav": 256}
-STATA_EPOCH = dt.datetime(1960, 1, 1)
-SPSS_EPOCH = dt.datetime(1582, 10, 14)
-
-
-def _naive_utc(v):
-    if v.tzinfo is not None:
-        v = v.astimezone(dt.UTC).replace(tzinfo=None)
-    return v.replace(microsecond=0)
-
-
-def _date_number(fmt: str, kind: str):
-    """Dates and instants as numbers of the package (Stata: days / milliseconds since 1960;
-    SPSS: seconds since 1582-10-14), whole seconds, UTC."""
-    def convert(v):
-        if v is None:
-            return math.nan
-        if kind == "date":
-            if isinstance(v, dt.datetime):
-                v = v.date()
-            d = dt.datetime.combine(v, dt.time())
-            return (float((d - STATA_EPOCH).days) if fmt == "dta"
-                    else (d - SPSS_EPOCH).total_seconds())
-        v = _naive_utc(v)
-        return ((v - STATA_EPOCH).total_seconds() * 1000.0 if fmt == "dta"
-                else (v - SPSS_EPOCH).total_seconds())
-    return convert
-
-
-DATE_FORMATS = {("dta", "date"): "%td", ("dta", "datetime"): "%tcCCYY-NN-DD_HH:MM:SS",
-                ("sav", "date"): "DATE11", ("sav", "datetime"): "DATETIME20"}
-
-
-def frame(fmt: str, columns: list[Column], rows: Iterable[tuple]) -> pd.DataFrame:
-    encoders = []
-    for c in columns:
-        if c.kind in ("date", "datetime"):
-            encoders.append(_date_number(fmt, c.kind))
-        else:
-            encoders.append(encoder(c))
-    data: list[list] = [[] for _ in columns]
-    for row in rows:
-        for i, value in enumerate(row):
-            data[i].append(encoders[i](value))
-    out = {}
-    for c, values in zip(columns, data, strict=True):
-        if is_numeric(c) or c.kind in ("date", "datetime"):
-            out[c.name] = pd.Series(values, dtype="float64")
-        else:
-            if fmt == "sav" and values:
-                # SPSS storage width = the longest value: pad one value to the declared width
-                # (SPSS strings are blank-padded; readers strip the blanks).
-                width = min(metadata.text_bytes(c), 32767)
-                longest = max(range(len(values)), key=lambda k: len(values[k].encode()))
-                raw = values[longest].encode()
-                if len(raw) < width:
-                    values[longest] = values[longest] + " " * (width - len(raw))
-            out[c.name] = pd.Series(values, dtype="object")
-    return pd.DataFrame(out, columns=[c.name for c in columns])
 
 
 class SasFormats:
@@ -147,33 +92,31 @@ class SasFormats:
 
 
 class XptLayout:
-    """The V5 variables of one table and the conversion of its rows (from the dictionary)."""
+    """The V5 variables of one table (from the dictionary) and its record (exports.formats.
+    records: PostgreSQL lays out every observation; Python cuts or splits long text)."""
 
     def __init__(self, table_code: str, columns: list[Column], sas_formats: SasFormats | None):
         self.columns = columns
         self.names = metadata.short_names(table_code, columns)
         self.variables: list[xptlib.XptVariable] = []
-        self.converters = []
-        self.cut: dict[str, int] = {}
         self.split: dict[str, list[str]] = {}
+        self.record = records.xpt_layout(columns)
         for c in columns:
             names = self.names[c.name]
             label = stat_label(c)
             if is_numeric(c) or c.kind in ("date", "datetime", "time"):
                 fmt, flen = "", 0
                 if c.kind == "date":
-                    fmt, flen, conv = "E8601DA", 10, xptlib.sas_date
+                    fmt, flen = "E8601DA", 10
                 elif c.kind == "datetime":
-                    fmt, flen, conv = "E8601DT", 19, xptlib.sas_datetime
+                    fmt, flen = "E8601DT", 19
                 elif c.kind == "time":
-                    fmt, flen, conv = "TIME", 8, xptlib.sas_time
+                    fmt, flen = "TIME", 8
                 else:
-                    conv = encoder(c)  # NaN for missing: written as the SAS missing value
                     named = sas_formats.name_for(c) if sas_formats is not None else None
                     if named:
                         fmt = named
                 self.variables.append(xptlib.XptVariable(names[0], label, True, 8, fmt, flen))
-                self.converters.append((False, conv, None))
                 continue
             widths = xptlib.segment_widths(metadata.text_bytes(c))
             if len(widths) != len(names):
@@ -183,61 +126,100 @@ class XptLayout:
                 self.variables.append(xptlib.XptVariable(name, part, False, w))
             if len(names) > 1:
                 self.split[c.name] = names
-            self.converters.append((True, encoder(c), widths))
 
-    def convert(self, row) -> list:
-        out = []
-        for c, (is_text, conv, widths), value in zip(self.columns, self.converters, row, strict=True):
-            if not is_text:
-                out.append(conv(value))
-                continue
-            pieces, was_cut = xptlib.split_utf8(conv(value).encode("utf-8"), widths)
-            if was_cut:
-                self.cut[c.name] = self.cut.get(c.name, 0) + 1
-            out.extend(pieces)
-        return out
+    @property
+    def cut(self) -> dict[str, int]:
+        """Variable → number of values cut at the declared width."""
+        return self.record.cut
 
 
-def write_xpt(table_code: str, columns: list[Column], rows: Iterable[tuple], path: Path, *,
-              table_label: str, sas_formats: SasFormats | None) -> tuple[int, XptLayout]:
-    layout = XptLayout(table_code, columns, sas_formats)
+Source = tuple[str, list] | None  # (SQL of the table's rows, its parameters); None: no rows
+
+
+def write_xpt(table_code: str, columns: list[Column], source: Source, path: Path, *,
+              table_label: str, sas_formats: SasFormats | None,
+              layout: XptLayout | None = None) -> tuple[int, XptLayout]:
+    layout = layout or XptLayout(table_code, columns, sas_formats)
+    if layout.record.length != sum(v.length for v in layout.variables):
+        raise ValueError(f"{table_code}: record of {layout.record.length} bytes, variables of "
+                         f"{sum(v.length for v in layout.variables)}")
     with open(path, "wb") as fh:
         writer = xptlib.XptWriter(fh, dataset=metadata.dataset_name(table_code),
                                   label=table_label, variables=layout.variables)
         writer.write_header()
-        chunk = []
-        for row in rows:
-            chunk.append(layout.convert(row))
-            if len(chunk) >= xptlib.CHUNK:
-                writer.write_rows(chunk)
-                chunk = []
-        writer.write_rows(chunk)
+        for block in layout.record.chunks(*(source or (None, None))):
+            writer.write_records(block.data, len(block))
         writer.close()
     return writer.rows, layout
 
 
-def write_stat(fmt: str, columns: list[Column], rows: Iterable[tuple], path: Path, *,
-               table_label: str, table_name: str, sas_formats: SasFormats | None = None) -> int:
+DTA_FORMATS = {"date": "%td", "datetime": "%tcCCYY-NN-DD_HH:MM:SS"}
+SAV_FORMATS = {"date": ("DATE", 11, 0), "datetime": ("DATETIME", 20, 0)}
+
+
+def _is_number(c: Column) -> bool:
+    return is_numeric(c) or c.kind in ("date", "datetime")
+
+
+def dta_variables(columns: list[Column]) -> list[dta.DtaVariable]:
+    out = []
+    for c in columns:
+        label = metadata.cut_label(stat_label(c), LABEL_LIMIT["dta"])
+        if _is_number(c):
+            out.append(dta.DtaVariable(c.name, label, 0, DTA_FORMATS.get(c.kind, "%10.0g"),
+                                       stat_labels(c) or None))
+        else:
+            width = min(metadata.text_bytes(c), records.STATA_STR_MAX)
+            out.append(dta.DtaVariable(c.name, label, width, f"%-{min(width, 244)}s"))
+    return out
+
+
+def sav_variables(columns: list[Column]) -> list[sav.SavVariable]:
+    out = []
+    for c in columns:
+        label = metadata.cut_label(stat_label(c), LABEL_LIMIT["sav"])
+        if _is_number(c):
+            coded = stat_labels(c)
+            fmt = SAV_FORMATS.get(c.kind) or (("F", 8, 0) if coded or c.kind == "integer"
+                                              else ("F", 8, 2))
+            out.append(sav.SavVariable(c.name, label, 0, fmt, "nominal" if coded else "scale",
+                                       coded or None))
+        else:
+            width = metadata.text_bytes(c)
+            out.append(sav.SavVariable(c.name, label, width, ("A", width, 0), "nominal"))
+    return out
+
+
+def write_stat(fmt: str, columns: list[Column], source: Source, path: Path, *,
+               table_label: str, table_name: str, sas_formats: SasFormats | None = None,
+               cut: dict[str, int] | None = None) -> int:
+    """One table as .xpt, .dta or .sav, streamed from `source` (see write_xpt); `cut` gets
+    the number of values cut at the declared width, per variable."""
+    cut = {} if cut is None else cut
     if fmt == "xpt":
-        n, _layout = write_xpt(table_name, columns, rows, path, table_label=table_label,
-                               sas_formats=sas_formats)
+        n, layout = write_xpt(table_name, columns, source, path, table_label=table_label,
+                              sas_formats=sas_formats)
+        cut.update(layout.cut)
         return n
-    if fmt not in ("dta", "sav"):
-        raise ValueError(f"Unknown statistical format {fmt!r}; expected xpt, dta or sav.")
-    df = frame(fmt, columns, rows)
-    limit = LABEL_LIMIT[fmt]
-    labels = [metadata.cut_label(stat_label(c), limit) for c in columns]
-    value_labels = {c.name: stat_labels(c) for c in columns if stat_labels(c)}
-    formats = {c.name: DATE_FORMATS[(fmt, c.kind)] for c in columns
-               if (fmt, c.kind) in DATE_FORMATS}
     if fmt == "dta":
-        pyreadstat.write_dta(df, str(path), file_label=metadata.cut_label(table_label, 80),
-                             column_labels=labels, variable_value_labels=value_labels,
-                             variable_format=formats)
-    else:
-        for c in columns:
-            if not is_numeric(c) and c.kind not in ("date", "datetime"):
-                formats[c.name] = f"A{min(metadata.text_bytes(c), 32767)}"
-        pyreadstat.write_sav(df, str(path), file_label=table_label, column_labels=labels,
-                             variable_value_labels=value_labels, variable_format=formats)
-    return len(df)
+        record = records.dta_layout(columns)
+        with open(path, "wb") as fh:
+            writer = dta.DtaWriter(fh, label=metadata.cut_label(table_label, 80),
+                                   variables=dta_variables(columns))
+            writer.write_header()
+            for block in record.chunks(*(source or (None, None))):
+                writer.write(block.data, len(block))
+            writer.close()
+        cut.update(record.cut)
+        return writer.rows
+    if fmt == "sav":
+        record = records.sav_layout(columns)
+        with open(path, "wb") as fh:
+            writer = sav.SavWriter(fh, label=table_label, variables=sav_variables(columns))
+            writer.write_header()
+            for block in record.chunks(*(source or (None, None))):
+                writer.write(block.data, len(block))
+            writer.close()
+        cut.update(record.cut)
+        return writer.rows
+    raise ValueError(f"Unknown statistical format {fmt!r}; expected xpt, dta or sav.")

@@ -3,8 +3,8 @@
 A V5 file is 80-byte records: library header, member header, one 140-byte NAMESTR per
 variable, then the observations back to back (numbers as 8-byte IBM hexadecimal floats,
 characters as fixed-width blank-padded bytes), the last record padded with blanks. Nothing in
-it depends on the data but the observations, so rows are converted and written chunk by
-chunk: the writer never holds a table.
+it depends on the data but the observations, so they are written chunk by chunk as
+exports.formats.records lays them out: the writer never holds a table.
 
 Rules of V5 kept here (the metadata comes from the data dictionary, exports.metadata):
 - dataset and variable names: at most 8 characters, upper case (pinned short names);
@@ -29,8 +29,6 @@ import numpy as np
 
 from exports.metadata import SAS_CHAR_LIMIT, cut_label
 
-SAS_EPOCH = dt.date(1960, 1, 1)
-SAS_EPOCH_DT = dt.datetime(1960, 1, 1)
 CHUNK = 2000
 
 
@@ -108,28 +106,6 @@ def segment_widths(total: int) -> list[int]:
     return widths or [1]
 
 
-def sas_date(v) -> float:
-    if v is None:
-        return np.nan
-    if isinstance(v, dt.datetime):
-        v = v.date()
-    return float((v - SAS_EPOCH).days)
-
-
-def sas_datetime(v) -> float:
-    if v is None:
-        return np.nan
-    if v.tzinfo is not None:
-        v = v.astimezone(dt.UTC).replace(tzinfo=None)
-    return float((v.replace(microsecond=0) - SAS_EPOCH_DT).total_seconds())
-
-
-def sas_time(v) -> float:
-    if v is None:
-        return np.nan
-    return float(v.hour * 3600 + v.minute * 60 + v.second)
-
-
 class XptWriter:
     """Write one SAS V5 data set: `write_header()`, then `write_rows()` any number of times
     with rows of Python values (numbers as float/None, text as str), then `close()`."""
@@ -157,9 +133,9 @@ class XptWriter:
         self.dtype = np.dtype([(f"f{i}", ">u8" if v.numeric else f"S{v.length}")
                                for i, v in enumerate(variables)])
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data) -> None:
         self.fh.write(data)
-        self.bytes += len(data)
+        self.bytes += memoryview(data).nbytes
 
     def write_header(self) -> None:
         stamp = _stamp(self.created)
@@ -203,6 +179,14 @@ class XptWriter:
                 out[f"f{i}"] = [x.ljust(v.length) for x in column]
         self._write(out.tobytes())
         self.rows += len(rows)
+
+    def write_records(self, data, n: int) -> None:
+        """Finished observations (bytes or a buffer: exports.formats.records), `n` of them."""
+        if memoryview(data).nbytes != n * self.record_length:
+            raise ValueError(f"{self.dataset}: {len(data)} bytes for {n} observations of "
+                             f"{self.record_length}")
+        self._write(data)
+        self.rows += n
 
     def close(self) -> None:
         if self.bytes % 80:

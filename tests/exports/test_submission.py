@@ -348,24 +348,18 @@ def _types(bundle, fmt, tmp_path) -> dict:
 
 def test_types_do_not_depend_on_the_data_empty_date_columns_stay_dates(
         study, personas, sites, run_export, tmp_path):
-    from exports.formats.stat_coding import is_numeric
-
     formats = ["xpt", "dta", "sav", "datasetjson"]
     full = zipfile.ZipFile(run_export(personas["datamanager"], formats).path)
     # Site 003 has no data at all: every table is empty.
     empty = zipfile.ZipFile(run_export(personas["datamanager"], formats, site_ids=[sites["003"].pk]).path)
-    columns = _columns(blinded=True)
     for fmt in ("xpt", "dta", "sav"):
         (tmp_path / fmt).mkdir()
         a, b = _types(full, fmt, tmp_path / fmt), _types(empty, fmt, tmp_path / fmt)
         assert a.keys() == b.keys()
         for name in a:
-            code = "ANALYSIS" if name.endswith(f"analysis.{fmt}") else name.split("/")[1].split(".")[0].upper()
-            kinds = {c.name: c for c in columns[code]}
+            assert a[name].keys() == b[name].keys()
             for var, kind in a[name].items():
-                c = kinds.get(var)
-                if fmt != "xpt" and (c is None or not (is_numeric(c) or c.kind in ("date", "datetime"))):
-                    continue  # Stata/SPSS string widths of an empty table: see the README
+                # every variable, text included (widths: tests/exports/test_stat_writers.py)
                 assert b[name][var] == kind, (fmt, name, var, kind, b[name][var])
     dta = _types(empty, "dta", tmp_path / "dta")
     sav = _types(empty, "sav", tmp_path / "sav")
@@ -471,3 +465,43 @@ def test_export_data_command_and_export_center_offer_dataset_json_and_define(
         "{http://www.cdisc.org/ns/def/v2.1}Context") == "Other"
     choices = dict(ExportForm(user=personas["statistician"]).fields["formats"].choices)
     assert {"datasetjson", "define"} <= set(choices)
+
+
+def test_define_xml_carries_chinese_beside_english_for_every_description_and_decode(
+        study, personas, run_export, tmp_path):
+    import odmlib.define_loader as OL
+    import odmlib.loader as LD
+
+    bundle = zipfile.ZipFile(run_export(personas["statistician"], ["define"], blinded=False).path)
+    path = _extract(bundle, "define/define.xml", tmp_path)
+    doc = etree.parse(path)
+    lang = "{http://www.w3.org/XML/1998/namespace}lang"
+    owners = doc.xpath("//odm:ItemGroupDef/odm:Description | //odm:ItemDef/odm:Description"
+                       " | //odm:CodeListItem/odm:Decode", namespaces=ODM)
+    assert len(owners) > 400
+    for owner in owners:
+        texts = {t.get(lang): t.text for t in owner.xpath("odm:TranslatedText", namespaces=ODM)}
+        assert set(texts) == {"en", "zh-Hans"} and all(texts.values()), etree.tostring(owner)
+
+    def both(xpath):
+        (owner,) = doc.xpath(xpath, namespaces=ODM)
+        return {t.get(lang): t.text for t in owner.xpath("odm:TranslatedText", namespaces=ODM)}
+
+    age = both("//odm:ItemDef[@OID='IT.SCREENING.AGE_YEARS']/odm:Description")
+    assert age["en"] == "Age (years) Unit: years. Range: 0–120."
+    assert age["zh-Hans"] == "年龄（岁） 单位：岁。 范围：0–120。"
+    screening = both("//odm:ItemGroupDef[@OID='IG.SCREENING']/odm:Description")
+    assert screening["en"].startswith("Screening") and screening["zh-Hans"] == "筛选 / 基线"
+    assert both("//odm:ItemGroupDef[@OID='IG.ANALYSIS']/odm:Description")["zh-Hans"] == "分析表"
+    assert both("//odm:CodeList[@OID='CL.SCREENING.SEX']/odm:CodeListItem[@CodedValue='female']"
+                "/odm:Decode") == {"en": "Female", "zh-Hans": "女"}
+    assert both("//odm:CodeList[@OID='CL.RANDOMIZATION.ARM']/odm:CodeListItem[@CodedValue='STENTING']"
+                "/odm:Decode") == {"en": "Stenting or angioplasty", "zh-Hans": "支架置入或血管成形术"}
+    randomized = both("//odm:ItemDef[@OID='IT.RANDOMIZATION.RANDOMIZED_AT']/odm:Description")
+    assert randomized["zh-Hans"].endswith("UTC 时刻，ISO 8601 格式，精确到秒（…Z）。")
+    # Still read by odmlib (Define-XML 2.1 model), both languages kept.
+    loader = LD.ODMLoader(OL.XMLDefineLoader(model_package="define_2_1", ns_uri="http://www.cdisc.org/ns/def/v2.1"))
+    loader.open_odm_document(path)
+    mdv = loader.load_odm().Study.MetaDataVersion
+    item = next(i for i in mdv.ItemDef if i.OID == "IT.SCREENING.AGE_YEARS")
+    assert {t.lang: t._content for t in item.Description.TranslatedText} == age
