@@ -163,9 +163,9 @@ def short_names(table: str, columns) -> dict[str, list[str]]:
     """Variable → its SAS name(s) (several when a character variable is split), for the
     columns of one table: the pinned names of exports/short_names.py, new variables named
     by abbreviate() around them. Unique within the table; independent of the data."""
-    from exports.short_names import SHORT_NAMES
+    from exports.short_names import COMMON_SHORT_NAMES, SHORT_NAMES
 
-    pinned = SHORT_NAMES.get(table, {})
+    pinned = {**COMMON_SHORT_NAMES, **SHORT_NAMES.get(table, {})}
     taken: set[str] = set()
     out: dict[str, list[str]] = {}
     for c in columns:
