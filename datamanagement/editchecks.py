@@ -26,6 +26,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from core import protocol as P
+from datamanagement.messages import Message
 
 HARD = "hard"
 SOFT = "soft"
@@ -56,9 +57,10 @@ class Failure:
     check: str
     field: str
     severity: str
-    message: str
+    message: str  # in the language active when the check ran (hard checks: the user's)
     rule: str
     deviation: bool = False
+    source: Message | None = None  # the message as msgid and parameters: stored with its query
 
     def __str__(self) -> str:
         return self.message
@@ -306,6 +308,7 @@ def run(code_or_checks, data: Mapping[str, Any], ctx: Context | None = None) -> 
     for check in checks:
         for field_name, message in check.test(data, ctx) or ():
             failure = Failure(check=check.code, field=field_name, severity=check.severity,
-                              message=message, rule=check.rule, deviation=check.deviation)
+                              message=str(message), rule=check.rule, deviation=check.deviation,
+                              source=message if isinstance(message, Message) else None)
             (result.hard if check.severity == HARD else result.soft).append(failure)
     return result
