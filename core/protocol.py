@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, gettext_noop
 
 # --- Inclusion thresholds (all inclusive, SPEC §4 "Boundaries are inclusive exactly as written")
 AGE_MIN_YEARS = 18  # IN1: age ≥ 18
@@ -34,6 +34,7 @@ GFR_MIN = Decimal("30")  # EX8: GFR < 30 mL/min excludes
 # EX8: creatinine compared in the unit entered (2.5 mg/dL = 221 µmol/L, so converting first
 # would flip the boundary).
 CREATININE_MAX = {"umol/L": Decimal("220"), "mg/dL": Decimal("2.5")}
+CREATININE_CRITERION = "EX8"
 
 # Labs that may be "pending" at the table with the investigator's attestation [decision].
 COAGULATION_LABS = ("platelets", "aptt", "inr")
@@ -85,8 +86,6 @@ NIHSS_ITEM_TABLE: tuple[NihssItem, ...] = (
 NIHSS_ITEMS: dict[str, tuple[int, bool]] = {i.code: (i.max, i.untestable) for i in NIHSS_ITEM_TABLE}
 NIHSS_MAX_TOTAL = sum(i.max for i in NIHSS_ITEM_TABLE)  # 42
 NIHSS_UNTESTABLE = "UN"
-NIHSS_RULE = "each NIHSS item within its range (" + ", ".join(
-    f"{i.code} 0–{i.max}{' or UN' if i.untestable else ''}" for i in NIHSS_ITEM_TABLE) + ")"
 
 # --- Scales
 MRS_MAX = 6  # modified Rankin Scale 0–6; 6 = dead (SPEC §6: a death sets the day-90 mRS to 6)
@@ -185,11 +184,18 @@ class VisitRule:
         return self.target + self.after
 
     @property
-    def text(self) -> str:
-        """The window as people write it: "T0+18 h … T0+30 h", "day 83–97 (90 ± 7)"."""
+    def text_msgid(self) -> tuple[str, dict[str, int]]:
+        """The window as a translatable message (msgid, numbers): the numbers stay here."""
         if self.unit == "hours":
-            return f"T0+{self.first} h … T0+{self.last} h"
-        return f"day {self.first}–{self.last} ({self.target} ± {self.before})"
+            return gettext_noop("T0+%(first)s h … T0+%(last)s h"), {"first": self.first, "last": self.last}
+        return (gettext_noop("day %(first)s–%(last)s (%(target)s ± %(before)s)"),
+                {"first": self.first, "last": self.last, "target": self.target, "before": self.before})
+
+    @property
+    def text(self) -> str:
+        """The window as people write it, in English: "T0+18 h … T0+30 h", "day 83–97 (90 ± 7)"."""
+        msgid, numbers = self.text_msgid
+        return msgid % numbers
 
 
 VISITS: tuple[VisitRule, ...] = (

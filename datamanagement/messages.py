@@ -29,7 +29,7 @@ class Message:
 
     def __str__(self) -> str:
         text = gettext(self.msgid)
-        if not self.params:
+        if not self.params and "%(" not in text:
             return text
         return text % {k: str(v) for k, v in self.params.items()}
 
