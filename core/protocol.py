@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.utils.translation import gettext_lazy, gettext_noop
 
@@ -116,7 +117,7 @@ class Range:
 
     low: Decimal
     high: Decimal
-    unit: str = ""
+    unit: Any = ""  # a symbol (str), or a unit word (gettext_lazy: shown in the reader's language)
     usual_low: Decimal | None = None
     usual_high: Decimal | None = None
     decimals: int = 0  # digits after the point the CRF stores (more would be rounded silently)
@@ -128,7 +129,8 @@ def _r(low, high, unit="", usual_low=None, usual_high=None, decimals=0) -> Range
 
 
 RANGES: dict[str, Range] = {
-    "age_years": _r(0, 120, "years", None, 100),
+    # A unit that is a word is translatable ("0–120 years" reads "0–120 岁"); symbols stay.
+    "age_years": _r(0, 120, gettext_lazy("years"), None, 100),
     "prestroke_mrs": _r(0, 5),
     "nihss_baseline": _r(0, 42),
     "aspects": _r(0, 10),

@@ -230,6 +230,7 @@ def _after_save(*, instance, crf, user, write: CrfWrite, reason: str, subject) -
 
 
 RESOLVED = Message(gettext_noop("The edit check no longer fails after the change of this field."))
+_resolved_stored: tuple | None = None  # its (English, msgid, params), made once
 
 
 def _upkeep(*, instance, crf, write: CrfWrite, user, reason: str, subject) -> tuple[int, int]:
@@ -257,8 +258,11 @@ def _upkeep(*, instance, crf, write: CrfWrite, user, reason: str, subject) -> tu
 
 
 def _resolved_notes_sql(*, instance, crf, write: CrfWrite, now) -> tuple[str, list]:
+    global _resolved_stored
+    if _resolved_stored is None:
+        _resolved_stored = stored(RESOLVED)
     still_failing = [(f.check, f.field) for f in write.soft]
-    text, msgid, msg_params = stored(RESOLVED)
+    text, msgid, msg_params = _resolved_stored
     return (
         f"INSERT INTO {QueryMessage._meta.db_table} (query_id, kind, author_id, at, text, text_msgid, text_params) "
         f"SELECT q.id, %s, NULL, %s, %s, %s, %s FROM {Query._meta.db_table} q "
