@@ -115,8 +115,9 @@ def check_values(instance) -> dict[str, Any]:
     return {f.name: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
 
 
-BOUNDS_RULE = (f"dates from {bounds.earliest_text()} and not in the future; no control characters in text; "
-               "each value within its field's range and code list")
+BOUNDS_RULE = Message(gettext_noop("dates from %(earliest)s and not in the future; no control characters in text; "
+                                   "each value within its field's range and code list"),
+                      earliest=bounds.earliest_text())
 
 
 def bounds_failures(instance, crf: registry.CRF, *, now, time_zone, validators: bool = False,
@@ -124,7 +125,7 @@ def bounds_failures(instance, crf: registry.CRF, *, now, time_zone, validators: 
     names = [n for n in field_names(crf) if n not in skip]
     problems = bounds.instance_problems(instance, names, now=now, time_zone=time_zone, validators=validators)
     return [editchecks.Failure(check="BOUNDS", field=name, severity=editchecks.HARD, message=message,
-                               rule=BOUNDS_RULE) for name, message in problems.items()]
+                               rule=str(BOUNDS_RULE)) for name, message in problems.items()]
 
 
 def run_checks(instance, crf: registry.CRF, ctx: editchecks.Context) -> editchecks.Result:

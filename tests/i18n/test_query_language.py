@@ -65,3 +65,17 @@ def test_a_query_stored_before_msgids_existed_still_shows_its_text(make_subject,
     Query.objects.filter(pk=q.pk).update(text_msgid=q.text + " %(gone)s", text_params={})
     q.refresh_from_db()
     assert q.shown_text == q.text
+
+
+def test_the_bounds_of_every_value_speak_the_language_of_the_page():
+    import datetime as dt
+
+    from core import bounds
+
+    now = dt.datetime(2026, 5, 1, 8, 0, tzinfo=dt.UTC)
+    with translation.override("zh-hans"):
+        assert bounds.value_problem(dt.date(1, 1, 1), now=now) == "不得早于 1900-01-01；实际为 0001-01-01。"
+        assert CJK.search(bounds.value_problem("a\x00b", now=now))
+        assert CJK.search(bounds.value_problem(now + dt.timedelta(days=2), now=now))
+    with translation.override("en"):
+        assert bounds.value_problem(dt.date(1, 1, 1), now=now) == "must be on or after 1900-01-01; found 0001-01-01."
