@@ -27,6 +27,11 @@ class TemporaryPasswordForm(AdminPasswordChangeForm):
     def __init__(self, user, *args, by=None, **kwargs):
         super().__init__(user, *args, **kwargs)
         self.by = by
+        if "usable_password" in self.fields:
+            # Django's own help text here is partly outside its catalogue: say it translatably.
+            self.fields["usable_password"].help_text = _(
+                "Whether the user will be able to sign in with a password. If disabled, the current password "
+                "of this user is lost.")
 
     def save(self, commit=True):
         return user_password_set_by_admin(by=self.by, user=self.user, password=self.cleaned_data["password1"],
@@ -70,8 +75,8 @@ class UserAdmin(AdministratorOnly, BaseUserAdmin):
     list_display = ["username", "first_name", "last_name", "email", "is_active", "last_login"]
     fieldsets = (
         (None, {"fields": ("username", "password")}),
-        ("Person", {"fields": ("first_name", "last_name", "email", "preferred_language")}),
-        ("Status", {"fields": ("is_active", "last_login", "date_joined")}),
+        (_("Person"), {"fields": ("first_name", "last_name", "email", "preferred_language")}),
+        (_("Status"), {"fields": ("is_active", "last_login", "date_joined")}),
     )
     readonly_fields = ["last_login", "date_joined"]
     change_password_form = TemporaryPasswordForm

@@ -22,6 +22,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext as _
 
 from core import protocol as P
 
@@ -34,13 +35,19 @@ def earliest_text() -> str:
     return f"{EARLIEST:%Y-%m-%d}"
 
 
+def _too_early(value) -> str:
+    day = value.date() if isinstance(value, dt.datetime) else value
+    return _("must be on or after %(earliest)s; found %(found)s.") % {"earliest": earliest_text(),
+                                                                     "found": day.isoformat()}  # 0001-01-01
+
+
 def text_problem(value: str) -> str | None:
     match = _CONTROL.search(value)
     if match is None:
         return None
     char = match.group()
-    what = "a NUL byte" if char == "\x00" else f"a control character (U+{ord(char):04X})"
-    return f"text must not contain control characters; found {what}."
+    what = _("a NUL byte") if char == "\x00" else _("a control character (U+%(code)s)") % {"code": f"{ord(char):04X}"}
+    return _("text must not contain control characters; found %(what)s.") % {"what": what}
 
 
 def value_problem(value: Any, *, now: dt.datetime, time_zone: str | dt.tzinfo = "UTC") -> str | None:
@@ -49,20 +56,21 @@ def value_problem(value: Any, *, now: dt.datetime, time_zone: str | dt.tzinfo = 
     tz = zoneinfo.ZoneInfo(time_zone) if isinstance(time_zone, str) else time_zone
     if isinstance(value, dt.datetime):
         if value.year < P.EARLIEST_YEAR:
-            return f"must be on or after {earliest_text()}; found {value:%Y-%m-%d}."
+            return _too_early(value)
         if value.tzinfo is None:
             value = value.replace(tzinfo=tz)
         limit = now + P.FUTURE_TOLERANCE
         if value > limit:
-            return f"a time in the future is impossible (now is {now.astimezone(tz):%Y-%m-%d %H:%M}); " \
-                   f"found {value.astimezone(tz):%Y-%m-%d %H:%M}."
+            return _("a time in the future is impossible (now is %(now)s); found %(found)s.") % {
+                "now": f"{now.astimezone(tz):%Y-%m-%d %H:%M}", "found": f"{value.astimezone(tz):%Y-%m-%d %H:%M}"}
         return None
     if isinstance(value, dt.date):
         if value.year < P.EARLIEST_YEAR:
-            return f"must be on or after {earliest_text()}; found {value:%Y-%m-%d}."
+            return _too_early(value)
         today = (now + P.FUTURE_TOLERANCE).astimezone(tz).date()
         if value > today:
-            return f"a date in the future is impossible (today is {today}); found {value}."
+            return _("a date in the future is impossible (today is %(today)s); found %(found)s.") % {
+                "today": str(today), "found": str(value)}
         return None
     if isinstance(value, str):
         return text_problem(value)
@@ -91,13 +99,14 @@ def field_problem(f: models.Field, value: Any, *, now: dt.datetime, time_zone,
     if f.choices and not isinstance(value, list | dict):
         allowed = {str(k) for k, _label in f.flatchoices}
         if str(value) not in allowed:
-            return f"must be one of {', '.join(sorted(allowed))}; found {value!r}."
+            return _("must be one of %(allowed)s; found %(found)s.") % {"allowed": ", ".join(sorted(allowed)),
+                                                                        "found": repr(value)}
     try:
         f.run_validators(f.to_python(value))
     except ValidationError as exc:
         return " ".join(str(m) for m in exc.messages)
     except (TypeError, ValueError, ArithmeticError) as exc:  # a value of the wrong kind
-        return f"not a valid value for this field ({exc})."
+        return _("not a valid value for this field (%(error)s).") % {"error": exc}
     return None
 
 

@@ -29,6 +29,8 @@ class User(AbstractUser):
 
     class Meta:
         ordering = ["username"]
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
 
     def __str__(self) -> str:
         return self.get_full_name() or self.username
@@ -49,6 +51,8 @@ class Site(models.Model):
 
     class Meta:
         ordering = ["code"]
+        verbose_name = _("site")
+        verbose_name_plural = _("sites")
 
     def __str__(self) -> str:
         return f"{self.code} {self.name}"
@@ -62,15 +66,17 @@ class Site(models.Model):
 class Membership(models.Model):
     """A (user, role, site) grant. site NULL means all sites (for the all-site roles)."""
 
-    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="memberships")
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="memberships", verbose_name=_("user"))
     role = models.CharField(_("role"), max_length=20, choices=Role.choices)
-    site = models.ForeignKey(Site, on_delete=models.PROTECT, null=True, blank=True,
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("site"),
                              related_name="memberships", help_text=_("Empty means all sites."))
     active = models.BooleanField(_("active"), default=True)
-    granted_at = models.DateTimeField(auto_now_add=True)
+    granted_at = models.DateTimeField(_("granted at"), auto_now_add=True)
 
     class Meta:
         ordering = ["user__username", "role"]
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
         constraints = [
             models.UniqueConstraint(fields=["user", "role", "site"], name="membership_unique"),
             models.UniqueConstraint(fields=["user", "role"], condition=models.Q(site__isnull=True),

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, gettext_noop
 
 # --- Inclusion thresholds (all inclusive, SPEC §4 "Boundaries are inclusive exactly as written")
 AGE_MIN_YEARS = 18  # IN1: age ≥ 18
@@ -34,6 +35,7 @@ GFR_MIN = Decimal("30")  # EX8: GFR < 30 mL/min excludes
 # EX8: creatinine compared in the unit entered (2.5 mg/dL = 221 µmol/L, so converting first
 # would flip the boundary).
 CREATININE_MAX = {"umol/L": Decimal("220"), "mg/dL": Decimal("2.5")}
+CREATININE_CRITERION = "EX8"
 
 # Labs that may be "pending" at the table with the investigator's attestation [decision].
 COAGULATION_LABS = ("platelets", "aptt", "inr")
@@ -89,9 +91,6 @@ NIHSS_UNTESTABLE = "UN"
 # then derived, SCALES.md). The stored screening records which way it was entered.
 NIHSS_ENTRY_TOTAL = "total"
 NIHSS_ENTRY_ITEMS = "items"
-NIHSS_TOTAL_RULE = "a typed NIHSS total equals the sum of the 15 items when both are entered (UN counts 0)"
-NIHSS_RULE = "each NIHSS item within its range (" + ", ".join(
-    f"{i.code} 0–{i.max}{' or UN' if i.untestable else ''}" for i in NIHSS_ITEM_TABLE) + ")"
 
 # --- Scales
 MRS_MAX = 6  # modified Rankin Scale 0–6; 6 = dead (SPEC §6: a death sets the day-90 mRS to 6)
@@ -122,7 +121,7 @@ class Range:
 
     low: Decimal
     high: Decimal
-    unit: str = ""
+    unit: Any = ""  # a symbol (str), or a unit word (gettext_lazy: shown in the reader's language)
     usual_low: Decimal | None = None
     usual_high: Decimal | None = None
     decimals: int = 0  # digits after the point the CRF stores (more would be rounded silently)
@@ -134,7 +133,8 @@ def _r(low, high, unit="", usual_low=None, usual_high=None, decimals=0) -> Range
 
 
 RANGES: dict[str, Range] = {
-    "age_years": _r(0, 120, "years", None, 100),
+    # A unit that is a word is translatable ("0–120 years" reads "0–120 岁"); symbols stay.
+    "age_years": _r(0, 120, gettext_lazy("years"), None, 100),
     "prestroke_mrs": _r(0, 5),
     "nihss_baseline": _r(0, NIHSS_MAX_TOTAL),
     "aspects": _r(0, 10),
@@ -190,11 +190,18 @@ class VisitRule:
         return self.target + self.after
 
     @property
-    def text(self) -> str:
-        """The window as people write it: "T0+18 h … T0+30 h", "day 83–97 (90 ± 7)"."""
+    def text_msgid(self) -> tuple[str, dict[str, int]]:
+        """The window as a translatable message (msgid, numbers): the numbers stay here."""
         if self.unit == "hours":
-            return f"T0+{self.first} h … T0+{self.last} h"
-        return f"day {self.first}–{self.last} ({self.target} ± {self.before})"
+            return gettext_noop("T0+%(first)s h … T0+%(last)s h"), {"first": self.first, "last": self.last}
+        return (gettext_noop("day %(first)s–%(last)s (%(target)s ± %(before)s)"),
+                {"first": self.first, "last": self.last, "target": self.target, "before": self.before})
+
+    @property
+    def text(self) -> str:
+        """The window as people write it, in English: "T0+18 h … T0+30 h", "day 83–97 (90 ± 7)"."""
+        msgid, numbers = self.text_msgid
+        return msgid % numbers
 
 
 VISITS: tuple[VisitRule, ...] = (

@@ -26,6 +26,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from core import protocol as P
+from datamanagement.messages import Message
+from datamanagement.messages import lazy as _
 
 HARD = "hard"
 SOFT = "soft"
@@ -36,6 +38,24 @@ NIHSS_UNTESTABLE = P.NIHSS_UNTESTABLE
 DAY90_FIRST_DAY, DAY90_LAST_DAY = P.DAY90_FIRST_DAY, P.DAY90_LAST_DAY
 LAB_THRESHOLDS = P.LAB_THRESHOLDS
 CREATININE_MAX = P.CREATININE_MAX
+
+
+FIRST_ITEM, LAST_ITEM = P.NIHSS_ITEM_TABLE[0].code, P.NIHSS_ITEM_TABLE[-1].code
+LAB_LABELS = {"platelets": _("Platelets"), "aptt": _("aPTT"), "inr": _("INR"), "gfr": _("GFR"),
+              "creatinine": _("Creatinine")}
+
+
+def item_out_of_range(item: str, high: int, un_allowed: bool, value) -> Message:
+    if un_allowed:
+        return _("NIHSS item %(item)s: allowed 0–%(high)s or UN, found %(value)s.") % {
+            "item": item, "high": high, "value": value}
+    return _("NIHSS item %(item)s: allowed 0–%(high)s, found %(value)s.") % {"item": item, "high": high, "value": value}
+
+
+def nihss_rule() -> Message:
+    """The NIHSS ranges rule, its numbers from core.protocol."""
+    ranges = ", ".join(f"{i.code} 0–{i.max}" + (" / UN" if i.untestable else "") for i in P.NIHSS_ITEM_TABLE)
+    return _("each NIHSS item within its range (%(ranges)s; UN where the scale allows it)") % {"ranges": ranges}
 
 
 @dataclass(frozen=True)
@@ -56,9 +76,10 @@ class Failure:
     check: str
     field: str
     severity: str
-    message: str
+    message: str  # in the language active when the check ran (hard checks: the user's)
     rule: str
     deviation: bool = False
+    source: Message | None = None  # the message as msgid and parameters: stored with its query
 
     def __str__(self) -> str:
         return self.message
@@ -69,7 +90,7 @@ class Check:
     code: str
     field: str  # the field the error or query attaches to
     severity: str
-    rule: str  # the rule in words, shown with every failure
+    rule: Any  # the rule in words (a Message: shown in the reader's language), shown with every failure
     test: Callable[[Mapping[str, Any], Context], Iterable[tuple[str, str]] | None]
     deviation: bool = False
 
@@ -109,21 +130,21 @@ def nihss_item_ranges(items_field: str):
                 continue
             spec = NIHSS_ITEMS.get(str(item))
             if spec is None:
-                out.append((items_field, f"NIHSS item {item} does not exist (items are 1a–11)."))
+                out.append((items_field, _("NIHSS item %(item)s does not exist (items are %(first)s–%(last)s).")
+                            % {"item": item, "first": FIRST_ITEM, "last": LAST_ITEM}))
                 continue
             high, un_allowed = spec
             if value == NIHSS_UNTESTABLE:
                 if not un_allowed:
-                    out.append((items_field, f"NIHSS item {item}: 'UN' is not allowed for this item "
-                                             f"(allowed 0–{high}), found UN."))
+                    out.append((items_field, _("NIHSS item %(item)s: 'UN' is not allowed for this item "
+                                               "(allowed 0–%(high)s), found UN.") % {"item": item, "high": high}))
                 continue
             try:
                 score = int(value)
             except (TypeError, ValueError):
                 score = None
             if score is None or str(value).strip() not in {str(score)} or not 0 <= score <= high:
-                allowed = f"0–{high}" + (" or UN" if un_allowed else "")
-                out.append((items_field, f"NIHSS item {item}: allowed {allowed}, found {value}."))
+                out.append((items_field, item_out_of_range(item, high, un_allowed, value)))
         return out
 
     return test
@@ -142,41 +163,50 @@ def nihss_item_fields(prefix: str):
                 continue
             score = _dec(value)
             if score is None or score != int(score) or not 0 <= score <= high:
-                allowed = f"0–{high}" + (" or UN" if un_allowed else "")
-                out.append((name, f"NIHSS item {item}: allowed {allowed}, found {value}."))
+                out.append((name, item_out_of_range(item, high, un_allowed, value)))
         return out
 
     return test
 
 
-def nihss_untestable_fields(prefix: str):
-    """An item marked UN carries no score, and UN needs its written explanation (SCALES.md)."""
+def nihss_un_scored(prefix: str):
+    """Soft (issue 17): an item marked UN that also carries a score. Saved (the total counts UN
+    as 0) and queried: the site confirms UN or removes it, keeping the score."""
 
     def test(data, ctx):
         out = []
-        used = False
         for item, (_high, un_allowed) in NIHSS_ITEMS.items():
             if not un_allowed or not data.get(f"{prefix}_i{item}_un"):
                 continue
-            used = True
             score = data.get(f"{prefix}_i{item}")
             if score not in (None, ""):
-                out.append((f"{prefix}_i{item}", f"Item {item} is marked UN and also scored {score}; "
-                                                 "give either a score or UN."))
-        if used and f"{prefix}_un_explanation" in data and not str(data.get(f"{prefix}_un_explanation") or "").strip():
-            out.append((f"{prefix}_un_explanation", "An item scored UN needs a written explanation; none was given."))
+                out.append((f"{prefix}_i{item}", _("Item %(item)s is marked UN and also scored %(score)s; the "
+                                                   "total counts it as UN (0): confirm UN, or remove UN and keep "
+                                                   "the score.") % {"item": item, "score": score}))
         return out
+
+    return test
+
+
+def nihss_un_explained(prefix: str):
+    """Hard: an item scored UN needs its written explanation (SCALES.md)."""
+
+    def test(data, ctx):
+        used = any(un_allowed and data.get(f"{prefix}_i{item}_un") for item, (_h, un_allowed) in NIHSS_ITEMS.items())
+        if used and f"{prefix}_un_explanation" in data and not str(data.get(f"{prefix}_un_explanation") or "").strip():
+            return [(f"{prefix}_un_explanation", _("An item scored UN needs a written explanation; none was given."))]
+        return None
 
     return test
 
 
 # The chain of SPEC §8: last known well ≤ arterial puncture ≤ randomization ≤ reperfusion.
 TIME_CHAIN = (
-    ("last_known_well", "last known well"),
-    ("arterial_puncture_at", "arterial puncture"),
-    ("randomized_at", "randomization"),
-    ("first_reperfusion_at", "reperfusion"),
-    ("procedure_end_at", "end of procedure"),
+    ("last_known_well", _("last known well")),
+    ("arterial_puncture_at", _("arterial puncture")),
+    ("randomized_at", _("randomization")),
+    ("first_reperfusion_at", _("reperfusion")),
+    ("procedure_end_at", _("end of procedure")),
 )
 
 
@@ -201,9 +231,10 @@ def time_order(chain=TIME_CHAIN):
             if v2 < v1 and (own1 or own2):
                 where = n2 if own2 else n1
                 tz = zoneinfo.ZoneInfo(ctx.site_time_zone)
-                out.append((where, f"{l2} ({v2.astimezone(tz):%Y-%m-%d %H:%M} {tz.key}) is before {l1} "
-                                   f"({v1.astimezone(tz):%Y-%m-%d %H:%M}); {l2} must follow {l1} "
-                                   "(the same time or later)."))
+                out.append((where, _("%(later)s (%(later_at)s %(zone)s) is before %(earlier)s (%(earlier_at)s); "
+                                     "%(later)s must follow %(earlier)s (the same time or later).") % {
+                    "later": l2, "later_at": f"{v2.astimezone(tz):%Y-%m-%d %H:%M}", "zone": tz.key,
+                    "earlier": l1, "earlier_at": f"{v1.astimezone(tz):%Y-%m-%d %H:%M}"}))
         return out
 
     return test
@@ -216,8 +247,8 @@ def discharge_mrs_not_better(mrs_field: str):
         discharge, prestroke = data.get(mrs_field), ctx.baseline.get("prestroke_mrs")
         if discharge is None or prestroke is None or discharge == "" or int(discharge) >= int(prestroke):
             return None
-        return [(mrs_field, f"mRS at discharge ({discharge}) is better than the pre-stroke mRS "
-                            f"({prestroke}); please confirm.")]
+        return [(mrs_field, _("mRS at discharge (%(discharge)s) is better than the pre-stroke mRS "
+                              "(%(prestroke)s); please confirm.") % {"discharge": discharge, "prestroke": prestroke})]
 
     return test
 
@@ -237,14 +268,15 @@ def lab_breach_after_enrollment(lab: str):
             limit = CREATININE_MAX.get(unit)
             if limit is None or value <= limit:
                 return None
-            return [(lab, f"creatinine {value} {unit} arrived after enrollment and breaches the "
-                          f"eligibility threshold (> {limit} {unit} excludes, EX8): protocol deviation.")]
-        op, limit, unit, criterion = LAB_THRESHOLDS[lab]
-        breached = value < limit if op == "<" else value > limit
-        if not breached:
-            return None
-        return [(lab, f"{lab} {value} {unit} arrived after enrollment and breaches the eligibility "
-                      f"threshold ({op} {limit} {unit} excludes, {criterion}): protocol deviation.".replace("  ", " "))]
+            op, criterion = ">", P.CREATININE_CRITERION
+        else:
+            op, limit, unit, criterion = LAB_THRESHOLDS[lab]
+            if not (value < limit if op == "<" else value > limit):
+                return None
+        unit = f" {unit}" if unit else ""
+        return [(lab, _("%(lab)s %(value)s%(unit)s arrived after enrollment and breaches the eligibility "
+                        "threshold (%(op)s %(limit)s%(unit)s excludes, %(criterion)s): protocol deviation.") % {
+            "lab": LAB_LABELS[lab], "value": value, "unit": unit, "op": op, "limit": limit, "criterion": criterion})]
 
     return test
 
@@ -255,20 +287,23 @@ def lab_pending_under_attestation(lab: str):
 
     def test(data, ctx):
         if data.get(f"{lab}_pending") and data.get("lab_pending_attested"):
-            return [(lab, f"{lab} pending under the investigator's attestation: enter the result "
-                          "when it arrives (a value beyond the eligibility threshold is a protocol "
-                          "deviation).")]
+            return [(lab, _("%(lab)s pending under the investigator's attestation: enter the result "
+                            "when it arrives (a value beyond the eligibility threshold is a protocol "
+                            "deviation).") % {"lab": LAB_LABELS[lab]})]
         return None
 
     return test
 
 
-def in_range(name: str, low, high, unit: str = ""):
+def in_range(name: str, low, high, label=None):
+    """`label`: the field's name in words (a Message); the field's code otherwise."""
+
     def test(data, ctx):
         value = _dec(data.get(name))
         if value is None or Decimal(str(low)) <= value <= Decimal(str(high)):
             return None
-        return [(name, f"{name.replace('_', ' ')}: allowed {low}–{high}{(' ' + unit) if unit else ''}, found {value}.")]
+        return [(name, _("%(field)s: allowed %(low)s–%(high)s, found %(value)s.") % {
+            "field": label if label is not None else name, "low": low, "high": high, "value": value})]
 
     return test
 
@@ -306,6 +341,7 @@ def run(code_or_checks, data: Mapping[str, Any], ctx: Context | None = None) -> 
     for check in checks:
         for field_name, message in check.test(data, ctx) or ():
             failure = Failure(check=check.code, field=field_name, severity=check.severity,
-                              message=message, rule=check.rule, deviation=check.deviation)
+                              message=str(message), rule=str(check.rule), deviation=check.deviation,
+                              source=message if isinstance(message, Message) else None)
             (result.hard if check.severity == HARD else result.soft).append(failure)
     return result

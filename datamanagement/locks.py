@@ -5,14 +5,19 @@ Two layers:
    .crf_write does) and turns a lock into a plain-words `DataLocked` error.
 2. A PostgreSQL trigger on every registered CRF table (installed after each migrate, so forms
    registered by any app are covered) refuses INSERT/UPDATE of locked rows whatever the code
-   path: the Django admin, a shell, a forgotten service. The application check comes first
-   and explains; the trigger guarantees.
+   path: the Django admin, a shell, a forgotten service. Its refusal carries the lock row, so
+   where the trigger checks every level for a save (an UPDATE of a table with its own subject
+   column) the write guard lets it answer and explains its refusal (lock_from_error) instead
+   of reading the locks before every save.
 """
 
 from __future__ import annotations
 
+import json
+
 from django.db import connection
 from django.db.models import Q
+from django.utils.dateparse import parse_datetime
 
 from datamanagement.crfs import crf_of, subject_of
 from datamanagement.exceptions import DataLocked
@@ -44,6 +49,30 @@ def assert_unlocked(instance, subject=_UNKNOWN) -> None:
         raise DataLocked(lock)
 
 
+def trigger_checks_every_lock(crf, instance) -> bool:
+    """True when the lock trigger of the form's table checks all three levels of lock for
+    this save: an UPDATE (a form lock names an existing row) of a table whose own column
+    holds the subject. The write guard then lets the trigger answer instead of reading the
+    locks first (lock_from_error turns its refusal into DataLocked)."""
+    return instance.pk is not None and bool(crf.subject_field) and "__" not in crf.subject_field
+
+
+def lock_from_error(exc: BaseException) -> Lock | None:
+    """The lock named by the trigger's refusal (its DETAIL is the lock row), or None when the
+    database error is something else."""
+    cause = exc.__cause__ if exc.__cause__ is not None else exc
+    diag = getattr(cause, "diag", None)
+    if diag is None or not (diag.message_primary or "").startswith("datamanagement_locked"):
+        return None
+    row = json.loads(diag.message_detail or "{}")
+    locked_at = parse_datetime(row["locked_at"]) if row.get("locked_at") else None
+    return Lock(id=row.get("id"), level=row.get("level", LockLevel.DATABASE), crf_code=row.get("crf_code") or "",
+                db_table=row.get("db_table") or "", object_id=row.get("object_id"),
+                object_label=row.get("object_label") or "", subject_id=row.get("subject_id"),
+                site_id=row.get("site_id"), reason=row.get("reason") or "", locked_by_id=row.get("locked_by_id"),
+                locked_at=locked_at, active=True)
+
+
 def database_locked() -> bool:
     return Lock.objects.filter(level=LockLevel.DATABASE, active=True).exists()
 
@@ -56,32 +85,39 @@ DECLARE
     subject_column text := TG_ARGV[0];
     subject_value bigint;
     row_id bigint;
+    found_lock datamanagement_lock%ROWTYPE;
 BEGIN
     IF current_setting('datamanagement.lock_check', true) = 'off' THEN
         RETURN NEW;  -- only the benchmark's "auditing disabled" baseline sets this
     END IF;
-    IF EXISTS (SELECT 1 FROM datamanagement_lock WHERE active AND level = 'database') THEN
+    IF NOT EXISTS (SELECT 1 FROM datamanagement_lock WHERE active) THEN
+        RETURN NEW;  -- the usual case: nothing is locked (one index probe)
+    END IF;
+    -- The DETAIL carries the lock row, so the application can say who locked what and when
+    -- (lock_from_error) without a query in the aborted transaction.
+    SELECT * INTO found_lock FROM datamanagement_lock WHERE active AND level = 'database' LIMIT 1;
+    IF FOUND THEN
         RAISE EXCEPTION 'datamanagement_locked: the database is locked; % is read-only', TG_TABLE_NAME
-            USING ERRCODE = 'check_violation';
+            USING ERRCODE = 'check_violation', DETAIL = row_to_json(found_lock)::text;
     END IF;
     IF subject_column <> '' THEN
         EXECUTE format('SELECT ($1).%I', subject_column) INTO subject_value USING NEW;
-        IF subject_value IS NOT NULL AND EXISTS (
-            SELECT 1 FROM datamanagement_lock
-            WHERE active AND level = 'subject' AND subject_id = subject_value
-        ) THEN
-            RAISE EXCEPTION 'datamanagement_locked: subject % is locked', subject_value
-                USING ERRCODE = 'check_violation';
+        IF subject_value IS NOT NULL THEN
+            SELECT * INTO found_lock FROM datamanagement_lock
+            WHERE active AND level = 'subject' AND subject_id = subject_value LIMIT 1;
+            IF FOUND THEN
+                RAISE EXCEPTION 'datamanagement_locked: subject % is locked', subject_value
+                    USING ERRCODE = 'check_violation', DETAIL = row_to_json(found_lock)::text;
+            END IF;
         END IF;
     END IF;
     IF TG_OP = 'UPDATE' THEN
         row_id := OLD.id;
-        IF EXISTS (
-            SELECT 1 FROM datamanagement_lock
-            WHERE active AND level = 'form' AND db_table = TG_TABLE_NAME AND object_id = row_id
-        ) THEN
+        SELECT * INTO found_lock FROM datamanagement_lock
+        WHERE active AND level = 'form' AND db_table = TG_TABLE_NAME AND object_id = row_id LIMIT 1;
+        IF FOUND THEN
             RAISE EXCEPTION 'datamanagement_locked: % row % is locked', TG_TABLE_NAME, row_id
-                USING ERRCODE = 'check_violation';
+                USING ERRCODE = 'check_violation', DETAIL = row_to_json(found_lock)::text;
         END IF;
     END IF;
     RETURN NEW;

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from audit.tracking import track
+from datamanagement.messages import render
 
 
 class QueryStatus(models.TextChoices):
@@ -45,6 +46,10 @@ class Query(models.Model):
     check_code = models.CharField(_("edit check"), max_length=40, blank=True)
     protocol_deviation = models.BooleanField(_("protocol deviation"), default=False)
     text = models.TextField(_("question"))
+    # An edit check's question as msgid and parameters (datamanagement.messages): shown in the
+    # reader's language; `text` keeps it in English (rows of manual queries: the raiser's words).
+    text_msgid = models.TextField(blank=True, default="")
+    text_params = models.JSONField(blank=True, default=dict)
     opened_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                   on_delete=models.PROTECT, related_name="+")
     opened_at = models.DateTimeField(_("opened"), auto_now_add=True)
@@ -75,6 +80,11 @@ class Query(models.Model):
     def __str__(self) -> str:
         return f"Q{self.pk} {self.object_label} {self.crf_code}.{self.field_name}"
 
+    @property
+    def shown_text(self) -> str:
+        """The question in the reader's language (an edit check's), else as written."""
+        return render(self.text, self.text_msgid, self.text_params)
+
 
 class MessageKind(models.TextChoices):
     OPEN = "open", _("Opened")
@@ -95,9 +105,16 @@ class QueryMessage(models.Model):
                                on_delete=models.PROTECT, related_name="+")
     at = models.DateTimeField(auto_now_add=True)
     text = models.TextField(blank=True)
+    text_msgid = models.TextField(blank=True, default="")  # as Query.text_msgid
+    text_params = models.JSONField(blank=True, default=dict)
 
     class Meta:
         ordering = ["at", "id"]
+
+    @property
+    def shown_text(self) -> str:
+        """The text in the reader's language (a system message), else as written."""
+        return render(self.text, self.text_msgid, self.text_params)
 
 
 @track()

@@ -154,7 +154,7 @@ def hard_errors(data: Mapping[str, Any], now: datetime) -> dict[str, str]:
 
 def nihss_total_error(items: Mapping[str, Any] | None, typed_total: Any) -> str | None:
     """SPEC §4: the NIHSS is entered as the total or as the 15 items. Both may be entered only
-    when they agree (core.protocol.NIHSS_TOTAL_RULE); a total typed beside a partial set of
+    when they agree (the total equals the sum of the 15 items, UN counting 0); a total typed beside a partial set of
     items is refused too, since it is unclear which one is meant."""
     typed = derive.to_int(typed_total)
     result = derive.nihss(dict(items or {}))

@@ -57,9 +57,18 @@ def _description(table_code: str, c: Column, language: str = "en") -> str:
     return description
 
 
+def _allowed_in(c: Column, language: str) -> str:
+    """Allowed values in `language`: code labels, and a range's unit word ("0–120 years")."""
+    if c.unit and not c.choices and c.kind != "boolean" and (c.minimum is not None or c.maximum is not None):
+        lo = "" if c.minimum is None else c.minimum
+        hi = "" if c.maximum is None else c.maximum
+        return f"{lo}–{hi} {label_in(c.unit, language)}"
+    return coded_in(c.allowed, language)
+
+
 def _chinese(table_code: str, c: Column, zh: Column | None) -> list[str]:
     zh = zh or c
-    return [label_in(zh.label, ZH), label_in(zh.unit, ZH), coded_in(zh.allowed, ZH), coded_in(_coding(zh), ZH),
+    return [label_in(zh.label, ZH), label_in(zh.unit, ZH), _allowed_in(zh, ZH), coded_in(_coding(zh), ZH),
             _description(table_code, zh, ZH)]
 
 

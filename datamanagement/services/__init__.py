@@ -14,23 +14,33 @@ Contract for the apps that own CRFs (eligibility, followup): wrap the save in `c
         form.save()
 """
 
-from datamanagement.services.context import own_audit_context
-from datamanagement.services.corrections import crf_field_correct, crf_values_update
-from datamanagement.services.guard import CrfWrite, check_context, crf_write, validate_crf
-from datamanagement.services.locking import lock_database, lock_form, lock_release, lock_subject
-from datamanagement.services.queries import (
-    query_answer,
-    query_close,
-    query_comment,
-    query_open,
-    query_reopen,
-)
-from datamanagement.services.sdv import sdv_mark
-from datamanagement.services.signatures import signature_content, signature_meaning, signature_sign
+# The names below load their module on first use (PEP 562): importing one module of this
+# package (guard imports sdv, signatures, queries, context) then runs this file without
+# importing guard back — no import cycle inside the package.
+_HOME = {
+    "own_audit_context": "context",
+    "crf_field_correct": "corrections", "crf_values_update": "corrections",
+    "CrfWrite": "guard", "check_context": "guard", "crf_write": "guard", "validate_crf": "guard",
+    "lock_database": "locking", "lock_form": "locking", "lock_release": "locking", "lock_subject": "locking",
+    "query_answer": "queries", "query_close": "queries", "query_comment": "queries", "query_open": "queries",
+    "query_reopen": "queries",
+    "sdv_mark": "sdv",
+    "signature_content": "signatures", "signature_meaning": "signatures", "signature_sign": "signatures",
+}
 
-__all__ = [
-    "CrfWrite", "check_context", "crf_field_correct", "crf_values_update", "crf_write", "lock_database", "lock_form",
-    "lock_release", "lock_subject", "own_audit_context", "query_answer", "query_close", "query_comment",
-    "query_open", "query_reopen", "sdv_mark", "signature_content", "signature_meaning", "signature_sign",
-    "validate_crf",
-]
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str):
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # once: later lookups are plain attribute reads
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOME))

@@ -14,8 +14,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
+from psycopg.types.json import Jsonb
 
 from audit.models import AuditAction
 from audit.services import audit_event_record
@@ -33,11 +35,13 @@ from datamanagement.crfs import (
     values_of,
 )
 from datamanagement.exceptions import (
+    DataLocked,
     HardCheckFailed,
     ReasonRequired,
     StaleVersion,
 )
-from datamanagement.locks import assert_unlocked
+from datamanagement.locks import assert_unlocked, lock_from_error, trigger_checks_every_lock
+from datamanagement.messages import Message, stored
 from datamanagement.models import (
     MessageKind,
     Query,
@@ -47,8 +51,8 @@ from datamanagement.models import (
 )
 from datamanagement.services.context import actor_metadata, own_audit_context
 from datamanagement.services.queries import notify_query_opened
-from datamanagement.services.sdv import sdv_clear_changed
-from datamanagement.services.signatures import signatures_break
+from datamanagement.services.sdv import sdv_clear_sql
+from datamanagement.services.signatures import signatures_break_sql
 
 
 @dataclass
@@ -111,8 +115,9 @@ def check_values(instance) -> dict[str, Any]:
     return {f.name: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
 
 
-BOUNDS_RULE = (f"dates from {bounds.earliest_text()} and not in the future; no control characters in text; "
-               "each value within its field's range and code list")
+BOUNDS_RULE = Message(gettext_noop("dates from %(earliest)s and not in the future; no control characters in text; "
+                                   "each value within its field's range and code list"),
+                      earliest=bounds.earliest_text())
 
 
 def bounds_failures(instance, crf: registry.CRF, *, now, time_zone, validators: bool = False,
@@ -120,7 +125,7 @@ def bounds_failures(instance, crf: registry.CRF, *, now, time_zone, validators: 
     names = [n for n in field_names(crf) if n not in skip]
     problems = bounds.instance_problems(instance, names, now=now, time_zone=time_zone, validators=validators)
     return [editchecks.Failure(check="BOUNDS", field=name, severity=editchecks.HARD, message=message,
-                               rule=BOUNDS_RULE) for name, message in problems.items()]
+                               rule=str(BOUNDS_RULE)) for name, message in problems.items()]
 
 
 def run_checks(instance, crf: registry.CRF, ctx: editchecks.Context) -> editchecks.Result:
@@ -175,19 +180,37 @@ def crf_write(*, instance, user, reason: str = "", expected_version: int | None 
                 if expected_version is not None and row.version != expected_version:
                     raise StaleVersion(expected=expected_version, found=row.version)
     subject = subject_of(instance)  # once: the lock check, edit checks and upkeep all need it
-    assert_unlocked(instance, subject=subject)
-    current = values_of(instance, crf)
-    write = CrfWrite(crf=crf, first_save=previous is None)
-    if previous is not None:
-        write.changed = {k: (previous[k], v) for k, v in current.items() if jsonable(previous[k]) != jsonable(v)}
-        if write.changed and not (reason or "").strip():
-            raise ReasonRequired(field_label(crf, k) for k in write.changed)
-    result = run_checks(instance, crf, check_context(instance, crf, previous, subject=subject))
-    if result.hard:
-        raise HardCheckFailed(result.hard)
+    # The lock trigger of the table refuses an UPDATE of locked data (any of the three
+    # levels) in the UPDATE itself; where it covers this save, its refusal is turned into
+    # DataLocked below instead of reading the locks first. Elsewhere (a first save, a table
+    # whose subject is reached through another table) the locks are read here.
+    trigger_answers = trigger_checks_every_lock(crf, instance)
+    if not trigger_answers:
+        assert_unlocked(instance, subject=subject)
+    try:
+        current = values_of(instance, crf)
+        write = CrfWrite(crf=crf, first_save=previous is None)
+        if previous is not None:
+            write.changed = {k: (previous[k], v) for k, v in current.items()
+                             if jsonable(previous[k]) != jsonable(v)}
+            if write.changed and not (reason or "").strip():
+                raise ReasonRequired(field_label(crf, k) for k in write.changed)
+        result = run_checks(instance, crf, check_context(instance, crf, previous, subject=subject))
+        if result.hard:
+            raise HardCheckFailed(result.hard)
+    except (ReasonRequired, HardCheckFailed):
+        if trigger_answers:  # a lock is what the user must hear first, as on every other path
+            assert_unlocked(instance, subject=subject)
+        raise
     write.soft = result.soft
     with own_audit_context(reason=(reason or "").strip(), **actor_metadata(user)):
-        yield write
+        try:
+            yield write
+        except DatabaseError as exc:
+            lock = lock_from_error(exc)
+            if lock is None:
+                raise
+            raise DataLocked(lock) from exc
         _after_save(instance=instance, crf=crf, user=user, write=write, reason=reason, subject=subject)
 
 
@@ -203,12 +226,53 @@ def _after_save(*, instance, crf, user, write: CrfWrite, reason: str, subject) -
         if q is not None:
             write.queries_opened.append(q)
     if write.changed:
-        _note_resolved_checks(instance=instance, crf=crf, write=write, user=user)
-        write.sdv_cleared = sdv_clear_changed(instance=instance, crf=crf, user=user, changed=write.changed,
-                                              reason=reason)
-        if subject is not None:
-            write.signatures_broken = signatures_break(subject=subject, crf=crf, user=user,
-                                                        changed=write.changed, label=label)
+        write.sdv_cleared, write.signatures_broken = _upkeep(instance=instance, crf=crf, write=write, user=user,
+                                                             reason=reason, subject=subject)
+
+
+RESOLVED = Message(gettext_noop("The edit check no longer fails after the change of this field."))
+_resolved_stored: tuple | None = None  # its (English, msgid, params), made once
+
+
+def _upkeep(*, instance, crf, write: CrfWrite, user, reason: str, subject) -> tuple[int, int]:
+    """After a change, in one statement (three data-modifying CTEs, each audited by its
+    table's triggers): a note on each unresolved edit-check query of a changed field whose
+    check no longer fails; the SDV marks of the changed fields cleared, each with its why;
+    the signatures that covered the changed data broken. Returns (SDV cleared, signatures
+    broken)."""
+    now = timezone.now()
+    parts, params = [], []
+    for name, (sql, args) in (
+        ("notes", _resolved_notes_sql(instance=instance, crf=crf, write=write, now=now)),
+        ("sdv", sdv_clear_sql(instance=instance, crf=crf, user=user, changed=write.changed, reason=reason,
+                              now=now)),
+        ("sig", signatures_break_sql(subject=subject, crf=crf, user=user, changed=write.changed, now=now)
+         if subject is not None else ("SELECT 1 WHERE false", [])),
+    ):
+        parts.append(f"{name} AS ({sql})")
+        params.extend(args)
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(parts)} SELECT (SELECT count(*) FROM sdv), (SELECT count(*) FROM sig)",
+                       params)
+        sdv_cleared, broken = cursor.fetchone()
+    return sdv_cleared, broken
+
+
+def _resolved_notes_sql(*, instance, crf, write: CrfWrite, now) -> tuple[str, list]:
+    global _resolved_stored
+    if _resolved_stored is None:
+        _resolved_stored = stored(RESOLVED)
+    still_failing = [(f.check, f.field) for f in write.soft]
+    text, msgid, msg_params = _resolved_stored
+    return (
+        f"INSERT INTO {QueryMessage._meta.db_table} (query_id, kind, author_id, at, text, text_msgid, text_params) "
+        f"SELECT q.id, %s, NULL, %s, %s, %s, %s FROM {Query._meta.db_table} q "
+        "WHERE q.crf_code = %s AND q.object_id = %s AND q.origin = %s AND q.status <> %s "
+        "AND q.field_name = ANY(%s) AND NOT EXISTS (SELECT 1 FROM unnest(%s::text[], %s::text[]) AS f(c, n) "
+        "WHERE f.c = q.check_code AND f.n = q.field_name) RETURNING 1",
+        [MessageKind.COMMENT, now, text, msgid, Jsonb(msg_params), crf.code, instance.pk, QueryOrigin.EDIT_CHECK,
+         QueryStatus.CLOSED, list(write.changed), [c for c, _n in still_failing], [n for _c, n in still_failing]],
+    )
 
 
 def _change_text(crf, changed: dict, user, reason: str) -> str:
@@ -227,12 +291,14 @@ def _auto_query(*, instance, crf, failure, site, subject, label, user=None) -> Q
         return None
     try:
         with transaction.atomic():  # savepoint: the UNIQUE constraint settles a concurrent twin
+            text, msgid, params = stored(failure.source or failure.message)
             query = Query.objects.create(
                 crf_code=crf.code, object_id=instance.pk, field_name=failure.field, object_label=label,
                 site=site, subject=subject, origin=QueryOrigin.EDIT_CHECK, check_code=failure.check,
-                protocol_deviation=failure.deviation, text=failure.message,
+                protocol_deviation=failure.deviation, text=text, text_msgid=msgid, text_params=params,
             )
-            QueryMessage.objects.create(query=query, kind=MessageKind.OPEN, author=None, text=failure.message)
+            QueryMessage.objects.create(query=query, kind=MessageKind.OPEN, author=None, text=text,
+                                        text_msgid=msgid, text_params=params)
     except IntegrityError:
         return None
     if failure.deviation:
@@ -255,12 +321,3 @@ def _deviation_record(*, subject, user, failure) -> None:
     form.create(subject=subject, user=user, reason=f"protocol deviation detected by edit check {failure.check}",
                 data={"category": "lab", "description": f"Detected by edit check {failure.check}: {failure.message}",
                       "occurred_on": timezone.localtime(timezone.now(), subject.site.tz).date()})
-
-
-def _note_resolved_checks(*, instance, crf, write: CrfWrite, user) -> None:
-    still_failing = {(f.check, f.field) for f in write.soft}
-    for q in Query.objects.filter(crf_code=crf.code, object_id=instance.pk, origin=QueryOrigin.EDIT_CHECK,
-                                  field_name__in=list(write.changed)).exclude(status=QueryStatus.CLOSED):
-        if (q.check_code, q.field_name) not in still_failing:
-            QueryMessage.objects.create(query=q, kind=MessageKind.COMMENT, author=None,
-                                        text="The edit check no longer fails after the change of this field.")

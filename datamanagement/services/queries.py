@@ -167,7 +167,7 @@ def notify_query_opened(query: Query) -> None:
         return _("A query was opened at site %(site)s on %(obj)s, form %(form)s, field %(field)s:\n\n%(text)s"
                  "\n\nPlease answer it in the EDC (Queries).") % {
             "site": query.site.code, "obj": query.object_label, "form": _(str(crf.label)),
-            "field": field_label(crf, query.field_name), "text": query.text}
+            "field": field_label(crf, query.field_name), "text": query.shown_text}
     url = reverse("datamanagement:query", args=[query.pk])
     users = _recipients(query)
     # No key: a query re-opened later tells the site again.

@@ -7,7 +7,6 @@ from collections.abc import Iterable
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from datamanagement.crfs import (
@@ -54,16 +53,17 @@ def sdv_mark(*, user, instance, fields: Iterable[str] | None = None) -> int:
     return len(rows)
 
 
-def sdv_clear_changed(*, instance, crf, user, changed: dict, reason: str) -> int:
-    """Clear the SDV of every changed field, each with its own why — one UPDATE however many
-    fields changed (a follow-up form may change fifteen NIHSS items at once)."""
-    from django.db.models import Case, TextField, Value, When
-
-    now = timezone.now()
+def sdv_clear_sql(*, instance, crf, user, changed: dict, reason: str, now) -> tuple[str, list]:
+    """The UPDATE (for the write guard's one upkeep statement) that clears the SDV of every
+    changed field, each with its own why, however many fields changed (a follow-up form may
+    change fifteen NIHSS items at once). RETURNING one row per cleared mark."""
     who = getattr(user, "username", "system")
-    whens = [When(field_name=name, then=Value(
-        f"Value changed from {display(old)} to {display(new)} by {who} on {now:%Y-%m-%d %H:%M} UTC. "
-        f"Reason: {reason}")) for name, (old, new) in changed.items()]
-    return SourceVerification.objects.filter(
-        crf_code=crf.code, object_id=instance.pk, field_name__in=list(changed), active=True,
-    ).update(active=False, cleared_at=now, cleared_reason=Case(*whens, output_field=TextField()))
+    whens, params = [], [now]
+    for name, (old, new) in changed.items():
+        whens.append("WHEN %s THEN %s")
+        params += [name, f"Value changed from {display(old)} to {display(new)} by {who} on {now:%Y-%m-%d %H:%M} UTC. "
+                         f"Reason: {reason}"]
+    params += [crf.code, instance.pk, list(changed)]
+    return (f"UPDATE {SourceVerification._meta.db_table} SET active = false, cleared_at = %s, "
+            f"cleared_reason = CASE field_name {' '.join(whens)} ELSE cleared_reason END "
+            "WHERE crf_code = %s AND object_id = %s AND field_name = ANY(%s) AND active RETURNING 1", params)

@@ -7,8 +7,6 @@ import hashlib
 import json
 
 from django.db import transaction
-from django.db.models import Q
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -97,11 +95,11 @@ def _signature_create(*, user, subject, scope: str, visit: str, ip: str | None) 
     return signature
 
 
-def signatures_break(*, subject, crf, user, changed: dict, label: str) -> int:
-    scope_q = Q(scope=SignatureScope.CASEBOOK)
-    if crf.visit:
-        scope_q |= Q(scope=SignatureScope.VISIT, visit=crf.visit)
-    by = f" (by {getattr(user, 'username', 'system')}, {timezone.now():%Y-%m-%d %H:%M} UTC)"
+def signatures_break_sql(*, subject, crf, user, changed: dict, now) -> tuple[str, list]:
+    """The UPDATE (for the write guard's one upkeep statement) that breaks the valid
+    signatures of the subject that covered the changed data (its casebook, the form's
+    visit). RETURNING one row per broken signature."""
+    by = f" (by {getattr(user, 'username', 'system')}, {now:%Y-%m-%d %H:%M} UTC)"
     if blinding.reveals_arm(crf=crf, fields=changed):
         # The reason is read by blinded users too (data manager, administrator: the subject
         # page, the audit trail and its CSV): neither the form nor its values may appear —
@@ -112,5 +110,6 @@ def signatures_break(*, subject, crf, user, changed: dict, label: str) -> int:
         why = f"{crf.label} changed after signing — " + "; ".join(
             f"{field_label(crf, k)}: {display(o)} → {display(n)}" for k, (o, n) in changed.items()
         ) + by
-    return Signature.objects.filter(scope_q, subject=subject, broken_at=None).update(
-        broken_at=timezone.now(), broken_reason=why[:2000])
+    return (f"UPDATE {Signature._meta.db_table} SET broken_at = %s, broken_reason = %s "
+            "WHERE subject_id = %s AND broken_at IS NULL AND (scope = %s OR (scope = %s AND visit = %s)) RETURNING 1",
+            [now, why[:2000], subject.pk, SignatureScope.CASEBOOK, SignatureScope.VISIT, crf.visit or None])

@@ -82,19 +82,38 @@ def test_v3_and_v4_outside_their_windows_are_queried(make_subject, personas):
 
 # --- NIHSS UN with a score --------------------------------------------------------------------
 
-def test_nihss_item_marked_un_and_scored_is_refused_on_every_path(make_subject, personas):
+def test_nihss_item_marked_un_and_scored_is_saved_and_queried_on_every_path(make_subject, personas):
+    """Soft (issue 17): UN beside a score is saved, the total counts UN as 0, and a query asks
+    the site to confirm UN or keep the score — on entry, correction and import alike."""
     subject = make_subject(timezone.now() - timedelta(hours=25))
+    coord = personas["coord001"]
     data = {**nihss(), "nihss_i5a": 2, "nihss_i5a_un": True, "nihss_un_explanation": "amputation"}
+    row = fu.visit24h_save(subject=subject, user=coord, data=data, version=None)
+    assert row.nihss_i5a == 2 and row.nihss_total == nihss_total_without("5a")
+    q = Query.objects.get(crf_code="V2_24H", object_id=row.pk, check_code="NIHSS_UN")
+    assert q.field_name == "nihss_i5a" and "marked UN and also scored 2" in q.text and q.status == "open"
+    # the correction path runs the same soft check (a second item scored beside its UN)
+    row = fu.visit24h_save(subject=subject, user=coord, version=row.version, reason="5b untestable",
+                           data={**data, "nihss_i5b": None, "nihss_i5b_un": True})
+    row = dm.crf_field_correct(user=coord, instance=row, field_name="nihss_i5b", value="3", reason="rescored")
+    assert Visit24h.objects.get(pk=row.pk).nihss_i5b == 3
+    assert Query.objects.filter(object_id=row.pk, field_name="nihss_i5b", check_code="NIHSS_UN").exists()
+    # the import path too: the score removed (UN confirmed), the query is noted as resolved
+    dm.crf_values_update(user=coord, instance=row, values={"nihss_i5a": None}, reason="UN confirmed")
+    assert q.messages.filter(kind="comment", text__contains="no longer fails").exists()
+
+
+def test_nihss_un_without_its_explanation_is_still_refused(make_subject, personas):
+    subject = make_subject(timezone.now() - timedelta(hours=25))
+    data = {**nihss(), "nihss_i5a": None, "nihss_i5a_un": True, "nihss_un_explanation": ""}
     with pytest.raises(HardCheckFailed) as exc:
         fu.visit24h_save(subject=subject, user=personas["coord001"], data=data, version=None)
-    assert "marked UN and also scored" in exc.value.errors["nihss_i5a"]
-    row = fu.visit24h_save(subject=subject, user=personas["coord001"],
-                           data={**nihss(), "nihss_i5a": None, "nihss_i5a_un": True,
-                                 "nihss_un_explanation": "amputation"}, version=None)
-    with pytest.raises(HardCheckFailed):  # the correction path runs the same check
-        dm.crf_field_correct(user=personas["coord001"], instance=row, field_name="nihss_i5a", value="3",
-                             reason="rescored")
-    assert Visit24h.objects.get(pk=row.pk).nihss_i5a is None
+    assert "nihss_un_explanation" in exc.value.errors
+
+
+def nihss_total_without(code: str) -> int:
+    """The total of nihss() with one item counted as UN (0)."""
+    return sum(v for k, v in nihss().items() if k != f"nihss_i{code}")
 
 
 # --- Year-1 dates and future dates ------------------------------------------------------------
