@@ -180,3 +180,23 @@ def supply_problems(*, user: User, site_id: int | None = None, circulation: str 
             problems.append({"stratum": stratum, "site": site_code, "circulation": circ,
                              "kind": "never" if row is None else "used_up"})
     return problems
+
+
+# --- Simulations of the method (the statistician only) ----------------------------------------
+
+
+def simulation_runs(*, user: User, limit: int = 20) -> list:
+    """The latest simulations, newest first (one query)."""
+    from randomization.models import SimulationRun
+
+    _require_list_reader(user)
+    return list(SimulationRun.objects.select_related("requested_by").defer("result")[:limit])
+
+
+def simulation_run(*, user: User, run_id: int):
+    from django.shortcuts import get_object_or_404
+
+    from randomization.models import SimulationRun
+
+    _require_list_reader(user)
+    return get_object_or_404(SimulationRun.objects.select_related("requested_by"), pk=run_id)
