@@ -115,6 +115,22 @@ def client_for(personas):
     return _make
 
 
+# --- Real Celery workers on a real Redis (tests/workers.py) ----------------------------------
+
+
+@pytest.fixture
+def celery_harness(tmp_path):
+    """An embedded Redis, a client sending to it and the workers a test starts (start_worker);
+    all stopped at the end, with the workers' database sessions gone."""
+    from tests.workers import CeleryHarness
+
+    harness = CeleryHarness(tmp_path)
+    try:
+        yield harness
+    finally:
+        harness.close()
+
+
 # --- Browser tests (Playwright on Debian's Chromium) ----------------------------------------
 
 
