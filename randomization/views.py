@@ -14,7 +14,6 @@ from django.views.decorators.http import require_POST
 from audit.models import AuditAction
 from audit.services import audit_event_record
 from core import access
-from core import selectors as core_selectors
 from core.exceptions import DataLocked
 from core.roles import Action
 from randomization import blocks, selectors, services
@@ -89,8 +88,7 @@ def _lists_context(request, **forms):
         "lists": selectors.allocation_lists(user=user),
         "supply": selectors.stratum_supply(user=user),
         "config": config,
-        "alerts": core_selectors.notifications_for(user=user, unread_only=True,
-                                                   key_prefixes=services.ALERT_KEY_PREFIXES)[:20],
+        "alerts": selectors.list_page_alerts(user=user),
         "generate_form": forms.get("generate_form") or GenerateListForm(initial={"seed": ""}),
         "import_form": forms.get("import_form") or ImportListForm(),
         "config_form": forms.get("config_form") or TrialConfigForm(
