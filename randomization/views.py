@@ -45,7 +45,9 @@ def randomize(request, screening_id: int):
     """Key facts of the confirmed screening and one confirm button; POST randomizes."""
     user = request.user
     screening = selectors.screening_for_randomization(user=user, screening_id=screening_id)
-    existing = selectors.allocation_of_screening(user=user, screening=screening)
+    # A POST needs no look-up of an earlier allocation: subject_randomize returns it (a double
+    # click or a retry), under the screening's lock — one query less on the hot path.
+    existing = None if request.method == "POST" else selectors.allocation_of_screening(user=user, screening=screening)
     if existing is not None:
         return redirect("randomization:result", allocation_id=existing.pk)
     error = None
