@@ -165,7 +165,12 @@ def test_list_parameters_are_labelled_values_in_english_and_chinese(client_for, 
                          ("Sites", "001, 002"), ("Circulations (strata)", "Anterior, Posterior"),
                          ("Arms", "Stenting or angioplasty, Continued thrombectomy")):
         assert f"<dt class=\"col-sm-4\">{label}</dt><dd class=\"col-sm-8\">{value}</dd>" in block, label
+    from django.utils import translation
+
     client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/"})
-    zh = client.get(f"/randomization/lists/{lst.pk}/").content.decode()
+    try:
+        zh = client.get(f"/randomization/lists/{lst.pk}/").content.decode()
+    finally:
+        translation.activate("en")  # the request left Chinese active in this thread
     zh_block = zh[zh.index('data-testid="list-parameters"'):]
     assert "区组大小" in zh_block and "分配比例" in zh_block and "Block sizes" not in zh_block
