@@ -99,12 +99,10 @@ class BreachForm(forms.Form):
 
 
 def _whole_number(label, name: str, initial: int, help_text) -> forms.IntegerField:
-    """A whole-number field whose every error names the field and its rule."""
+    """A whole-number field whose every error names the field and its rule (the messages are
+    written per form, in the reader's language: SimulationForm.__init__)."""
     low, high = simulation.LIMITS[name]
-    rule = _("%(field)s: a whole number from %(low)s to %(high)s.") % {"field": label, "low": low, "high": high}
-    return forms.IntegerField(label=label, min_value=low, max_value=high, initial=initial, help_text=help_text,
-                              error_messages={"required": rule, "invalid": rule, "min_value": rule,
-                                              "max_value": rule})
+    return forms.IntegerField(label=label, min_value=low, max_value=high, initial=initial, help_text=help_text)
 
 
 class SimulationForm(forms.Form):
@@ -129,6 +127,17 @@ class SimulationForm(forms.Form):
         error_messages={key: _("Minimisation random element p: a probability from 0.50 to 1.00 with at most two "
                                "decimals.") for key in ("required", "invalid", "min_value", "max_value",
                                                         "max_decimal_places", "max_digits", "max_whole_digits")})
+
+    def __init__(self, *args, **kwargs):
+        from django.utils.translation import gettext
+
+        super().__init__(*args, **kwargs)
+        for name in ("subjects", "sites", "runs", "seed"):
+            field = self.fields[name]
+            low, high = simulation.LIMITS[name]
+            rule = gettext("%(field)s: a whole number from %(low)s to %(high)s.") % {
+                "field": field.label, "low": low, "high": high}
+            field.error_messages.update({"required": rule, "invalid": rule, "min_value": rule, "max_value": rule})
 
     def clean(self):
         data = super().clean()

@@ -136,3 +136,17 @@ def test_every_other_role_is_refused_the_simulation_and_has_no_link(username, cl
 def test_statistician_finds_the_simulation_from_the_allocation_lists(client_for):
     body = client_for("statistician").get("/randomization/lists/").content.decode()
     assert 'href="/randomization/simulations/"' in body
+
+
+def test_parameter_errors_are_written_in_the_readers_language(client_for):
+    from django.utils import translation
+
+    client = client_for("statistician")
+    client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/"})
+    try:
+        body = client.post("/randomization/simulations/", {**GOOD, "subjects": "5", "runs": "x"}).content.decode()
+    finally:
+        translation.activate("en")
+    assert "每次模拟试验的受试者数（例）：须为 20 至 5000 之间的整数。" in body
+    assert "模拟试验次数（次）：须为 10 至 10000 之间的整数。" in body
+    assert "a whole number from" not in body
