@@ -135,6 +135,55 @@ def _locust(host: str, plan: Path, tmp: Path, scenario: str, seconds: int) -> di
         return {row["Name"]: row for row in csv.DictReader(f)}
 
 
+class _LockSampler:
+    """What the database sessions of the server wait for during the load, sampled 4×/s from
+    pg_stat_activity: to tell lock contention (the audit chain's advisory lock, row locks such
+    as a stratum's next entry) from plain CPU saturation, where sessions are active but wait
+    for nothing."""
+
+    def __init__(self, url: str):
+        import threading
+
+        self.url, self.samples, self._stop = url, [], threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            while not self._stop.wait(0.25):
+                rows = conn.execute(
+                    "SELECT coalesce(wait_event_type, ''), coalesce(wait_event, ''), count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active' "
+                    "AND backend_type = 'client backend' GROUP BY 1, 2").fetchall()
+                self.samples.append(rows)
+
+    def report(self) -> str:
+        n = len(self.samples) or 1
+
+        def mean(pred) -> float:
+            return sum(c for rows in self.samples for t, e, c in rows if pred(t, e)) / n
+
+        def peak(pred) -> int:
+            return max((sum(c for t, e, c in rows if pred(t, e)) for rows in self.samples), default=0)
+
+        advisory = lambda t, e: t == "Lock" and e == "advisory"  # noqa: E731
+        rows_ = lambda t, e: t == "Lock" and e in ("tuple", "transactionid")  # noqa: E731
+        other = lambda t, e: t == "Lock" and e not in ("advisory", "tuple", "transactionid")  # noqa: E731
+        return (f"PostgreSQL under load ({len(self.samples)} samples): {mean(lambda t, e: True):.2f} active sessions "
+                f"on average; waiting for the audit chain's advisory lock {mean(advisory):.2f} (max {peak(advisory)}), "
+                f"for a row lock {mean(rows_):.2f} (max {peak(rows_)}), other locks {mean(other):.2f}; "
+                f"on I/O or commit (WAL) {mean(lambda t, e: t in ('IO', 'LWLock') or e.startswith('Wal')):.2f}")
+
+
 def _stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -160,10 +209,16 @@ def run() -> list[str]:
     socket_path = tmp / "redis.sock"
     redis = embedded.redis_start(socket_path=socket_path, datadir=tmp)
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="angel_rescue.settings", DEBUG="false",
-               SECRET_KEY=settings.SECRET_KEY,  # the key the sessions above were made with SECURE_SSL_REDIRECT="false", SESSION_COOKIE_SECURE="false",
+               SECRET_KEY=settings.SECRET_KEY,  # the key the sessions above were made with
+               SECURE_SSL_REDIRECT="false", SESSION_COOKIE_SECURE="false",
                CSRF_COOKIE_SECURE="false", SECURE_HSTS_SECONDS="0", ALLOWED_HOSTS="127.0.0.1",
                DATABASE_URL=_database_url(), CELERY_BROKER_URL=f"redis+socket://{socket_path}",
                EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend", EDC_EXPORT_DIR=str(tmp / "exports"),
+               # Keep idle keep-alive connections longer than a simulated user's pause between
+               # tasks (1–3 s): with gunicorn's default 2 s the server closes a connection just
+               # as the client reuses it, and the request fails with "connection reset" — an
+               # artefact of the client, which a browser retries, not an error of the EDC.
+               GUNICORN_CMD_ARGS="--keep-alive 10",
                )
     env.pop("DATABASE_OWNER_URL", None)
     procs = []
@@ -186,7 +241,8 @@ def run() -> list[str]:
                     raise RuntimeError("gunicorn exited at start-up") from None
                 time.sleep(0.1)
         alone = _locust(host, plan, tmp, "alone", ALONE_SECONDS)
-        loaded = _locust(host, plan, tmp, "full", SECONDS)
+        with _LockSampler(_database_url()) as waits:
+            loaded = _locust(host, plan, tmp, "full", SECONDS)
     finally:
         for proc in procs:
             _stop(proc)
@@ -210,6 +266,7 @@ def run() -> list[str]:
                      f" {'OK' if ratio <= 5 else 'ABOVE TARGET'}")
     else:
         lines.append("randomize POST: no measurement (see errors)")
+    lines.append(waits.report())
     failures = tmp / "full_failures.csv"
     if errors and failures.exists():
         with open(failures) as f:

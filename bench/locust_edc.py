@@ -64,6 +64,8 @@ class SiteUser(_Signed):
     @task
     def screen_confirm_randomize_enter(self):
         form = self.client.get("/screening/new/", name="screening form GET")
+        if not form.ok:
+            return  # counted as that GET's failure; a person would reload the form, not post a blank one
         body = dict(PLAN["screening_post"], site=str(self.account["site_id"]), csrfmiddlewaretoken=_csrf(form))
         with self.client.post("/screening/new/", body, name="screening POST", allow_redirects=False,
                               catch_response=True) as r:

@@ -228,9 +228,12 @@ def notification_emails_send(*, ids: list[int] | None = None) -> int:
     with get_connection(fail_silently=False) as mailer:
         for i, notes in enumerate(pending):
             user = notes[0].user
+            # Links in e-mails are absolute (EDC_BASE_URL): a mail client has no page to be
+            # relative to. The in-app notice keeps its path.
             if len(notes) == 1:
                 n = notes[0]
-                subject, body = n.title, "\n\n".join(part for part in (n.body, n.url) if part)
+                subject, body = n.title, "\n\n".join(part for part in (n.body, absolute_url(n.url) if n.url else "")
+                                                        if part)
             else:
                 count = len(notes)
                 with translation.override(i18n.language_of(user)):
@@ -238,7 +241,8 @@ def notification_emails_send(*, ids: list[int] | None = None) -> int:
                         subject = ngettext("%(n)s visit reminder", "%(n)s visit reminders", count) % {"n": count}
                     else:
                         subject = ngettext("%(n)s notification", "%(n)s notifications", count) % {"n": count}
-                body = "\n\n".join(f"{n.title}\n{n.body}\n{n.url}" for n in notes)
+                body = "\n\n".join("\n".join(part for part in (n.title, n.body, absolute_url(n.url) if n.url else "")
+                                              if part) for n in notes)
             message = EmailMessage(subject=f"[ANGEL-RESCUE] {subject}", body=body, to=[user.email],
                                    connection=mailer)
             try:
@@ -395,7 +399,9 @@ def password_change_forced(*, user: User, password: str) -> User:
 
 
 def absolute_url(path: str) -> str:
-    """An absolute link for e-mails: EDC_BASE_URL (e.g. https://edc.example.org) + path."""
+    """An absolute link for e-mails: EDC_BASE_URL (e.g. https://edc.example.org) + path. The
+    one helper every e-mail builder uses for its links (tests/conftest.py checks every e-mail
+    the tests send for a relative one)."""
     from django.conf import settings
 
     base = getattr(settings, "EDC_BASE_URL", "") or "http://127.0.0.1:8000"

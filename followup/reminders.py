@@ -52,11 +52,11 @@ TITLES = {
     "V3_open": _("48-hour visit window opens for {number} (now until {closes})"),
     "V3_due": _("48-hour visit due now for {number} (window closes {closes})"),
     "V3_overdue": _("OVERDUE: 48-hour visit not entered for {number} (window closed {closes})"),
-    "V5_upcoming": _("Day-90 visit of {number} in 7 days: window {opens} – {last_day}"),
-    "V5_open": _("Day-90 window opens today for {number} (until {last_day})"),
-    "V5_target": _("Day 90 today for {number} (window until {last_day})"),
-    "V5_closing": _("Day-90 visit not entered for {number}: window closes after {last_day}"),
-    "V5_missed": _("MISSED: day-90 visit of {number} not entered in its window (ended {last_day})"),
+    "V5_upcoming": _("Day-90 visit of {number} in 7 days: window {opens} – {closes}"),
+    "V5_open": _("Day-90 window opens today for {number} (window closes {closes})"),
+    "V5_target": _("Day 90 today for {number} (window closes {closes})"),
+    "V5_closing": _("Day-90 visit not entered for {number}: window closes {closes}"),
+    "V5_missed": _("MISSED: day-90 visit of {number} not entered in its window (window closed {closes})"),
 }
 
 
@@ -150,13 +150,19 @@ def _people(reminder: Reminder, recipients) -> list:
 
 
 def _message(reminder: Reminder) -> tuple[str, str]:
+    """Title and body of a reminder. Every instant in it — the window's opening, target and
+    end — is written one way: core's one format with the site's zone (edc_time), so the end
+    of the window reads the same in the title and in the body."""
+    from core.templatetags.edc import edc_time
+
     subject = reminder.subject
     site = subject.site
     w = schedule.visit_window(reminder.visit, subject.randomized_at, site.tz)
-    def fmt(d):
-        return f"{timezone.localtime(d, site.tz):%Y-%m-%d %H:%M} {site.tz.key}"
-    values = {"number": subject.number, "opens": f"{w.opens:%Y-%m-%d}", "closes": fmt(w.closes),
-              "last_day": f"{w.last_day}" if w.last_day else fmt(w.closes)}
+
+    def fmt(instant):
+        return edc_time(instant, site)
+
+    values = {"number": subject.number, "opens": fmt(w.opens), "closes": fmt(w.closes)}
     title = str(TITLES[reminder.key]).format(**values)
     body = "\n".join((title,
                       _("Site {code} {name}; times in {zone}.").format(code=site.code, name=site.name,

@@ -42,3 +42,7 @@ class AllocationListError(RandomizationError):
 
 class BreachReportError(RandomizationError):
     pass
+
+
+class SimulationError(RandomizationError):
+    """Parameters of a simulation outside their rules (the message names the field)."""

@@ -4,7 +4,8 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from core.models import Site, Subject, User
-from randomization.models import BreachRoute, Method
+from randomization import simulation
+from randomization.models import BreachRoute, Method, SimulationMethod
 
 
 def _helper(label: str) -> FormHelper:
@@ -94,4 +95,59 @@ class BreachForm(forms.Form):
                 data["unblinded_person"] = f"{username} ({person})" if person else username
         if not username and not (data.get("unblinded_person") or "").strip():
             self.add_error("unblinded_person", _("Who: give an EDC user name or a name and role."))
+        return data
+
+
+def _whole_number(label, name: str, initial: int, help_text) -> forms.IntegerField:
+    """A whole-number field whose every error names the field and its rule (the messages are
+    written per form, in the reader's language: SimulationForm.__init__)."""
+    low, high = simulation.LIMITS[name]
+    return forms.IntegerField(label=label, min_value=low, max_value=high, initial=initial, help_text=help_text)
+
+
+class SimulationForm(forms.Form):
+    """Parameters of a simulation (randomization.simulation), with units and rules."""
+
+    method = forms.ChoiceField(
+        label=_("Method"), choices=SimulationMethod.choices, initial=SimulationMethod.BOTH,
+        error_messages={"required": _("Method: choose one of the methods listed."),
+                        "invalid_choice": _("Method: choose one of the methods listed; %(value)s is not one.")})
+    subjects = _whole_number(_("Subjects per simulated trial (patients)"), "subjects", 312,
+                             _("The trial's sample size: 312 in the protocol."))
+    sites = _whole_number(_("Sites (number of hospitals)"), "sites", 30,
+                          _("Recruitment is drawn unevenly across sites, as in a real trial."))
+    runs = _whole_number(_("Simulated trials (runs)"), "runs", 1000,
+                         _("More runs give smoother distributions and take longer."))
+    seed = _whole_number(_("Seed (whole number)"), "seed", 20260101,
+                         _("The same seed and parameters give the same result."))
+    minimisation_p = forms.DecimalField(
+        label=_("Minimisation random element p (probability)"), initial=0.80, decimal_places=2,
+        min_value=simulation.P_RANGE[0], max_value=simulation.P_RANGE[1],
+        help_text=_("Probability of giving the arm that minimises imbalance: 0.50–1.00; the protocol uses 0.80."),
+        error_messages={key: _("Minimisation random element p: a probability from 0.50 to 1.00 with at most two "
+                               "decimals.") for key in ("required", "invalid", "min_value", "max_value",
+                                                        "max_decimal_places", "max_digits", "max_whole_digits")})
+
+    def __init__(self, *args, **kwargs):
+        from django.utils.translation import gettext
+
+        super().__init__(*args, **kwargs)
+        for name in ("subjects", "sites", "runs", "seed"):
+            field = self.fields[name]
+            low, high = simulation.LIMITS[name]
+            rule = gettext("%(field)s: a whole number from %(low)s to %(high)s.") % {
+                "field": field.label, "low": low, "high": high}
+            field.error_messages.update({"required": rule, "invalid": rule, "min_value": rule, "max_value": rule})
+
+    def clean(self):
+        data = super().clean()
+        subjects, runs, method = data.get("subjects"), data.get("runs"), data.get("method")
+        if subjects and runs and method:
+            work = subjects * runs * (2 if method == SimulationMethod.BOTH else 1)
+            if work > simulation.MAX_WORK:
+                self.add_error("runs", _(
+                    "Simulated trials: subjects × simulated trials%(both)s may be at most %(max)s simulated "
+                    "allocations per simulation; these parameters make %(work)s. Lower the runs or the "
+                    "subjects.") % {"both": _(" × 2 methods") if method == SimulationMethod.BOTH else "",
+                                    "max": f"{simulation.MAX_WORK:,}", "work": f"{work:,}"})
         return data

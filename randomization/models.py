@@ -185,3 +185,58 @@ class BlindingBreach(models.Model):
 
     def __str__(self) -> str:
         return f"blinding breach {self.pk}"
+
+
+class SimulationStatus(models.TextChoices):
+    QUEUED = "queued", _("Waiting for the worker")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class SimulationMethod(models.TextChoices):
+    BLOCKS = "blocks", _("Stratified permuted blocks")
+    MINIMISATION = "minimisation", _("Pocock–Simon minimisation")
+    BOTH = "both", _("Both methods, side by side")
+
+
+@pgtrigger.register(pgtrigger.Protect(name="no_hard_delete", operation=pgtrigger.Delete))
+class SimulationRun(models.Model):
+    """One run of the statistician's simulation of the randomization method
+    (randomization.simulation; SPEC §5): its parameters, progress and result, kept so the page
+    can be reopened and the method's justification cited. Synthetic patients only: it holds
+    no subject and no real allocation. Started by randomization.services.simulation_start
+    (audited), computed by a Celery task."""
+
+    method = models.CharField(_("method"), max_length=16, choices=SimulationMethod.choices)
+    subjects = models.PositiveIntegerField(_("subjects per simulated trial"))
+    sites = models.PositiveSmallIntegerField(_("sites"))
+    runs = models.PositiveIntegerField(_("simulated trials"))
+    seed = models.BigIntegerField(_("seed"))
+    minimisation_p = models.DecimalField(_("minimisation random element"), max_digits=3, decimal_places=2)
+    status = models.CharField(_("status"), max_length=8, choices=SimulationStatus.choices,
+                              default=SimulationStatus.QUEUED)
+    progress = models.PositiveSmallIntegerField(_("progress (%)"), default=0)
+    result = models.JSONField(default=dict, blank=True)  # {method: simulation.summarize(...)}
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(_("requested at"), auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [models.CheckConstraint(condition=models.Q(progress__lte=100),
+                                              name="simulation_progress_percent")]
+
+    def __str__(self) -> str:
+        return f"simulation {self.pk}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (SimulationStatus.DONE, SimulationStatus.FAILED)
+
+    @property
+    def methods(self) -> list[str]:
+        return ["blocks", "minimisation"] if self.method == SimulationMethod.BOTH else [self.method]

@@ -180,3 +180,53 @@ def supply_problems(*, user: User, site_id: int | None = None, circulation: str 
             problems.append({"stratum": stratum, "site": site_code, "circulation": circ,
                              "kind": "never" if row is None else "used_up"})
     return problems
+
+
+# --- Simulations of the method (the statistician only) ----------------------------------------
+
+
+def simulation_runs(*, user: User, limit: int = 20) -> list:
+    """The latest simulations, newest first (one query)."""
+    from randomization.models import SimulationRun
+
+    _require_list_reader(user)
+    return list(SimulationRun.objects.select_related("requested_by").defer("result")[:limit])
+
+
+def simulation_run(*, user: User, run_id: int):
+    from django.shortcuts import get_object_or_404
+
+    from randomization.models import SimulationRun
+
+    _require_list_reader(user)
+    return get_object_or_404(SimulationRun.objects.select_related("requested_by"), pk=run_id)
+
+
+def list_page_alerts(*, user: User, limit: int = 20) -> list:
+    """The statistician's unread list alerts that still hold now. A stratum alert (key
+    "stratum-low:<stratum>:<total>:<empty|low>", randomization.services.notices) is shown only
+    while the lists in use still leave that stratum empty (or low): once a list covering it
+    is put in use the banner goes, though the notice stays in the inbox. Two queries."""
+    from core import selectors as core_selectors
+    from randomization.models import TrialConfig
+    from randomization.services.notices import ALERT_KEY_PREFIXES
+
+    _require_list_reader(user)
+    notes = list(core_selectors.notifications_for(user=user, unread_only=True,
+                                                  key_prefixes=ALERT_KEY_PREFIXES)[:limit])
+    strata = {n.key.split(":")[1] for n in notes if n.key.startswith("stratum-low:") and n.key.count(":") >= 3}
+    if not strata:
+        return notes
+    threshold = TrialConfig.objects.filter(pk=1).values_list("low_stratum_threshold", flat=True).first()
+    threshold = TrialConfig._meta.get_field("low_stratum_threshold").default if threshold is None else threshold
+    remaining = dict(AllocationEntry.objects.filter(list__active=True, stratum__in=strata, used=False)
+                     .values("stratum").annotate(n=Count("id")).values_list("stratum", "n"))
+    shown = []
+    for n in notes:
+        if n.key.startswith("stratum-low:") and n.key.count(":") >= 3:
+            _, stratum, _total, kind = n.key.split(":", 3)
+            left = remaining.get(stratum, 0)
+            if (kind == "empty" and left > 0) or (kind != "empty" and left >= threshold):
+                continue  # resupplied since: the alert no longer holds
+        shown.append(n)
+    return shown

@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 import statistics
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from randomization import blocks, minimisation
@@ -49,13 +50,18 @@ def _patients(rng: random.Random, subjects: int, sites: int) -> list[dict[str, s
 
 
 def simulate(method: str, subjects: int = 312, sites: int = 30, runs: int = 1000, seed: int = 20260101,
-             p: float = minimisation.DEFAULT_P) -> Result:
+             p: float = minimisation.DEFAULT_P, progress: Callable[[int], None] | None = None) -> Result:
+    """`progress(runs done)` is called about a hundred times over the simulation (the page's
+    progress bar) and once at the end."""
     if method not in ("blocks", "minimisation"):
         raise ValueError("method must be 'blocks' or 'minimisation'")
     rng = random.Random(seed)
     result = Result(method, runs, subjects, sites)
     arm_a = blocks.ARMS[0]
-    for _ in range(runs):
+    every = max(1, -(-runs // 100))  # at most ~100 reports
+    for done in range(runs):
+        if progress is not None and done % every == 0:
+            progress(done)
         patients = _patients(rng, subjects, sites)
         by_site: dict[str, Counter] = {}
         by_stratum: dict[str, Counter] = {}
@@ -80,7 +86,42 @@ def simulate(method: str, subjects: int = 312, sites: int = 30, runs: int = 1000
         result.per_site.extend(abs(c[a] - c[b]) for c in by_site.values())
         result.per_stratum.extend(abs(c[a] - c[b]) for c in by_stratum.values())
         result.stenting_share.append(total[arm_a] / subjects)
+    if progress is not None:
+        progress(runs)
     return result
+
+
+HISTOGRAM_CAP = 10  # imbalances of 10 or more share the last bar
+
+
+def _quantile(ordered: list, frac: float):
+    return ordered[min(len(ordered) - 1, int(frac * len(ordered)))]
+
+
+def distribution(values: list[int], cap: int = HISTOGRAM_CAP) -> dict:
+    """Mean, median, p95, p99, max and the share of each imbalance 0…cap (cap = "cap or more")."""
+    ordered = sorted(values)
+    n = len(ordered)
+    counts = Counter(min(v, cap) for v in ordered)
+    return {
+        "n": n, "mean": round(statistics.fmean(ordered), 3) if n else 0.0,
+        "median": _quantile(ordered, 0.5) if n else 0, "p95": _quantile(ordered, 0.95) if n else 0,
+        "p99": _quantile(ordered, 0.99) if n else 0, "max": ordered[-1] if n else 0,
+        "histogram": [{"value": v, "share": round(counts.get(v, 0) / n, 5) if n else 0.0}
+                      for v in range(cap + 1)],
+    }
+
+
+def summarize(result: Result) -> dict:
+    """The result as plain data (stored as JSON for the statistician's simulation page)."""
+    share = sorted(result.stenting_share)
+    return {
+        "method": result.method, "runs": result.runs, "subjects": result.subjects, "sites": result.sites,
+        "overall": distribution(result.overall), "per_site": distribution(result.per_site),
+        "per_stratum": distribution(result.per_stratum),
+        "share_low": round(_quantile(share, 0.025), 4), "share_high": round(_quantile(share, 0.975), 4),
+        "runs_over_10": sum(1 for v in result.overall if v > 10),
+    }
 
 
 def _describe(values: list[int]) -> str:
@@ -120,3 +161,11 @@ def report(result: Result) -> list[str]:
     over = sum(1 for v in result.overall if v > 10)
     lines.append(f"  runs with overall imbalance > 10: {over} of {result.runs}")
     return lines
+
+
+# Bounds of the statistician's simulation page (randomization.forms.SimulationForm and
+# services.simulation_start): large enough for any design of this trial, small enough that one
+# simulation occupies the worker for about a minute at most.
+LIMITS = {"subjects": (20, 5000), "sites": (1, 300), "runs": (10, 10000), "seed": (0, 2**31 - 1)}
+P_RANGE = (0.5, 1.0)
+MAX_WORK = 3_000_000  # simulated allocations per simulation: subjects × runs × methods

@@ -9,3 +9,11 @@ def send_randomization_confirmation(allocation_id: int) -> int:
     from randomization.services.notices import allocation_confirmation_send
 
     return allocation_confirmation_send(allocation_id=allocation_id)
+
+
+@shared_task(bind=True)
+def simulate_randomization(self, run_id: int) -> str:
+    """The statistician's simulation (services.simulation_execute): progress on its row."""
+    from randomization.services.simulations import simulation_execute
+
+    return simulation_execute(run_id=run_id, task_id=self.request.id or "")

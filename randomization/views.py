@@ -5,7 +5,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -14,13 +14,18 @@ from django.views.decorators.http import require_POST
 from audit.models import AuditAction
 from audit.services import audit_event_record
 from core import access
-from core import selectors as core_selectors
 from core.exceptions import DataLocked
 from core.roles import Action
 from randomization import blocks, selectors, services
 from randomization.exceptions import RandomizationError
-from randomization.forms import BreachForm, GenerateListForm, ImportListForm, TrialConfigForm
-from randomization.models import TrialConfig
+from randomization.forms import (
+    BreachForm,
+    GenerateListForm,
+    ImportListForm,
+    SimulationForm,
+    TrialConfigForm,
+)
+from randomization.models import Arm, SimulationMethod, TrialConfig
 
 # --- The randomization screen (site staff) -------------------------------------------------
 
@@ -40,7 +45,9 @@ def randomize(request, screening_id: int):
     """Key facts of the confirmed screening and one confirm button; POST randomizes."""
     user = request.user
     screening = selectors.screening_for_randomization(user=user, screening_id=screening_id)
-    existing = selectors.allocation_of_screening(user=user, screening=screening)
+    # A POST needs no look-up of an earlier allocation: subject_randomize returns it (a double
+    # click or a retry), under the screening's lock — one query less on the hot path.
+    existing = None if request.method == "POST" else selectors.allocation_of_screening(user=user, screening=screening)
     if existing is not None:
         return redirect("randomization:result", allocation_id=existing.pk)
     error = None
@@ -83,8 +90,7 @@ def _lists_context(request, **forms):
         "lists": selectors.allocation_lists(user=user),
         "supply": selectors.stratum_supply(user=user),
         "config": config,
-        "alerts": core_selectors.notifications_for(user=user, unread_only=True,
-                                                   key_prefixes=services.ALERT_KEY_PREFIXES)[:20],
+        "alerts": selectors.list_page_alerts(user=user),
         "generate_form": forms.get("generate_form") or GenerateListForm(initial={"seed": ""}),
         "import_form": forms.get("import_form") or ImportListForm(),
         "config_form": forms.get("config_form") or TrialConfigForm(
@@ -184,6 +190,72 @@ def list_set_active(request, list_id: int):
     services.allocation_list_set_active(user=request.user, allocation_list=allocation_list,
                                         active=request.POST.get("active") == "1")
     return redirect("randomization:list_detail", list_id=list_id)
+
+
+# --- Simulation of the method (statistician) ---------------------------------------------------
+
+
+@login_required
+def simulations(request):
+    """The parameters form (POST starts a simulation on the worker) and the latest runs."""
+    access.require(request.user, Action.ALLOCATION_LIST)
+    form = SimulationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            run = services.simulation_start(user=request.user, **form.cleaned_data)
+        except RandomizationError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect("randomization:simulation", run_id=run.pk)
+    return render(request, "randomization/simulations.html", {
+        "form": form, "runs": selectors.simulation_runs(user=request.user),
+    }, status=400 if request.method == "POST" else 200)
+
+
+def _method_labels() -> dict[str, str]:
+    return {SimulationMethod.BLOCKS: SimulationMethod.BLOCKS.label,
+            SimulationMethod.MINIMISATION: SimulationMethod.MINIMISATION.label}
+
+
+@login_required
+def simulation(request, run_id: int):
+    """One simulation: its parameters, a progress bar until it is done (static/edc/progress.js
+    polls simulation_status), then the balance tables and charts."""
+    from randomization import charts
+    from randomization import simulation as simulation_module
+
+    run = selectors.simulation_run(user=request.user, run_id=run_id)
+    labels = _method_labels()
+    levels = [("overall", _("Overall (one value per simulated trial)")),
+              ("per_site", _("Per site (one value per site and trial)")),
+              ("per_stratum", _("Per stratum: site × circulation (one value per stratum and trial)"))]
+    tables, figures = [], []
+    if run.status == "done":
+        for method in run.methods:
+            r = run.result.get(method)
+            if r:
+                tables.append({"method": method, "label": labels[method], "result": r,
+                               "colour": charts.COLOURS[method],
+                               "rows": [(title, r[key]) for key, title in levels]})
+        cap = simulation_module.HISTOGRAM_CAP
+        for key, title in levels:
+            series = [(t["method"], t["label"], t["result"][key]["histogram"]) for t in tables]
+            rows = [{"value": f"≥{v}" if v == cap else str(v),
+                     "percents": [f"{100 * t['result'][key]['histogram'][v]['share']:.1f}" for t in tables]}
+                    for v in range(cap + 1)]
+            figures.append({"key": key, "title": title, "rows": rows, "chart": charts.histogram(series, cap=cap)})
+    return render(request, "randomization/simulation.html", {
+        "run": run, "tables": tables, "figures": figures, "cap": simulation_module.HISTOGRAM_CAP,
+        "arm_a": Arm.STENTING.label, "arm_b": Arm.CONTINUED_MT.label,
+    })
+
+
+@login_required
+def simulation_status(request, run_id: int):
+    """JSON for the progress bar: status, its label, progress in %, finished."""
+    run = selectors.simulation_run(user=request.user, run_id=run_id)
+    return JsonResponse({"status": run.status, "label": str(run.get_status_display()), "progress": run.progress,
+                         "finished": run.is_finished})
 
 
 # --- Blinding breaches and notifications ----------------------------------------------------

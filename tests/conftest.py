@@ -43,6 +43,30 @@ def _drop_killed_connections(django_db_blocker):
     yield
 
 
+@pytest.fixture(autouse=True)
+def _emails_link_absolutely():
+    """Every e-mail any test makes the system send (Django's test outbox) links absolutely
+    (EDC_BASE_URL, core.services.absolute_url): a link to one of the app's paths written
+    relative ("/subjects/001-0009/") fails the test that sent it."""
+    yield
+    from django.core import mail
+
+    outbox = getattr(mail, "outbox", None) or []
+    if not outbox:
+        return
+    import re
+
+    from django.urls import get_resolver
+
+    prefixes = sorted({str(p.pattern).split("/")[0] for p in get_resolver().url_patterns} - {""})
+    alternatives = "|".join(re.escape(p) for p in prefixes)
+    relative = re.compile(r"(?<![\w/.:])/(?:" + alternatives + r")/[^\s\"'<>]*")
+    for message in outbox:
+        texts = [message.body] + [content for content, _ in getattr(message, "alternatives", [])]
+        found = [m for text in texts for m in relative.findall(text)]
+        assert not found, f"relative link(s) {found} in the e-mail {message.subject!r}"
+
+
 @pytest.fixture
 def sites(db):
     from core.models import Site
@@ -113,6 +137,22 @@ def client_for(personas):
         return client
 
     return _make
+
+
+# --- Real Celery workers on a real Redis (tests/workers.py) ----------------------------------
+
+
+@pytest.fixture
+def celery_harness(tmp_path):
+    """An embedded Redis, a client sending to it and the workers a test starts (start_worker);
+    all stopped at the end, with the workers' database sessions gone."""
+    from tests.workers import CeleryHarness
+
+    harness = CeleryHarness(tmp_path)
+    try:
+        yield harness
+    finally:
+        harness.close()
 
 
 # --- Browser tests (Playwright on Debian's Chromium) ----------------------------------------

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from core import blinding, i18n
 from core.models import User
 from core.roles import Role
 from core.services import (
+    absolute_url,
     notification_create,
     notification_email_claim,
     notification_email_done,
@@ -48,7 +50,7 @@ def alert_low_stratum(stratum: str, remaining: int, total: int) -> None:
                 "s": stratum, "n": remaining, "t": total}
     # One alert per stratum and list size: an extension list (new total) can alert again.
     notification_create(users=statisticians(), key=f"stratum-low:{stratum}:{total}:{'empty' if remaining == 0 else 'low'}",
-                        title=title, body=body, url="/randomization/lists/")
+                        title=title, body=body, url=reverse("randomization:lists"))
 
 
 @transaction.atomic(durable=True)
@@ -71,6 +73,7 @@ def allocation_confirmation_send(*, allocation_id: int) -> int:
         is_active=True, memberships__role=Role.INVESTIGATOR, memberships__site=site,
         memberships__active=True).distinct())
     when = site_time(allocation.randomized_at, site)
+    path = reverse("randomization:result", args=[allocation.pk])
 
     # Deferred texts: built in each recipient's language (core.i18n).
     def title():
@@ -85,17 +88,19 @@ def allocation_confirmation_send(*, allocation_id: int) -> int:
     with transaction.atomic():
         # The in-app notice never carries the arm (it is the same for every recipient).
         notes = notification_create(users=investigators, key=f"randomized:{allocation.pk}", title=title,
-                                    body=body, url=f"/randomization/allocation/{allocation.pk}/",
+                                    body=body, url=path,
                                     subject=subject, email_by_caller=True)
         # Each e-mail is claimed (queued → sending) in the creating transaction, before it is
         # sent: a re-run sends nothing twice and no other sender can mail these notices.
         claimed = notification_email_claim(ids=[n.pk for n in notes])
     sent = 0
+    link = absolute_url(path)
     for note in claimed:
         recipient = note.user
         text = note.body
         if blinding.may_see_arm(recipient, site):
             text += "\n" + i18n.text_for(recipient, arm_line)
+        text += "\n\n" + link  # absolute (EDC_BASE_URL): the e-mail has no page to be relative to
         try:
             send_mail(note.title, text, None, [recipient.email])
         except OSError:

@@ -118,3 +118,59 @@ def test_low_stratum_alert_is_shown_in_app_to_the_statistician(client_for, perso
     body = client_for("statistician").get("/randomization/lists/").content.decode()
     assert 'data-testid="alert"' in body and "stratum 001-anterior has" in body
     assert "stratum 001-anterior" not in client_for("coord001").get("/subjects/notifications/").content.decode()
+
+
+def test_exhausted_banner_goes_once_a_list_covering_the_stratum_is_in_use(client_for, personas, sites, confirmed):
+    from randomization.exceptions import AllocationListExhausted
+    from randomization.services import (
+        allocation_list_generate,
+        allocation_list_set_active,
+        subject_randomize,
+    )
+
+    stat = personas["statistician"]
+    tiny = allocation_list_generate(user=stat, seed="tiny", entries_per_stratum=2, site_codes=["001"])
+    for _ in range(tiny.entries.filter(stratum="001-anterior").count()):
+        subject_randomize(screening=confirmed("001"), user=personas["coord001"])
+    with pytest.raises(AllocationListExhausted):
+        subject_randomize(screening=confirmed("001"), user=personas["coord001"])
+    client = client_for("statistician")
+    body = client.get("/randomization/lists/").content.decode()
+    assert "stratum 001-anterior is exhausted" in body
+    # An extension list is added and put in use: the stratum is served again, the banner goes.
+    extension = allocation_list_generate(user=stat, seed="extension", entries_per_stratum=40, site_codes=["001"])
+    body = client.get("/randomization/lists/").content.decode()
+    assert "stratum 001-anterior is exhausted" in body  # added but not yet in use: still blocked
+    allocation_list_set_active(user=stat, allocation_list=extension, active=True)
+    body = client.get("/randomization/lists/").content.decode()
+    assert "stratum 001-anterior is exhausted" not in body and "001-anterior has" not in body
+    # The notice itself stays in the inbox (history; nothing deleted).
+    assert "stratum 001-anterior is exhausted" in client.get("/subjects/notifications/").content.decode()
+    # Taken out of use again: blocked again, and the banner says so again.
+    allocation_list_set_active(user=stat, allocation_list=extension, active=False)
+    assert "stratum 001-anterior is exhausted" in client.get("/randomization/lists/").content.decode()
+
+
+def test_list_parameters_are_labelled_values_in_english_and_chinese(client_for, personas, sites):
+    from randomization.services import allocation_list_generate
+
+    lst = allocation_list_generate(user=personas["statistician"], seed="labels", entries_per_stratum=8,
+                                   site_codes=["001", "002"])
+    client = client_for("statistician")
+    body = client.get(f"/randomization/lists/{lst.pk}/").content.decode()
+    assert "{'algorithm'" not in body and "'block_sizes'" not in body and "[2, 4]" not in body
+    block = body[body.index('data-testid="list-parameters"'):]
+    block = block[:block.index("</dl>")]
+    for label, value in (("Block sizes", "2, 4"), ("Allocation ratio", "1:1"), ("Entries per stratum", "8"),
+                         ("Sites", "001, 002"), ("Circulations (strata)", "Anterior, Posterior"),
+                         ("Arms", "Stenting or angioplasty, Continued thrombectomy")):
+        assert f"<dt class=\"col-sm-4\">{label}</dt><dd class=\"col-sm-8\">{value}</dd>" in block, label
+    from django.utils import translation
+
+    client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/"})
+    try:
+        zh = client.get(f"/randomization/lists/{lst.pk}/").content.decode()
+    finally:
+        translation.activate("en")  # the request left Chinese active in this thread
+    zh_block = zh[zh.index('data-testid="list-parameters"'):]
+    assert "区组大小" in zh_block and "分配比例" in zh_block and "Block sizes" not in zh_block

@@ -203,6 +203,16 @@ def concrete_urls(study, site: str | None = None) -> dict[str, list[str]]:
             urls += [reverse(name, kwargs={"allocation_id": a.pk}) for a in allocations]
         elif params == ["list_id"]:
             urls += [reverse(name, kwargs={"list_id": x.pk}) for x in lists]
+        elif params == ["run_id"]:  # the statistician's simulations (randomization)
+            if site is not None:
+                continue  # no object of a site
+            from core.models import User
+            from randomization.models import SimulationRun
+
+            run = SimulationRun.objects.order_by("pk").first() or SimulationRun.objects.create(
+                method="blocks", subjects=40, sites=3, runs=10, seed=1, minimisation_p="0.80",
+                requested_by=User.objects.get(username="statistician"))
+            urls.append(reverse(name, kwargs={"run_id": run.pk}))
         elif params == ["export_id"]:
             urls += [reverse(name, kwargs={"export_id": e.pk}) for e in exports]
         elif params == ["number"]:
