@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from core.access import needs_two_factor, primary_site
 
 _LAST_SEEN = "edc_last_seen"
+SEEN_RESOLUTION = 60  # seconds: how stale the stored last-seen time may be
 # Requests that must not count as activity (the idle-warning script polls nothing, but
 # static files and the keep-alive itself are excluded to be safe).
 _PASSIVE_PREFIXES = ("/static/",)
@@ -32,15 +33,20 @@ class IdleTimeoutMiddleware:
         if user is not None and user.is_authenticated and not request.path.startswith(_PASSIVE_PREFIXES):
             now = time.time()
             last = request.session.get(_LAST_SEEN)
-            if last is not None and now - last > settings.EDC_IDLE_TIMEOUT_SECONDS:
+            # The stored time is at most SEEN_RESOLUTION behind the last request (writing the
+            # session on every request would add a write and a commit to each), so the sign-out
+            # waits that much longer: never before the timeout, at most a minute after it.
+            if last is not None and now - last > settings.EDC_IDLE_TIMEOUT_SECONDS + SEEN_RESOLUTION:
                 from audit.models import AuditAction
                 from audit.services import audit_event_record
 
                 audit_event_record(action=AuditAction.IDLE_TIMEOUT, actor=user)
                 logout(request)
-                messages.info(request, _("You were signed out after 30 minutes without activity."))
+                messages.info(request, _("You were signed out after %(minutes)s minutes without activity.")
+                              % {"minutes": round(settings.EDC_IDLE_TIMEOUT_SECONDS / 60)})
                 return redirect(f"{reverse('login')}?next={request.path}")
-            request.session[_LAST_SEEN] = now
+            if last is None or now - last >= SEEN_RESOLUTION:
+                request.session[_LAST_SEEN] = now
         return self.get_response(request)
 
 

@@ -58,11 +58,34 @@ def test_idle_session_times_out_after_30_minutes(personas, monkeypatch):
     real_time = time.time
     monkeypatch.setattr(time, "time", lambda: real_time() + 29 * 60)
     assert client.get("/").status_code == 200  # activity at minute 29 keeps the session
-    monkeypatch.setattr(time, "time", lambda: real_time() + 29 * 60 + 31 * 60)
+    # 30 minutes and a few seconds later: not yet (the stored time may be a minute behind)
+    monkeypatch.setattr(time, "time", lambda: real_time() + 29 * 60 + 30 * 60 + 5)
+    assert client.get("/").status_code == 200
+    monkeypatch.setattr(time, "time", lambda: real_time() + 29 * 60 + 30 * 60 + 5 + 31 * 60 + 5)
     response = client.get("/")
     assert response.status_code == 302 and "/account/login/" in response["Location"]
     assert AuditEvent.objects.filter(action=AuditAction.IDLE_TIMEOUT, actor=personas["coord001"]).exists()
     assert client.get("/").status_code == 302  # really signed out
+
+
+@override_settings(EDC_IDLE_TIMEOUT_SECONDS=30 * 60)
+def test_the_last_seen_time_is_written_at_most_once_a_minute(personas, monkeypatch):
+    """Requests within a minute of the stored last-seen time do not rewrite the session (no
+    write and commit per request); a request a minute later does."""
+    from django.contrib.sessions.models import Session
+
+    client = Client()
+    client.force_login(personas["coord001"])
+    assert client.get("/").status_code == 200
+    key = client.session.session_key
+    stored = Session.objects.get(pk=key).session_data
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + 20)
+    assert client.get("/").status_code == 200
+    assert Session.objects.get(pk=key).session_data == stored
+    monkeypatch.setattr(time, "time", lambda: real_time() + 61)
+    assert client.get("/").status_code == 200
+    assert Session.objects.get(pk=key).session_data != stored
 
 
 def test_pages_show_the_idle_warning(personas):
