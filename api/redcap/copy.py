@@ -35,6 +35,22 @@ def subjects_sql(export: RecordExport) -> tuple[str, list]:
     return qs.query.sql_with_params()
 
 
+# Compiling an instrument's SELECT through the ORM costs more than reading 10,000 subjects'
+# rows: compiled once per process for each (instrument, its sites, its fields) and reused.
+_INSTRUMENT_SQL: dict[tuple, tuple[str, tuple]] = {}
+
+
+def _cached_instrument_sql(export: RecordExport, inst) -> tuple[str, list]:
+    key = (inst.name, inst.kind, inst.site_ids, tuple(f.name for f in inst.fields))
+    if key not in _INSTRUMENT_SQL:
+        if len(_INSTRUMENT_SQL) > 512:
+            _INSTRUMENT_SQL.clear()
+        sql, params = _instrument_sql(export, inst)
+        _INSTRUMENT_SQL[key] = (_cells_sql(inst, sql), tuple(params))
+    sql, params = _INSTRUMENT_SQL[key]
+    return sql, list(params)
+
+
 def _instrument_sql(export: RecordExport, inst) -> tuple[str, list]:
     if inst.kind == "randomization":
         from randomization.models import Allocation
@@ -42,6 +58,10 @@ def _instrument_sql(export: RecordExport, inst) -> tuple[str, list]:
         qs = Allocation.objects.filter(subject__site_id__in=inst.site_ids).order_by().values(
             sid=F("subject_id"), _pk=F("pk"), c0=F("arm"), c1=F("stratum"), c2=RedcapDateTime(F("randomized_at")))
         return qs.query.sql_with_params()
+    if inst.kind == "adjudication":
+        from api.redcap import adjudication
+
+        return adjudication.queryset(inst).query.sql_with_params()
     crf = inst.crf
     ref = subject_ref(crf)
     qs = crf.model._default_manager.filter(**{f"{site_filter_path_of(crf)}__in": inst.site_ids}).order_by()
@@ -74,9 +94,28 @@ def _one_per_subject(crf, ref) -> bool:
 
 def _csv_cell(expr: str) -> str:
     """A text value as Python's csv.writer (QUOTE_MINIMAL) writes it: quoted, with doubled
-    quotes, when it holds a comma, a quote or a line break."""
-    return (f"(CASE WHEN ({expr}) ~ '[\",\\r\\n]' THEN '\"' || replace(({expr}), '\"', '\"\"') || '\"' "
-            f"ELSE ({expr}) END)")
+    quotes, when it holds a comma, a quote or a line break. `expr` should be a column
+    reference: it is evaluated several times."""
+    return (f"(CASE WHEN strpos({expr}, ',') > 0 OR strpos({expr}, '\"') > 0 OR strpos({expr}, E'\\n') > 0 "
+            f"OR strpos({expr}, E'\\r') > 0 THEN '\"' || replace({expr}, '\"', '\"\"') || '\"' ELSE {expr} END)")
+
+
+def _cells_sql(inst, sql: str) -> str:
+    """The instrument's rows with every value already as its CSV cell text, neutralised and
+    quoted once per value (OFFSET 0 keeps PostgreSQL from inlining each level's expressions
+    into every reference of the next)."""
+    neutral, cells = [], []
+    for n, f in enumerate(inst.fields):
+        if f.kind in TEXT_KINDS:
+            neutral.append(f"{sql_neutralise(f'x.c{n}::text')} AS c{n}")
+            cells.append(f"{_csv_cell(f'y.c{n}')} AS c{n}")
+        else:
+            neutral.append(f"(x.c{n})::text AS c{n}")
+            cells.append(f"y.c{n}")
+    if not cells:
+        return f"SELECT x.sid, x._pk FROM ({sql}) x"
+    return (f"SELECT y.sid, y._pk, {', '.join(cells)} FROM "
+            f"(SELECT x.sid, x._pk, {', '.join(neutral)} FROM ({sql}) x OFFSET 0) y OFFSET 0")
 
 
 def _concat(parts: list[str]) -> str:
@@ -116,7 +155,7 @@ def copy_sql(export: RecordExport) -> tuple[str, list]:
     params_of = {}
     for inst in export.instruments:
         if inst.kind != "subject":
-            inst_sql[inst.name], params_of[inst.name] = _instrument_sql(export, inst)
+            inst_sql[inst.name], params_of[inst.name] = _cached_instrument_sql(export, inst)
     event_order = {e.code: n for n, e in enumerate(export.events)}
     inst_order = {i.name: n + 1 for n, i in enumerate(export.instruments)}
     selects, params = [], []
@@ -125,14 +164,11 @@ def copy_sql(export: RecordExport) -> tuple[str, list]:
         inst = slot.instrument
         out = {}
         for pos, idx in zip(slot.positions, slot.indexes, strict=True):
-            f = inst.fields[idx]
             if inst.kind == "subject":
-                expr = {1: "s.site_code", 2: "s.status_"}[idx]
+                # a site code and a status code: never a comma, quote or line break
+                expr = sql_neutralise({1: "s.site_code", 2: "s.status_"}[idx])
             else:
-                expr = f"{alias}.c{idx}"
-            expr = f"({expr})::text"
-            if f.kind in TEXT_KINDS:
-                expr = _csv_cell(sql_neutralise(expr))
+                expr = f"{alias}.c{idx}"  # already its cell text (_cells_sql)
             if pos in slot.blank_positions and inst.arm_blind_site_ids:
                 ids = ",".join(str(int(i)) for i in inst.arm_blind_site_ids)
                 expr = f"CASE WHEN s.site_id_ IN ({ids}) THEN NULL ELSE {expr} END"
@@ -158,7 +194,7 @@ def copy_sql(export: RecordExport) -> tuple[str, list]:
                     join_params.extend(params_of[inst.name])
                     present.append(f"{alias}.sid IS NOT NULL")
                 exprs.update(slot_expressions(slot, f"t{n}"))
-            line = _line([_csv_cell("s.rec"), name, "''", "''"], exprs, width)
+            line = _line(["s.rec", name, "''", "''"], exprs, width)
             selects.append(
                 f"SELECT s.rec AS _o1, {event_order[event.code]} AS _o2, 0 AS _o3, 0::bigint AS _o4, "
                 f"{line} AS line FROM ({subj_sql}) s {' '.join(joins)} WHERE {' OR '.join(present)}")
@@ -167,7 +203,7 @@ def copy_sql(export: RecordExport) -> tuple[str, list]:
         for slot in repeating:
             inst = slot.instrument
             exprs = slot_expressions(slot, "t")
-            line = _line([_csv_cell("s.rec"), name, _lit(inst.name), "(row_number() OVER w)::text"], exprs, width)
+            line = _line(["s.rec", name, _lit(inst.name), "(row_number() OVER w)::text"], exprs, width)
             selects.append(
                 f"SELECT s.rec AS _o1, {event_order[event.code]} AS _o2, {inst_order[inst.name]} AS _o3, "
                 f"row_number() OVER w AS _o4, {line} AS line "

@@ -151,7 +151,7 @@ def import_records(*, project: Project, data, fmt: str) -> ImportResult:
             inst = project.instrument_by_name[f.form]
             if inst.kind != "crf":
                 problems.append({"record": record, "field": name,
-                                 "rule": "read-only: subject and randomization data are written by their own services"})
+                                 "rule": "read-only: subject, randomization and adjudication data are written by their own services"})
                 continue
             if event and event != f"{inst.event.lower()}_arm_1":
                 problems.append({"record": record, "field": name, "rule": f"belongs to event {inst.event.lower()}_arm_1, not {event}"})

@@ -11,7 +11,9 @@ randomization.selectors. This module only translates those answers into REDCap's
   "arm" is the single study arm "Study" — it is NOT the treatment arm;
 - repeating forms (passes, adverse events, deviations) are repeating instruments;
 - the randomization (arm, stratum, time) is an instrument of its own, present only for a user
-  who may see the arm at some site, and filled only for subjects of those sites.
+  who may see the arm at some site, and filled only for subjects of those sites;
+- the central adjudication is an instrument of its own (api.redcap.adjudication), for those
+  who may see adjudication results.
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ class Instrument:
     name: str
     label: str
     event: str  # visit code ("V0".."V5") or EVENTS_CODE
-    kind: str  # "subject" | "randomization" | "crf"
+    kind: str  # "subject" | "randomization" | "adjudication" | "crf"
     repeating: bool = False
     crf: registry.CRF | None = None
     table: Table | None = None
@@ -240,6 +242,11 @@ class Project:
                                          choices=tuple((str(k), str(v)) for k, v in c.choices),
                                          note=" · ".join(note_parts), minimum=c.minimum, maximum=c.maximum))
             out.append(inst)
+        from api.redcap import adjudication
+
+        adj = adjudication.instrument(self.user, self.site_ids)
+        if adj is not None:
+            out.append(adj)
         return out
 
     def _event_label(self, code: str) -> str:

@@ -178,6 +178,14 @@ class RecordExport:
             for sid, stratum, at in rows:
                 out[sid] = [(arms[sid], stratum, at)]
             return out
+        if inst.kind == "adjudication":
+            from api.redcap import adjudication
+
+            rows = adjudication.queryset(inst).filter(pk__in=ids).values_list(
+                "sid", *[f"c{n}" for n in range(len(inst.fields))])
+            for sid, *values in rows:
+                out[sid] = [tuple(values)]
+            return out
         crf = inst.crf
         ref = subject_ref(crf)
         qs = crf.model._default_manager.filter(**{f"{site_filter_path_of(crf)}__in": inst.site_ids})
