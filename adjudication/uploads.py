@@ -5,10 +5,13 @@ sent at once counts together). Two checks, so the server never reads more than t
 
 1. before the body is read: a declared Content-Length above the limit (plus a small allowance
    for the multipart headers and the form's other fields) is refused at once;
-2. while the body streams in (a client that sends no length, or a wrong one):
-   `LimitedUploadHandler` counts the file bytes and raises StopUpload(connection_reset=True)
-   as soon as the limit is passed — Django then stops reading the request and the files
-   received so far are discarded.
+2. while the body streams in: `LimitedUploadHandler` counts the file bytes and raises
+   StopUpload(connection_reset=True) as soon as the limit is passed — Django then stops
+   reading the request and the files received so far are discarded.
+
+`UploadLimitMiddleware` does both for every multipart request (no upload the system takes is
+larger than the material limit). It stands before every middleware that reads request.POST
+(core.middleware.BadInputMiddleware does): upload handlers can only be set before that.
 """
 
 from __future__ import annotations
@@ -64,3 +67,30 @@ def install(request) -> LimitedUploadHandler:
     handler = LimitedUploadHandler(request)
     request.upload_handlers.insert(0, handler)
     return handler
+
+
+class UploadLimitMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.method == "POST" and request.content_type == "multipart/form-data":
+            if declared_too_large(request):
+                return refusal(request)
+            request.upload_limit = install(request)
+        return self.get_response(request)
+
+
+def exceeded(request) -> bool:
+    handler = getattr(request, "upload_limit", None)
+    if handler is None:
+        return False
+    request.POST  # noqa: B018  (the body is parsed through the limited handler)
+    return handler.exceeded
+
+
+def refusal(request):
+    from django.shortcuts import render
+
+    return render(request, "core/bad_input.html", {"field": _("File"), "rule": too_large_message()},
+                  status=413)

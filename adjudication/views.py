@@ -10,7 +10,6 @@ from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from adjudication import agreement_report, protocol, selectors, services, uploads
@@ -117,33 +116,12 @@ def material(request, pk):
 
 
 @login_required
-@csrf_exempt  # checked by _subject_material: the upload limit must be in place before the body is read
 def subject_material(request, number):
     subject = get_object_or_404(Subject.objects.select_related("site"), number=number)
     access.object_site_or_404(request.user, Action.UPLOAD_MATERIAL, subject.site_id)
-    limiter = None
-    if request.method == "POST":
-        if uploads.declared_too_large(request):
-            # Refused before a byte of the body is read (Content-Length says it all).
-            return _material_page(request, subject, uploads.too_large_message(), status=413)
-        limiter = uploads.install(request)
-    return _subject_material(request, subject, limiter)
-
-
-def _material_page(request, subject, error, status=None):
-    return render(request, "adjudication/subject_material.html", {
-        "subject": subject, "materials": selectors.subject_materials(request.user, subject),
-        "categories": selectors.upload_categories(request.user, subject), "error": error,
-        "max_bytes": services.settings.EDC_MATERIAL_MAX_BYTES,
-    }, status=status or (400 if error else 200))
-
-
-@csrf_protect
-def _subject_material(request, subject, limiter):
     error = None
     if request.method == "POST":
-        request.POST  # noqa: B018  (parses the body through the limited handlers)
-        if limiter is not None and limiter.exceeded:
+        if uploads.exceeded(request):  # stopped while streaming in (adjudication.uploads)
             return _material_page(request, subject, uploads.too_large_message(), status=413)
         # A DICOM series is several files: each is checked and stored on its own; the first
         # refused file stops the batch and is named.
@@ -165,6 +143,14 @@ def _subject_material(request, subject, limiter):
         if error is None:
             return redirect("adjudication:subject_material", number=subject.number)
     return _material_page(request, subject, error)
+
+
+def _material_page(request, subject, error, status=None):
+    return render(request, "adjudication/subject_material.html", {
+        "subject": subject, "materials": selectors.subject_materials(request.user, subject),
+        "categories": selectors.upload_categories(request.user, subject), "error": error,
+        "max_bytes": services.settings.EDC_MATERIAL_MAX_BYTES,
+    }, status=status or (400 if error else 200))
 
 
 @login_required
