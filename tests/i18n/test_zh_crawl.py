@@ -32,8 +32,6 @@ PER_PATTERN = 2  # /subjects/001-0001/ and /subjects/001-0002/ are the same page
 KNOWN_GAPS = [
     re.compile(r"^V\d at T0\+[\d.]+ h \(.*\) is outside its window "),
     re.compile(r"^V\d on study day -?\d+ is outside its window "),
-    re.compile(r"^(aspects|ich|heidelberg|mrs|none|pc_aspects|etici)$"),
-    re.compile(r"\(weighted κ, quadratic\)$"),
     re.compile(r"^\d+–\d+ (years|days)$"),
 ]
 
