@@ -106,7 +106,12 @@ def _cells_sql(inst, sql: str) -> str:
     into every reference of the next)."""
     neutral, cells = [], []
     for n, f in enumerate(inst.fields):
-        if f.kind in TEXT_KINDS:
+        if f.checkbox:
+            # a multi-choice list: one 1/0 column per choice (REDCap's field___code)
+            neutral.append(f"x.c{n}::jsonb AS c{n}")
+            cells.extend(f"CASE WHEN y.c{n} IS NULL THEN NULL WHEN y.c{n} ? {_lit(code)} THEN '1' ELSE '0' END "
+                         f"AS c{n}_{k}" for k, (code, _label) in enumerate(f.choices))
+        elif f.kind in TEXT_KINDS:
             neutral.append(f"{sql_neutralise(f'x.c{n}::text')} AS c{n}")
             cells.append(f"{_csv_cell(f'y.c{n}')} AS c{n}")
         else:
@@ -163,8 +168,12 @@ def copy_sql(export: RecordExport) -> tuple[str, list]:
     def slot_expressions(slot, alias: str) -> dict[int, str]:
         inst = slot.instrument
         out = {}
-        for pos, idx in zip(slot.positions, slot.indexes, strict=True):
-            if inst.kind == "subject":
+        choice_of: dict[int, int] = {}
+        for pos, idx, box in zip(slot.positions, slot.indexes, slot.boxes, strict=True):
+            if box is not None:
+                k = choice_of[idx] = choice_of.get(idx, -1) + 1
+                expr = f"{alias}.c{idx}_{k}"
+            elif inst.kind == "subject":
                 # a site code and a status code: never a comma, quote or line break
                 expr = sql_neutralise({1: "s.site_code", 2: "s.status_"}[idx])
             else:

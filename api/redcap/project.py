@@ -51,9 +51,12 @@ class Field:
     note: str = ""
     minimum: object = None
     maximum: object = None
+    checkbox: bool = False  # a multi-choice list: one export column per choice (name___code)
 
     @property
     def field_type(self) -> str:
+        if self.checkbox:
+            return "checkbox"
         if self.choices:
             return "dropdown"
         if self.kind == "boolean":
@@ -72,6 +75,13 @@ class Field:
     @property
     def choices_text(self) -> str:
         return " | ".join(f"{code}, {label}" for code, label in self.choices)
+
+    def export_names(self) -> list[str]:
+        """The export columns of the field: itself, or one per choice for a checkbox field
+        (REDCap's `field___code`, the code in lower case)."""
+        if not self.checkbox:
+            return [self.name]
+        return [checkbox_column(self.name, code) for code, _label in self.choices]
 
     @cached_property
     def labels(self) -> dict[str, str]:
@@ -106,6 +116,22 @@ class Event:
     @property
     def unique_name(self) -> str:
         return f"{self.code.lower()}_arm_1"
+
+
+def checkbox_column(name: str, code: str) -> str:
+    return f"{name}___{str(code).lower()}"
+
+
+# Multi-choice lists of the forms, exported as REDCap checkbox fields: the screening's failed
+# eligibility criteria (derived) and the criteria named when a screening is closed as
+# ineligible. Choices: the protocol's criteria (eligibility.rules.CRITERIA), code and title.
+CHECKBOX_COLUMNS = {("SCREENING", "verdict_failed"), ("SCREENING", "closed_reason_codes")}
+
+
+def _criteria_choices() -> tuple[tuple[str, str], ...]:
+    from eligibility.rules import CRITERIA
+
+    return tuple((code, str(title)) for code, title, _run in CRITERIA)
 
 
 def instrument_name(crf: registry.CRF) -> str:
@@ -238,9 +264,11 @@ class Project:
                                                        if crf.arm_fields and not blinding.may_see_arm(self.user, s)))
             for c in _data_columns(table):
                 note_parts = [p for p in (f"Unit: {c.unit}" if c.unit else "", c.help) if p]
+                checkbox = (crf.code, c.name) in CHECKBOX_COLUMNS
+                choices = _criteria_choices() if checkbox else tuple((str(k), str(v)) for k, v in c.choices)
                 inst.fields.append(Field(names[(inst.name, c.name)], inst.name, c.label, c.kind, source=c,
-                                         choices=tuple((str(k), str(v)) for k, v in c.choices),
-                                         note=" · ".join(note_parts), minimum=c.minimum, maximum=c.maximum))
+                                         choices=choices, note=" · ".join(note_parts), minimum=c.minimum,
+                                         maximum=c.maximum, checkbox=checkbox))
             out.append(inst)
         from api.redcap import adjudication
 
@@ -299,7 +327,11 @@ class Project:
         for f in self.fields:
             if field_name and f.name != field_name:
                 continue
-            out.append({"original_field_name": f.name, "choice_value": "", "export_field_name": f.name})
+            if f.checkbox:
+                out.extend({"original_field_name": f.name, "choice_value": code,
+                            "export_field_name": checkbox_column(f.name, code)} for code, _label in f.choices)
+            else:
+                out.append({"original_field_name": f.name, "choice_value": "", "export_field_name": f.name})
         return out
 
     def project_info(self) -> dict:
