@@ -17,9 +17,9 @@ ARM_LABELS = re.compile(r"Stenting or angioplasty|Continued thrombectomy|STENTIN
 
 @pytest.fixture
 def trial(personas, randomized_subject):
-    from followup import services as fu
-
     import time_machine
+
+    from followup import services as fu
 
     subjects = [randomized_subject("001"), randomized_subject("001"), randomized_subject("002")]
     # Entered on day 90 (ten days ago): before every cut-off the tests choose.

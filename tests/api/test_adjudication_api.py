@@ -10,8 +10,13 @@ import json
 import pytest
 from django.test import Client
 
-from tests.adjudication.conftest import WAV, material_storage, readers, upload  # noqa: F401
-from tests.adjudication.conftest import randomized_subject  # noqa: F401
+from tests.adjudication.conftest import (  # noqa: F401
+    WAV,
+    material_storage,
+    randomized_subject,  # noqa: F401
+    readers,
+    upload,
+)
 from tests.adjudication.test_reads import MRS_ANSWERS_3
 from tests.adjudication.test_results import _day90
 
