@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from django.utils.translation import gettext_lazy as _
+
 from adjudication import agreement, protocol
 from adjudication.models import Case, CaseStatus, Read, ReadStatus
 from adjudication.protocol import CaseKind
@@ -14,12 +16,12 @@ from core.roles import Action
 
 # (case kind, value key, scale) — the endpoints whose agreement the SAP reports.
 MEASURES = [
-    (CaseKind.MRS, "mrs", agreement.MRS, "mRS (weighted κ, quadratic)"),
-    (CaseKind.ASPECTS, "aspects", agreement.ASPECTS, "ASPECTS (weighted κ, quadratic)"),
-    (CaseKind.ASPECTS, "pc_aspects", agreement.PC_ASPECTS, "pc-ASPECTS (weighted κ, quadratic)"),
-    (CaseKind.SICH, "sich_heidelberg", agreement.SICH, "sICH Heidelberg (κ)"),
-    (CaseKind.SICH, "sich_ecass3", agreement.Scale("sich_ecass3", (False, True), None), "sICH ECASS III (κ)"),
-    (CaseKind.SICH, "sich_sits_most", agreement.Scale("sich_sits_most", (False, True), None), "sICH SITS-MOST (κ)"),
+    (CaseKind.MRS, "mrs", agreement.MRS, _("mRS (weighted κ, quadratic)")),
+    (CaseKind.ASPECTS, "aspects", agreement.ASPECTS, _("ASPECTS (weighted κ, quadratic)")),
+    (CaseKind.ASPECTS, "pc_aspects", agreement.PC_ASPECTS, _("pc-ASPECTS (weighted κ, quadratic)")),
+    (CaseKind.SICH, "sich_heidelberg", agreement.SICH, _("sICH Heidelberg (κ)")),
+    (CaseKind.SICH, "sich_ecass3", agreement.Scale("sich_ecass3", (False, True), None), _("sICH ECASS III (κ)")),
+    (CaseKind.SICH, "sich_sits_most", agreement.Scale("sich_sits_most", (False, True), None), _("sICH SITS-MOST (κ)")),
 ]
 
 

@@ -19,51 +19,98 @@ SICH = (("sich_heidelberg", "sICH (Heidelberg, primary)"), ("sich_ecass3", "sICH
         ("sich_sits_most", "sICH (SITS-MOST)"))
 
 
+def as_of(model, cut_off, **filters) -> dict[int, dict]:
+    """Object id → the object's field values as they stood at `cut_off`, read from its
+    pghistory event table (a snapshot of the row at every INSERT and UPDATE): the latest
+    version whose own time stamp is at or before the cut-off. The stamp is the row's
+    `updated_at` (set at every save through a service) or, for rows without one, the given
+    model's own instant; objects created after the cut-off have no such version."""
+    from django.apps import apps
+
+    event = apps.get_model(model._meta.app_label, f"{model.__name__}Event")
+    names = {f.name for f in model._meta.concrete_fields}
+    stamp = "updated_at" if "updated_at" in names else "created_at"
+    rows = (event.objects.filter(**{f"{stamp}__lte": cut_off}, **filters)
+            .order_by("pgh_obj_id", f"-{stamp}", "-pgh_id").distinct("pgh_obj_id").values())
+    return {row["pgh_obj_id"]: row for row in rows}
+
+
+def _subject_status_as_of(cut_off, ids) -> dict[int, str]:
+    """A subject's status at the cut-off: that of its latest version whose status change (or
+    creation) came at or before it; on study when none did."""
+    from django.apps import apps
+    from django.db.models.functions import Coalesce
+
+    from core.models import SubjectStatus
+
+    event = apps.get_model("core", "SubjectEvent")
+    found = dict(event.objects.filter(pgh_obj_id__in=ids)
+                 .annotate(at=Coalesce("status_changed_at", "created_at")).filter(at__lte=cut_off)
+                 .order_by("pgh_obj_id", "-at", "-pgh_id").distinct("pgh_obj_id")
+                 .values_list("pgh_obj_id", "status"))
+    return {sid: found.get(sid, SubjectStatus.ON_STUDY) for sid in ids}
+
+
 def snapshot_rows(cut_off) -> list[dict]:
-    """One JSON-serialisable row per subject randomized at or before the cut-off."""
+    """One JSON-serialisable row per subject randomized at or before the cut-off, with the data
+    as it stood at the cut-off: every form value is the version saved by then (pghistory
+    event tables, `as_of`), the subject's status the one it had then, an adjudicated value only
+    if its case was final by then, an SAE only if reported by then. Later changes are not in
+    it, so a snapshot rebuilt for the same cut-off is the same.
+
+    The analysis rule as in adjudication.results: mRS 6 when a death is recorded (status dead,
+    a death form, or a day-90 mRS of 6), else the adjudicated mRS when final, else the site's."""
     from adjudication.models import Case, CaseStatus
     from adjudication.protocol import CaseKind
-    from adjudication.results import analysis_values, site_values
     from core.models import Subject
     from eligibility.models import Screening
-    from followup.models import AdverseEvent
+    from followup.models import AdverseEvent, Day90, Death, Visit48h
     from randomization.models import Allocation
 
     subjects = list(Subject.objects.filter(randomized_at__lte=cut_off).select_related("site")
                     .order_by("number"))
     ids = [s.pk for s in subjects]
+    status = _subject_status_as_of(cut_off, ids)
     alloc = {sid: (arm, scr) for sid, arm, scr in
              Allocation.objects.filter(subject_id__in=ids).values_list("subject_id", "arm", "screening_id")}
-    baseline = {row["pk"]: row for row in Screening.objects.filter(
-        pk__in=[a[1] for a in alloc.values()]).values(
-        "pk", "age_years", "sex", "prestroke_mrs", "nihss_baseline", "circulation", "aspects", "pc_aspects")}
-    site = site_values(ids)
-    analysis = analysis_values(ids)
+    baseline = as_of(Screening, cut_off, pgh_obj_id__in=[a[1] for a in alloc.values()])
+    day90 = {r["subject_id"]: r for r in as_of(Day90, cut_off, subject_id__in=ids).values()}
+    dead_forms = {r["subject_id"] for r in as_of(Death, cut_off, subject_id__in=ids).values()}
+    v48 = {r["subject_id"]: r for r in as_of(Visit48h, cut_off, subject_id__in=ids).values()}
     adjudicated = {(sid, kind): values for sid, kind, values in Case.objects.filter(
-        subject_id__in=ids, status=CaseStatus.FINAL, kind__in=[CaseKind.MRS, CaseKind.SICH])
-        .values_list("subject_id", "kind", "final_values")}
+        subject_id__in=ids, status=CaseStatus.FINAL, finalized_at__lte=cut_off,
+        kind__in=[CaseKind.MRS, CaseKind.SICH]).values_list("subject_id", "kind", "final_values")}
+    outcome_label = dict(AdverseEvent._meta.get_field("outcome").flatchoices)
+    severity_label = dict(AdverseEvent._meta.get_field("severity").flatchoices)
     saes: dict[int, list] = {}
-    for ae in AdverseEvent.objects.filter(subject_id__in=ids, serious=True).order_by("onset_on", "id"):
-        saes.setdefault(ae.subject_id, []).append({
-            "term": ae.term, "onset_on": ae.onset_on.isoformat(), "outcome": ae.get_outcome_display(),
-            "severity": ae.get_severity_display(), "death": ae.sae_death})
+    ae_rows = sorted((r for r in as_of(AdverseEvent, cut_off, subject_id__in=ids).values() if r["serious"]),
+                     key=lambda r: (r["onset_on"], r["pgh_obj_id"]))
+    for ae in ae_rows:
+        saes.setdefault(ae["subject_id"], []).append({
+            "term": ae["term"], "onset_on": ae["onset_on"].isoformat(),
+            "outcome": str(outcome_label.get(ae["outcome"], ae["outcome"])),
+            "severity": str(severity_label.get(ae["severity"], ae["severity"])), "death": ae["sae_death"]})
     rows = []
     for s in subjects:
         arm, screening_id = alloc.get(s.pk, ("", None))
         b = baseline.get(screening_id, {})
-        a = analysis.get(s.pk, {})
+        d90 = day90.get(s.pk, {})
+        state = status[s.pk]
+        dead = state == "dead" or s.pk in dead_forms or d90.get("mrs") == 6
+        mrs_site = 6 if dead else d90.get("mrs")
         mrs_adj = adjudicated.get((s.pk, CaseKind.MRS), {}).get("mrs")
         sich_adj = adjudicated.get((s.pk, CaseKind.SICH), {})
-        mrs_site = site.get(s.pk, {}).get("mrs")
+        sich_site = v48.get(s.pk, {})
         rows.append({
             "subject": s.number, "site": s.site.code, "randomized_at": s.randomized_at.isoformat(),
-            "arm": arm, "status": s.status,
+            "arm": arm, "status": state,
             "age": b.get("age_years"), "sex": b.get("sex"), "prestroke_mrs": b.get("prestroke_mrs"),
             "nihss": b.get("nihss_baseline"), "circulation": b.get("circulation"),
             "aspects": b.get("aspects"), "pc_aspects": b.get("pc_aspects"),
-            "mrs_site": mrs_site, "mrs_adjudicated": mrs_adj, "mrs_analysis": a.get("mrs_day90_analysis"),
-            "death": mrs_site == 6 or s.status == "dead",
-            **{f"{k}_site": site.get(s.pk, {}).get(k) for k, _label in SICH},
+            "mrs_site": mrs_site, "mrs_adjudicated": mrs_adj,
+            "mrs_analysis": 6 if dead else (mrs_adj if mrs_adj is not None else mrs_site),
+            "death": dead,
+            **{f"{k}_site": sich_site.get(k) for k, _label in SICH},
             **{f"{k}_adjudicated": sich_adj.get(k) for k, _label in SICH},
             "saes": saes.get(s.pk, []),
         })

@@ -81,6 +81,23 @@ KINDS = {
 }
 KIND_CHOICES = [(k.code, k.label) for k in KINDS.values()]
 
+# What each adjudicated value is called on a page (the keys are variable names, never shown).
+FIELD_LABELS = {
+    "etici_last_pre": _("eTICI after the last pass before randomization"),
+    "etici_final": _("Final eTICI"),
+    "aspects": _("ASPECTS"),
+    "pc_aspects": _("pc-ASPECTS"),
+    "ich": _("Haemorrhage on 24–48 h imaging"),
+    "heidelberg": _("Heidelberg class"),
+    "sich_heidelberg": _("sICH (Heidelberg)"),
+    "sich_ecass3": _("sICH (ECASS III)"),
+    "sich_sits_most": _("sICH (SITS-MOST)"),
+    "mrs": _("mRS at day 90"),
+    "auto_mrs": _("Interview score"),
+}
+# Coded values shown as words: the Heidelberg class "none" (no haemorrhage).
+VALUE_LABELS = {"none": _("none (no haemorrhage)")}
+
 
 def kinds_for_actions(actions: set[str]) -> list[str]:
     return [k.code for k in KINDS.values() if k.action in actions]

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
-from adjudication import agreement_report, protocol, selectors, services
+from adjudication import agreement_report, protocol, selectors, services, uploads
 from adjudication import dsmb as dsmb_report
 from adjudication.exceptions import AdjudicationError, InvalidRead
 from adjudication.models import CaseStatus, DsmbSnapshot, ReadStatus
@@ -121,6 +121,8 @@ def subject_material(request, number):
     access.object_site_or_404(request.user, Action.UPLOAD_MATERIAL, subject.site_id)
     error = None
     if request.method == "POST":
+        if uploads.exceeded(request):  # stopped while streaming in (adjudication.uploads)
+            return _material_page(request, subject, uploads.too_large_message(), status=413)
         # A DICOM series is several files: each is checked and stored on its own; the first
         # refused file stops the batch and is named.
         files = request.FILES.getlist("file") or [None]
@@ -140,11 +142,15 @@ def subject_material(request, number):
                                                stored) % {"n": stored})
         if error is None:
             return redirect("adjudication:subject_material", number=subject.number)
+    return _material_page(request, subject, error)
+
+
+def _material_page(request, subject, error, status=None):
     return render(request, "adjudication/subject_material.html", {
         "subject": subject, "materials": selectors.subject_materials(request.user, subject),
         "categories": selectors.upload_categories(request.user, subject), "error": error,
         "max_bytes": services.settings.EDC_MATERIAL_MAX_BYTES,
-    }, status=400 if error else 200)
+    }, status=status or (400 if error else 200))
 
 
 @login_required

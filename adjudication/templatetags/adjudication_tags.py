@@ -9,12 +9,28 @@ register = template.Library()
 def get_value(mapping, key):
     if not isinstance(mapping, dict):
         return ""
-    value = mapping.get(key)
+    return value_label(mapping.get(key))
+
+
+@register.filter
+def value_label(value):
+    """A read's or the site's value in words: yes/no, "none (no haemorrhage)", — for nothing."""
+    from adjudication.protocol import VALUE_LABELS
+
     if value is True:
         return _("yes")
     if value is False:
         return _("no")
-    return "—" if value is None else value
+    if value is None:
+        return "—"
+    return VALUE_LABELS.get(value, value) if isinstance(value, str) else value
+
+
+@register.filter
+def field_label(key):
+    from adjudication.protocol import FIELD_LABELS
+
+    return FIELD_LABELS.get(key, key)
 
 
 def _error(errors, name):

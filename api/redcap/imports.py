@@ -110,6 +110,30 @@ def _current(project: Project, inst: Instrument, subject) -> list:
     return [(obj, {f.name: values[obj.pk][n] for n, f in enumerate(inst.fields)}) for obj in objects]
 
 
+def _checkbox_column(project: Project, f, name: str, text: str, subject, overwrite: bool, cache) -> str | None:
+    """A checkbox column (`field___code`) of an import: accepted when it states what is saved
+    (an exported record imported back), refused otherwise — the multi-choice lists are set by
+    their form's own workflow (the screening's verdict and closing), never by import."""
+    from api.redcap.records import _codes
+
+    code = name.rsplit("___", 1)[1]
+    choice = next((c for c, _label in f.choices if c.lower() == code), None)
+    if choice is None:
+        return f"not a choice of the checkbox field {f.name}"
+    if text == "" and not overwrite:
+        return None
+    if text not in ("0", "1"):
+        return f"a checkbox column takes 1 (checked) or 0 (unchecked); found {text!r}"
+    inst = project.instrument_by_name[f.form]
+    key = (inst.name, subject.pk)
+    if key not in cache:
+        cache[key] = _current(project, inst, subject) if subject.site_id in inst.site_ids else []
+    saved = cache[key][0][1].get(f.name) if cache[key] else None
+    if saved is not None and (choice in _codes(saved)) == (text == "1"):
+        return None
+    return f"read-only: the multi-choice list {f.name} is set by its form's own workflow, not by import"
+
+
 def import_records(*, project: Project, data, fmt: str) -> ImportResult:
     from followup.selectors import subjects_for
 
@@ -143,6 +167,13 @@ def import_records(*, project: Project, data, fmt: str) -> ImportResult:
                 continue
             text = (text or "").strip()
             f = by_field.get(name)
+            if f is None and "___" in name and by_field.get(name.rsplit("___", 1)[0]) is not None \
+                    and by_field[name.rsplit("___", 1)[0]].checkbox:
+                problem = _checkbox_column(project, by_field[name.rsplit("___", 1)[0]], name, text, subject,
+                                           overwrite, cache)
+                if problem:
+                    problems.append({"record": record, "field": name, "rule": problem})
+                continue
             if f is None:
                 problems.append({"record": record, "field": name, "rule": "not a field of this project (or not one you may see)"})
                 continue
@@ -151,7 +182,7 @@ def import_records(*, project: Project, data, fmt: str) -> ImportResult:
             inst = project.instrument_by_name[f.form]
             if inst.kind != "crf":
                 problems.append({"record": record, "field": name,
-                                 "rule": "read-only: subject and randomization data are written by their own services"})
+                                 "rule": "read-only: subject, randomization and adjudication data are written by their own services"})
                 continue
             if event and event != f"{inst.event.lower()}_arm_1":
                 problems.append({"record": record, "field": name, "rule": f"belongs to event {inst.event.lower()}_arm_1, not {event}"})

@@ -11,7 +11,9 @@ randomization.selectors. This module only translates those answers into REDCap's
   "arm" is the single study arm "Study" — it is NOT the treatment arm;
 - repeating forms (passes, adverse events, deviations) are repeating instruments;
 - the randomization (arm, stratum, time) is an instrument of its own, present only for a user
-  who may see the arm at some site, and filled only for subjects of those sites.
+  who may see the arm at some site, and filled only for subjects of those sites;
+- the central adjudication is an instrument of its own (api.redcap.adjudication), for those
+  who may see adjudication results.
 """
 
 from __future__ import annotations
@@ -49,9 +51,12 @@ class Field:
     note: str = ""
     minimum: object = None
     maximum: object = None
+    checkbox: bool = False  # a multi-choice list: one export column per choice (name___code)
 
     @property
     def field_type(self) -> str:
+        if self.checkbox:
+            return "checkbox"
         if self.choices:
             return "dropdown"
         if self.kind == "boolean":
@@ -71,6 +76,13 @@ class Field:
     def choices_text(self) -> str:
         return " | ".join(f"{code}, {label}" for code, label in self.choices)
 
+    def export_names(self) -> list[str]:
+        """The export columns of the field: itself, or one per choice for a checkbox field
+        (REDCap's `field___code`, the code in lower case)."""
+        if not self.checkbox:
+            return [self.name]
+        return [checkbox_column(self.name, code) for code, _label in self.choices]
+
     @cached_property
     def labels(self) -> dict[str, str]:
         if self.kind == "boolean":
@@ -83,7 +95,7 @@ class Instrument:
     name: str
     label: str
     event: str  # visit code ("V0".."V5") or EVENTS_CODE
-    kind: str  # "subject" | "randomization" | "crf"
+    kind: str  # "subject" | "randomization" | "adjudication" | "crf"
     repeating: bool = False
     crf: registry.CRF | None = None
     table: Table | None = None
@@ -104,6 +116,22 @@ class Event:
     @property
     def unique_name(self) -> str:
         return f"{self.code.lower()}_arm_1"
+
+
+def checkbox_column(name: str, code: str) -> str:
+    return f"{name}___{str(code).lower()}"
+
+
+# Multi-choice lists of the forms, exported as REDCap checkbox fields: the screening's failed
+# eligibility criteria (derived) and the criteria named when a screening is closed as
+# ineligible. Choices: the protocol's criteria (eligibility.rules.CRITERIA), code and title.
+CHECKBOX_COLUMNS = {("SCREENING", "verdict_failed"), ("SCREENING", "closed_reason_codes")}
+
+
+def _criteria_choices() -> tuple[tuple[str, str], ...]:
+    from eligibility.rules import CRITERIA
+
+    return tuple((code, str(title)) for code, title, _run in CRITERIA)
 
 
 def instrument_name(crf: registry.CRF) -> str:
@@ -236,10 +264,17 @@ class Project:
                                                        if crf.arm_fields and not blinding.may_see_arm(self.user, s)))
             for c in _data_columns(table):
                 note_parts = [p for p in (f"Unit: {c.unit}" if c.unit else "", c.help) if p]
+                checkbox = (crf.code, c.name) in CHECKBOX_COLUMNS
+                choices = _criteria_choices() if checkbox else tuple((str(k), str(v)) for k, v in c.choices)
                 inst.fields.append(Field(names[(inst.name, c.name)], inst.name, c.label, c.kind, source=c,
-                                         choices=tuple((str(k), str(v)) for k, v in c.choices),
-                                         note=" · ".join(note_parts), minimum=c.minimum, maximum=c.maximum))
+                                         choices=choices, note=" · ".join(note_parts), minimum=c.minimum,
+                                         maximum=c.maximum, checkbox=checkbox))
             out.append(inst)
+        from api.redcap import adjudication
+
+        adj = adjudication.instrument(self.user, self.site_ids)
+        if adj is not None:
+            out.append(adj)
         return out
 
     def _event_label(self, code: str) -> str:
@@ -292,7 +327,11 @@ class Project:
         for f in self.fields:
             if field_name and f.name != field_name:
                 continue
-            out.append({"original_field_name": f.name, "choice_value": "", "export_field_name": f.name})
+            if f.checkbox:
+                out.extend({"original_field_name": f.name, "choice_value": code,
+                            "export_field_name": checkbox_column(f.name, code)} for code, _label in f.choices)
+            else:
+                out.append({"original_field_name": f.name, "choice_value": "", "export_field_name": f.name})
         return out
 
     def project_info(self) -> dict:

@@ -42,6 +42,7 @@ class Selection:
     events: list[str] | None = None
     label: bool = False
     label_headers: bool = False
+    checkbox_label: bool = False  # exportCheckboxLabel: a checked box shows its choice label
     event_label: bool = False
     date_begin: dt.datetime | None = None
     date_end: dt.datetime | None = None
@@ -52,9 +53,12 @@ class Slot:
     """Where an instrument's values go in the flat row."""
 
     instrument: Instrument
-    positions: list[int]  # header position of each selected field
-    indexes: list[int]  # index of that field in the fetched tuple
+    positions: list[int]  # header position of each export column
+    indexes: list[int]  # index of its field in the fetched tuple
     labels: list[dict | None]
+    # per export column: None, or (choice code, the cell when checked, when unchecked) of a
+    # checkbox field's column
+    boxes: list[tuple[str, object, object] | None]
     complete_position: int | None
     blank_positions: list[int]  # arm fields to blank at arm-blind sites
 
@@ -73,24 +77,43 @@ class RecordExport:
         self.header_fields: list[Field | None] = [None] * len(KEY_COLUMNS)
         self.slots: dict[str, Slot] = {}
         for inst in self.instruments:
-            positions, indexes, labels, blanks = [], [], [], []
+            positions, indexes, labels, blanks, boxes = [], [], [], [], []
             for n, f in enumerate(inst.fields):
                 if f.name == RECORD_ID or f.name not in self.selected_fields:
                     continue
-                positions.append(len(self.header))
-                indexes.append(n)
-                labels.append(f.labels if selection.label and f.labels else None)
-                if inst.crf is not None and f.source is not None and f.source.name in inst.crf.arm_fields:
-                    blanks.append(len(self.header))
-                self.header.append(f.name)
-                self.header_fields.append(f)
+                arm_field = inst.crf is not None and f.source is not None and f.source.name in inst.crf.arm_fields
+                for column, box in zip(f.export_names(), self._boxes(f), strict=True):
+                    positions.append(len(self.header))
+                    indexes.append(n)
+                    labels.append(f.labels if selection.label and f.labels and box is None else None)
+                    boxes.append(box)
+                    if arm_field:
+                        blanks.append(len(self.header))
+                    self.header.append(column)
+                    self.header_fields.append(f)
             complete = None
             if inst.name in self.selected_complete:
                 complete = len(self.header)
                 self.header.append(inst.complete_field)
                 self.header_fields.append(None)
-            self.slots[inst.name] = Slot(inst, positions, indexes, labels, complete, blanks)
+            self.slots[inst.name] = Slot(inst, positions, indexes, labels, boxes=boxes,
+                                         complete_position=complete, blank_positions=blanks)
         self.records_returned = 0
+
+    def _boxes(self, f: Field) -> list:
+        """REDCap's checkbox cells: raw 1/0; labels Checked/Unchecked; with exportCheckboxLabel
+        (and labels) the choice's label when checked, blank when not."""
+        if not f.checkbox:
+            return [None]
+        out = []
+        for code, label in f.choices:
+            if not self.sel.label:
+                out.append((code, "1", "0"))
+            elif self.sel.checkbox_label:
+                out.append((code, label, None))
+            else:
+                out.append((code, "Checked", "Unchecked"))
+        return out
 
     def _selected(self) -> tuple[set[str], set[str]]:
         p = self.project
@@ -105,7 +128,11 @@ class RecordExport:
     def header_labels(self) -> list[str]:
         out = []
         for name, f in zip(self.header, self.header_fields, strict=True):
-            if f is not None:
+            if f is not None and f.checkbox:
+                code = name.rsplit("___", 1)[1]
+                choice = next(label for c, label in f.choices if c.lower() == code)
+                out.append(f"{f.label} (choice={choice})")
+            elif f is not None:
                 out.append(f.label)
             elif name.endswith("_complete") and name[:-9] in self.project.instrument_by_name:
                 out.append(f"Complete? ({self.project.instrument_by_name[name[:-9]].label})")
@@ -178,6 +205,14 @@ class RecordExport:
             for sid, stratum, at in rows:
                 out[sid] = [(arms[sid], stratum, at)]
             return out
+        if inst.kind == "adjudication":
+            from api.redcap import adjudication
+
+            rows = adjudication.queryset(inst).filter(pk__in=ids).values_list(
+                "sid", *[f"c{n}" for n in range(len(inst.fields))])
+            for sid, *values in rows:
+                out[sid] = [tuple(values)]
+            return out
         crf = inst.crf
         ref = subject_ref(crf)
         qs = crf.model._default_manager.filter(**{f"{site_filter_path_of(crf)}__in": inst.site_ids})
@@ -239,13 +274,30 @@ class RecordExport:
 
 
 def _fill(row: list, slot: Slot, values: tuple, site_id: int) -> None:
-    for pos, idx, labels in zip(slot.positions, slot.indexes, slot.labels, strict=True):
+    checked: dict[int, set] = {}
+    for pos, idx, labels, box in zip(slot.positions, slot.indexes, slot.labels, slot.boxes, strict=True):
         v = values[idx]
+        if box is not None:
+            if v is None:
+                row[pos] = None
+                continue
+            if idx not in checked:
+                checked[idx] = _codes(v)
+            row[pos] = box[1] if box[0] in checked[idx] else box[2]
+            continue
         if labels is not None and v is not None:
             v = labels.get(str(v), v)
         row[pos] = v
     if slot.complete_position is not None:
         row[slot.complete_position] = 2
+
+
+def _codes(value) -> set[str]:
+    """The codes of a stored multi-choice list (JSON text of a list, as PostgreSQL gives it)."""
+    import json
+
+    items = json.loads(value) if isinstance(value, str) else value
+    return {str(v) for v in items} if isinstance(items, list) else set()
 
 
 def parse_datetime(text: str, name: str, error: Callable[[str], Exception]) -> dt.datetime:

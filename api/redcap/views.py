@@ -182,7 +182,7 @@ def _records(request, data, fmt: str, project: Project, token, endpoint: str):
     raw_or_label = _choice(data, "rawOrLabel", ("raw", "label"), "raw")
     headers = _choice(data, "rawOrLabelHeaders", ("raw", "label"), "raw")
     event_name = _choice(data, "eventName", ("label", "unique"), "label")
-    _flag(data, "exportCheckboxLabel")  # this trial has no checkbox fields: accepted, no effect
+    checkbox_label = _flag(data, "exportCheckboxLabel")
     fields, forms, events = param_list(data, "fields"), param_list(data, "forms"), param_list(data, "events")
     complete = {i.complete_field for i in project.instruments}
     _check_known("fields", fields, {f.name for f in project.fields} | complete)
@@ -196,6 +196,7 @@ def _records(request, data, fmt: str, project: Project, token, endpoint: str):
     selection = Selection(records=param_list(data, "records"), fields=fields, forms=forms, events=events,
                           label=raw_or_label == "label", label_headers=headers == "label" and fmt == "csv",
                           event_label=raw_or_label == "label" and event_name == "label",
+                          checkbox_label=checkbox_label,
                           date_begin=begin, date_end=end)
     export = RecordExport(project, selection)
     ip = client_ip(request)
@@ -230,10 +231,20 @@ def _records(request, data, fmt: str, project: Project, token, endpoint: str):
 
 
 def _eav(export: RecordExport):
-    names = export.header
+    """REDCap's EAV: one row per value; a checkbox field gives a row per checked choice, with
+    the field's own name and the choice code as the value."""
+    names = export.header[4:]
+    fields = export.header_fields[4:]
+    boxes = [f is not None and f.checkbox for f in fields]
     for row in export.rows():
         key = row[:4]
-        for name, value in zip(names[4:], row[4:], strict=True):
+        for name, f, box, value in zip(names, fields, boxes, row[4:], strict=True):
             if value is None or value == "":
+                continue
+            if box:
+                if value in ("1", "Checked") or (export.sel.checkbox_label and value not in ("0", "Unchecked")):
+                    code = name.rsplit("___", 1)[1]
+                    choice = next((c, label) for c, label in f.choices if c.lower() == code)
+                    yield [key[0], key[1], key[2], key[3], f.name, choice[1] if export.sel.label else choice[0]]
                 continue
             yield [key[0], key[1], key[2], key[3], name, value]

@@ -132,3 +132,20 @@ class AuditEntrySerializer(serializers.Serializer):
     new = serializers.CharField(allow_null=True, allow_blank=True)
     reason = serializers.CharField(allow_blank=True)
     summary = serializers.CharField(allow_blank=True)
+
+
+class AdjudicatedValueSerializer(serializers.Serializer):
+    kind = serializers.CharField(help_text="The case kind (the worklist).")
+    field = serializers.CharField()
+    site = serializers.JSONField(allow_null=True, help_text="The site's value.")
+    adjudicated = serializers.JSONField(allow_null=True, help_text="The adjudicated value once the case is final.")
+    status = serializers.CharField(allow_null=True, help_text="The case status, or null when there is no case.")
+
+
+class AdjudicationSerializer(serializers.Serializer):
+    subject = serializers.CharField()
+    values = AdjudicatedValueSerializer(many=True)
+    analysis = serializers.DictField(
+        child=serializers.JSONField(allow_null=True),
+        help_text="The analysis table's values: <endpoint>_analysis = adjudicated when final, else "
+                  "site; <endpoint>_src = which one was used (adjudicated / site).")

@@ -8,10 +8,11 @@ reaches a client only through the REDCap randomization instrument of an unblinde
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -461,3 +462,57 @@ class AuditTrail(Audited, APIView):
                                 form=(request.query_params.get("form") or "").upper() or None, limit=500)
         return Response(s.AuditEntrySerializer(entries, many=True).data)
 
+
+
+# --- ODM of a subject -----------------------------------------------------------------------
+
+
+class OdmRenderer(BaseRenderer):
+    media_type = "application/xml"
+    format = "xml"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if isinstance(data, bytes | str):
+            return data
+        return JSONRenderer().render(data)
+
+
+class SubjectOdm(Audited, APIView):
+    """The subject's CDISC ODM 1.3.2 document (study metadata, the forms the user may read at the
+    subject's site with their full audit trail), blinded unless the user may see the arm
+    there: a blinded document has no randomization form or item group."""
+
+    renderer_classes = [JSONRenderer, OdmRenderer]
+
+    @extend_schema(responses={(200, "application/xml"): OpenApiTypes.STR})
+    def get(self, request, number: str):
+        from api.rest.odm import subject_odm
+        from followup.selectors import subject_for
+
+        subject = subject_for(request.user, number)
+        body = subject_odm(user=request.user, subject=subject)
+        response = HttpResponse(body, content_type="application/xml; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{subject.number}.odm.xml"'
+        return response
+
+
+class SubjectAdjudication(Audited, APIView):
+    """The subject's adjudicated values beside the site's, and the analysis values with the rule
+    "adjudicated when final, else site" and its source flag — for those who may see
+    adjudication results (statistician, data manager). The angiography read only for users who
+    may see the arm at the subject's site (adjudication.selectors decides)."""
+
+    @extend_schema(responses=s.AdjudicationSerializer)
+    def get(self, request, number: str):
+        from adjudication.results import analysis_values
+        from adjudication.selectors import may_see_results, subject_results
+        from followup.selectors import subject_for
+
+        subject = subject_for(request.user, number)
+        if not may_see_results(request.user):
+            raise NotPermitted("Adjudication results are for the statistician and the data manager.")
+        analysis = analysis_values([subject.pk]).get(subject.pk, {})
+        body = {"subject": subject.number, "values": subject_results(request.user, subject),
+                "analysis": {k: v for k, v in analysis.items() if not k.endswith("_adj")}}
+        return Response(s.AdjudicationSerializer(body).data)

@@ -17,16 +17,20 @@ ARM_LABELS = re.compile(r"Stenting or angioplasty|Continued thrombectomy|STENTIN
 
 @pytest.fixture
 def trial(personas, randomized_subject):
+    import time_machine
+
     from followup import services as fu
 
     subjects = [randomized_subject("001"), randomized_subject("001"), randomized_subject("002")]
-    for s, mrs in zip(subjects[:2], (1, 4), strict=True):
-        fu.day90_save(subject=s, user=personas["assessor001"], version=None,
-                      data={"assessed_on": s.randomized_at.date() + timedelta(days=90), "mode": "phone",
-                            "respondent": "patient", "blinded_attested": True, "mrs": mrs})
-    fu.adverse_event_save(subject=subjects[0], user=personas["coord001"],
-                          data={"term": "intracranial haemorrhage", "onset_on": subjects[0].randomized_at.date(),
-                                "serious": True, "sae_hospitalization": True})
+    # Entered on day 90 (ten days ago): before every cut-off the tests choose.
+    with time_machine.travel(subjects[0].randomized_at + timedelta(days=90), tick=True):
+        for s, mrs in zip(subjects[:2], (1, 4), strict=True):
+            fu.day90_save(subject=s, user=personas["assessor001"], version=None,
+                          data={"assessed_on": s.randomized_at.date() + timedelta(days=90), "mode": "phone",
+                                "respondent": "patient", "blinded_attested": True, "mrs": mrs})
+        fu.adverse_event_save(subject=subjects[0], user=personas["coord001"],
+                              data={"term": "intracranial haemorrhage", "onset_on": subjects[0].randomized_at.date(),
+                                    "serious": True, "sae_hospitalization": True})
     return subjects
 
 
@@ -87,8 +91,11 @@ def test_the_report_is_reproduced_from_the_snapshot(personas, trial, client_for)
     first = stat.get(f"/adjudication/dsmb/{snap.pk}/closed/?format=pdf").content
     second = stat.get(f"/adjudication/dsmb/{snap.pk}/closed/?format=pdf").content
     assert first == second and first.startswith(b"%PDF")
-    # A new snapshot does see the new SAE.
-    assert "pneumonia" in str(dsmb.closed_report(_snapshot(personas))["saes"])
+    # A new snapshot with a cut-off after the change does see the new SAE.
+    from adjudication.services import dsmb_snapshot_take
+
+    later = dsmb_snapshot_take(user=personas["statistician"], cut_off=timezone.now())
+    assert "pneumonia" in str(dsmb.closed_report(later)["saes"])
     from django.db import ProgrammingError, transaction
 
     with pytest.raises(ProgrammingError), transaction.atomic():
@@ -124,3 +131,39 @@ def test_the_snapshot_counts_only_subjects_randomized_by_the_cut_off(personas, t
     first = min(s.randomized_at for s in trial)
     snap = dsmb_snapshot_take(user=personas["statistician"], cut_off=first)
     assert len(snap.rows) == 1
+
+
+def test_the_snapshot_holds_the_data_as_it_stood_at_the_cut_off(personas, trial):
+    """Changes after the cut-off — a corrected day-90 mRS, a new SAE, a death, a new subject's
+    data — are not in a snapshot of that cut-off; a rebuild for the same cut-off is identical."""
+    from adjudication import dsmb
+    from adjudication.services import dsmb_snapshot_take
+    from followup import services as fu
+    from followup.models import Day90
+
+    cut_off = timezone.now() - timedelta(minutes=1)
+    first = dsmb_snapshot_take(user=personas["statistician"], cut_off=cut_off)
+    row = {r["subject"]: r for r in first.rows}
+    assert (row[trial[0].number]["mrs_site"], row[trial[1].number]["mrs_site"]) == (1, 4)
+    # after the cut-off: the day-90 mRS of the first subject corrected, the second dies, an SAE
+    day90 = Day90.objects.get(subject=trial[0])
+    fu.day90_save(subject=trial[0], user=personas["assessor001"], version=day90.version,
+                  reason="re-interviewed the patient",
+                  data={"assessed_on": day90.assessed_on, "mode": "phone", "respondent": "patient",
+                        "blinded_attested": True, "mrs": 3})
+    fu.death_record(subject=trial[1], user=personas["coord001"],
+                    data={"died_on": timezone.localdate(), "cause": "other", "cause_text": "pneumonia"})
+    fu.adverse_event_save(subject=trial[2], user=personas["coord002"],
+                          data={"term": "pneumonia", "onset_on": timezone.localdate(), "serious": True,
+                                "sae_hospitalization": True})
+    assert dsmb.snapshot_rows(cut_off) == first.rows
+    again = dsmb_snapshot_take(user=personas["statistician"], cut_off=cut_off)
+    assert (again.rows, again.sha256) == (first.rows, first.sha256)
+    # the same changes are in a snapshot of a later cut-off
+    now = {r["subject"]: r for r in dsmb_snapshot_take(user=personas["statistician"], cut_off=timezone.now()).rows}
+    assert now[trial[0].number]["mrs_site"] == 3
+    assert (now[trial[1].number]["mrs_site"], now[trial[1].number]["death"], now[trial[1].number]["status"]) == (
+        6, True, "dead")
+    assert [e["term"] for e in now[trial[2].number]["saes"]] == ["pneumonia"]
+    assert (row[trial[1].number]["death"], row[trial[1].number]["status"], row[trial[2].number]["saes"]) == (
+        False, "on_study", [])

@@ -115,6 +115,11 @@ def test_postgresql_written_csv_equals_the_row_by_row_writer(study, token_for, p
     from api.redcap.project import Project
     from api.redcap.records import RecordExport, Selection
 
+    from followup.models import Procedure
+
+    # cells the CSV must quote or neutralise: comma, quote, line breaks, a leading "=" / "-"
+    Procedure.objects.filter(subject__number="001-0001").update(
+        complication_notes='=1+2, "quoted"\nsecond line\r\nthird', balloon_device="-x, y")
     token = token_for(username)
     for selection, params in [
         (Selection(), {}),
@@ -132,3 +137,5 @@ def test_postgresql_written_csv_equals_the_row_by_row_writer(study, token_for, p
         expected = "".join(render.csv_chunks(export.header, export.rows()))
         assert body == expected
         assert len(body.splitlines()) > 1
+        if username == "statistician" and not params:
+            assert '"\'=1+2, ""quoted""\nsecond line\r\nthird"' in body and ",\"'-x, y\"," in body
