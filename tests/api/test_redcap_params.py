@@ -114,7 +114,6 @@ def test_postgresql_written_csv_equals_the_row_by_row_writer(study, token_for, p
     from api.redcap import render
     from api.redcap.project import Project
     from api.redcap.records import RecordExport, Selection
-
     from followup.models import Procedure
 
     # cells the CSV must quote or neutralise: comma, quote, line breaks, a leading "=" / "-"
