@@ -72,7 +72,21 @@ def lazy(msgid: str) -> Message:
 
 
 def _plain(value: Any) -> Any:
+    lazy_msgid = _lazy_msgid(value)
+    if lazy_msgid is not None:  # a gettext_lazy label or unit word: kept as its msgid
+        return {"msgid": lazy_msgid, "params": {}}
     return value if isinstance(value, (int, float, bool)) or value is None else str(value)
+
+
+def _lazy_msgid(value: Any) -> str | None:
+    """The msgid of a plain gettext_lazy("…") proxy (None for anything else)."""
+    from django.utils.functional import Promise
+
+    if isinstance(value, Promise):
+        args = getattr(value, "_args", ())
+        if len(args) == 1 and isinstance(args[0], str) and not getattr(value, "_kw", None):
+            return args[0]
+    return None
 
 
 def stored(message) -> tuple[str, str, dict]:

@@ -14,10 +14,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from core import bounds
 from core import protocol as P
+from datamanagement.messages import Message
 from eligibility import derive
 
 # Field names as users know them (lazy: translated when shown).
@@ -178,7 +179,7 @@ def nihss_total_error(items: Mapping[str, Any] | None, typed_total: Any) -> str 
 def unusual_values(data: Mapping[str, Any]) -> list[str]:
     """Possible but unusual values: saved, with a warning (and a query, through the
     data-management edit checks)."""
-    return [message for _field, message in unusual_by_field(data)]
+    return [str(message) for _field, message in unusual_by_field(data)]
 
 
 def unusual_by_field(data: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -192,9 +193,9 @@ def unusual_by_field(data: Mapping[str, Any]) -> list[tuple[str, str]]:
                                                        P.CREATININE_RANGES[unit]))
     interval = derive.lkw_to_puncture(data.get("last_known_well"), data.get("arterial_puncture_at"))
     if interval is not None and timedelta(0) <= interval < P.LKW_TO_PUNCTURE_USUAL_MIN:
-        out.append(("arterial_puncture_at", _(
-            "Last known well → puncture only %(i)s: unusually short, please check.") % {
-            "i": derive.format_interval(interval)}))
+        out.append(("arterial_puncture_at", Message(
+            gettext_noop("Last known well → puncture only %(i)s: unusually short, please check."),
+            i=derive.format_interval(interval))))
     return out
 
 
@@ -204,8 +205,10 @@ def _unusual(name: str, raw: Any, rng: P.Range) -> list[str]:
         return []
     if (rng.usual_low is not None and value < rng.usual_low) or (
             rng.usual_high is not None and value > rng.usual_high):
-        return [_("%(f)s %(v)s%(u)s is unusual (usual %(lo)s–%(hi)s): please check.") % {
-            "f": label(name), "v": _fmt(value), "u": f" {rng.unit}" if rng.unit else "",
-            "lo": _fmt(rng.usual_low if rng.usual_low is not None else rng.low),
-            "hi": _fmt(rng.usual_high if rng.usual_high is not None else rng.high)}]
+        # A Message: stored with a query as msgid and parameters, shown in the reader's language.
+        return [Message(gettext_noop("%(f)s %(v)s%(u)s is unusual (usual %(lo)s–%(hi)s): please check."),
+                        f=LABELS.get(name) or label(name), v=_fmt(value),
+                        u=Message(gettext_noop(" %(unit)s"), unit=rng.unit) if rng.unit else "",
+                        lo=_fmt(rng.usual_low if rng.usual_low is not None else rng.low),
+                        hi=_fmt(rng.usual_high if rng.usual_high is not None else rng.high))]
     return []

@@ -79,3 +79,21 @@ def test_the_bounds_of_every_value_speak_the_language_of_the_page():
         assert CJK.search(bounds.value_problem(now + dt.timedelta(days=2), now=now))
     with translation.override("en"):
         assert bounds.value_problem(dt.date(1, 1, 1), now=now) == "must be on or after 1900-01-01; found 0001-01-01."
+
+
+def test_an_unusual_screening_value_saved_in_english_reads_in_chinese(personas, sites):
+    """The screening's unusual-value check (eligibility.validation) stores its message as msgid
+    and parameters — the field label and the unit word too — so a query opened while an
+    English-speaking coordinator saved reads in Chinese for a Chinese reader."""
+    from eligibility.services import screening_create
+    from tests.factories import eligible_screening_data
+
+    with translation.override("en"):
+        s = screening_create(site=sites["001"], user=personas["coord001"], data=eligible_screening_data(age_years=104))
+    q = Query.objects.get(object_id=s.pk, field_name="age_years", check_code="UNUSUAL_VALUE")
+    assert q.text.startswith("Age 104 years is unusual") and q.text_msgid
+    with translation.override("zh-hans"):
+        zh = q.shown_text
+    assert CJK.search(zh) and "104" in zh and "Age" not in zh and "years" not in zh, zh
+    with translation.override("en"):
+        assert q.shown_text == q.text
