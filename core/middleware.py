@@ -18,6 +18,13 @@ SEEN_RESOLUTION = 60  # seconds: how stale the stored last-seen time may be
 _PASSIVE_PREFIXES = ("/static/",)
 
 
+def mark_seen_at_sign_in(sender, request, user, **kwargs) -> None:
+    """The sign-in is the first activity of a session: stored with it (the session is saved at
+    sign-in anyway), so the first page after it need not write the session again."""
+    if request is not None and hasattr(request, "session"):
+        request.session[_LAST_SEEN] = time.time()
+
+
 class IdleTimeoutMiddleware:
     """Sign a user out after EDC_IDLE_TIMEOUT_SECONDS without a request (30 min by default).
 
