@@ -19,6 +19,9 @@ Providers (each adds columns):
 - baseline from the screening CRF (age, sex, pre-stroke mRS, NIHSS, circulation, occlusion
   site, ASPECTS, pc-ASPECTS);
 - outcomes (exports.endpoints): mRS at day 90 and mRS 0–2, death, sICH by each definition.
+- central adjudication (adjudication.results): the final adjudicated values, one LEFT JOIN of
+  the cases aggregated per subject, and the analysis values derived from them and the site's
+  columns in the outer SELECT (Provider.derived).
 """
 
 from __future__ import annotations
