@@ -19,6 +19,9 @@ Providers (each adds columns):
 - baseline from the screening CRF (age, sex, pre-stroke mRS, NIHSS, circulation, occlusion
   site, ASPECTS, pc-ASPECTS);
 - outcomes (exports.endpoints): mRS at day 90 and mRS 0–2, death, sICH by each definition.
+- central adjudication (adjudication.results): the final adjudicated values, one LEFT JOIN of
+  the cases aggregated per subject, and the analysis values derived from them and the site's
+  columns in the outer SELECT (Provider.derived).
 """
 
 from __future__ import annotations
@@ -78,6 +81,9 @@ class Provider:
     # Or a queryset of values(sid=<subject id>, j_<column>=…) LEFT JOINed on the subject id
     # (aliases are prefixed so they never clash with the model's own field names).
     joined: Callable[[Scope], QuerySet] | None = None
+    # Columns computed in the outer SELECT from the others: given column name → its SQL
+    # there, returns column name → (sql, params) for some of this provider's columns.
+    derived: Callable[[dict[str, str]], dict[str, tuple[str, list]]] | None = None
 
 
 def allocation_model():
@@ -184,8 +190,15 @@ def analysis_sql(scope: Scope, *, for_csv: bool = False) -> tuple[str, list, lis
             params.extend(jparams)
             for c in p.columns:
                 select[c.name] = f"j{i}.{_quote('j_' + c.name)}"
+    select_params: dict[str, list] = {}
+    for p in provs:
+        if p.derived is not None:
+            for name, (dsql, dparams) in p.derived(dict(select)).items():
+                select[name], select_params[name] = f"({dsql})", list(dparams)
     columns = analysis_columns(scope)
     exprs = [_csv_format(select[c.name], c) if for_csv else select[c.name] for c in columns]
+    # the SELECT list's parameters come before those of FROM
+    params = [x for c in columns for x in select_params.get(c.name, ())] + params
     statement = (f"SELECT {', '.join(exprs)} FROM ({sql}) m {' '.join(joins)} "
                  f'ORDER BY m.{_quote("a_subject_number")} COLLATE "C"')
     return statement, params, columns

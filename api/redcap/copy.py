@@ -100,9 +100,21 @@ def _csv_cell(expr: str) -> str:
             f"OR strpos({expr}, E'\\r') > 0 THEN '\"' || replace({expr}, '\"', '\"\"') || '\"' ELSE {expr} END)")
 
 
+# A text value that needs neither neutralising nor quoting (almost every value) is its own
+# cell: one regular expression per value tells (it begins with a formula trigger, or holds a
+# comma, a quote or a line break); only those that match pay for the full rule.
+_SQL_SPECIAL = "E'^[=+@\\t\\r\\uFF1D\\uFF0B\\uFF0D\\uFF20-]|[,\"\\n\\r]'"
+
+
+def _text_cell(expr: str) -> str:
+    """A text value as its CSV cell: neutralised (core.csvsafe) and quoted as csv.writer does.
+    `expr` should be a column reference: it is evaluated several times."""
+    return f"(CASE WHEN {expr} ~ {_SQL_SPECIAL} THEN {_csv_cell(sql_neutralise(expr))} ELSE {expr} END)"
+
+
 def _cells_sql(inst, sql: str) -> str:
     """The instrument's rows with every value already as its CSV cell text, neutralised and
-    quoted once per value (OFFSET 0 keeps PostgreSQL from inlining each level's expressions
+    quoted (_text_cell) (OFFSET 0 keeps PostgreSQL from inlining each level's expressions
     into every reference of the next)."""
     neutral, cells = [], []
     for n, f in enumerate(inst.fields):
@@ -112,8 +124,8 @@ def _cells_sql(inst, sql: str) -> str:
             cells.extend(f"CASE WHEN y.c{n} IS NULL THEN NULL WHEN y.c{n} ? {_lit(code)} THEN '1' ELSE '0' END "
                          f"AS c{n}_{k}" for k, (code, _label) in enumerate(f.choices))
         elif f.kind in TEXT_KINDS:
-            neutral.append(f"{sql_neutralise(f'x.c{n}::text')} AS c{n}")
-            cells.append(f"{_csv_cell(f'y.c{n}')} AS c{n}")
+            neutral.append(f"x.c{n}::text AS c{n}")
+            cells.append(f"{_text_cell(f'y.c{n}')} AS c{n}")
         else:
             neutral.append(f"(x.c{n})::text AS c{n}")
             cells.append(f"y.c{n}")

@@ -89,3 +89,37 @@ def test_casebook_shows_adjudicated_beside_site_value_only_to_those_allowed(pers
         response = client_for(who).get(url)
         assert response.status_code == 200
         assert 'data-testid="adjudication-panel"' not in response.content.decode()
+
+
+def test_the_joined_analysis_table_agrees_with_the_per_subject_rule(personas, readers, randomized_subject,
+                                                                    material_storage):
+    """The analysis table reads the final cases through one joined aggregate; the casebook's
+    analysis_values() through the per-subject subqueries: the same values for every subject."""
+    from adjudication.models import Case
+    from adjudication.results import analysis_expressions, analysis_values
+    from adjudication.services import material_upload, read_claim, read_save
+    from exports.analysis import analysis_rows, analysis_sql
+    from exports.dataset import Scope
+
+    final, pending, untouched = randomized_subject("001"), randomized_subject("001"), randomized_subject("001")
+    _day90(personas, final, 4)
+    _day90(personas, pending, 1)
+    for subject, raters in ((final, ("rater2", "rater3")), (pending, ("rater2",))):
+        material_upload(user=personas["assessor001"], subject=subject, category="day90_recording",
+                        uploaded=upload("a.wav", WAV))
+        case = Case.objects.get(subject=subject, kind="mrs")
+        for rater in raters:
+            read_save(user=readers[rater], read=read_claim(user=readers[rater], case=case), data=MRS_ANSWERS_2,
+                      finalize=True)
+    scope = Scope(site_ids=(final.site_id,), blinded=True)
+    _sql, _params, columns = analysis_sql(scope)
+    names = [c.name for c in columns]
+    table = {r["subject_number"]: r for r in (dict(zip(names, row, strict=True)) for row in analysis_rows(scope))}
+    subjects = [final, pending, untouched]
+    expected = analysis_values([s.pk for s in subjects])
+    for s in subjects:
+        assert {k: table[s.number][k] for k in analysis_expressions()} == expected[s.pk]
+    assert (table[final.number]["mrs_day90_adj"], table[final.number]["mrs_day90_analysis"],
+            table[final.number]["mrs_day90_src"], table[final.number]["mrs_day90_0_2_analysis"]) == (2, 2, "adjudicated", True)
+    assert (table[pending.number]["mrs_day90_adj"], table[pending.number]["mrs_day90_src"]) == (None, "site")
+    assert table[untouched.number]["mrs_day90_src"] is None
