@@ -28,11 +28,6 @@ def report_sites(user, action: str = Action.REPORTS):
     return access.scope(Site.objects.order_by("code"), user, action, site_field="pk")
 
 
-def sees_arm_in_scope(user, sites) -> bool:
-    """Per-arm numbers only for a user who sees the arm at every site of the report."""
-    return blinding.may_see_arm_everywhere(user, sites)
-
-
 def _arms_by_subject(site_ids) -> dict[int, str]:
     model = allocation_model()
     if model is None:
@@ -92,7 +87,7 @@ def consort(user) -> dict:
     subjects = Subject.objects.filter(site_id__in=ids)
     status_rows = list(subjects.values_list("id", "status"))
     analysed_ids = endpoints.day90_outcome_subject_ids([s for s, _ in status_rows])
-    show_arms = sees_arm_in_scope(user, sites) and allocation_model() is not None
+    show_arms = blinding.may_see_arm_everywhere(user, sites) and allocation_model() is not None
     arms = _arms_by_subject(ids) if show_arms else {}
 
     def box(rows):
@@ -125,7 +120,7 @@ def missing_data(user) -> list[dict]:
     """Per form: rows, and per field how many rows leave it empty — one query per form."""
     sites = list(report_sites(user))
     ids = [s.pk for s in sites]
-    blinded = not sees_arm_in_scope(user, sites)
+    blinded = not blinding.may_see_arm_everywhere(user, sites)
     from exports.columns import table_for
 
     out = []
@@ -237,7 +232,7 @@ def visit_compliance(user) -> dict:
     except ImportError:
         return {"available": False, "visits": []}
     sites = list(report_sites(user))
-    blinded = not sees_arm_in_scope(user, sites)
+    blinded = not blinding.may_see_arm_everywhere(user, sites)
     forms = {c.visit: c for c in exported_crfs(blinded=blinded) if c.visit and c.subject_field}
     subjects = list(Subject.objects.filter(site_id__in=[s.pk for s in sites])
                     .select_related("site").only("id", "randomized_at", "status",
@@ -285,7 +280,7 @@ def query_metrics(user) -> dict:
         return {"available": False}
     sites = list(report_sites(user))
     qs = Query.objects.filter(site_id__in=[s.pk for s in sites])
-    if not sees_arm_in_scope(user, sites):
+    if not blinding.may_see_arm_everywhere(user, sites):
         # Queries on arm-revealing forms are not counted for blinded viewers.
         qs = qs.exclude(crf_code__in=[c.code for c in exported_crfs(blinded=False) if c.reveals_arm])
     by_status = dict(qs.values_list("status").annotate(n=Count("id")).values_list("status", "n"))

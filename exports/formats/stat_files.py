@@ -202,24 +202,21 @@ def write_stat(fmt: str, columns: list[Column], source: Source, path: Path, *,
         cut.update(layout.cut)
         return n
     if fmt == "dta":
-        record = records.dta_layout(columns)
-        with open(path, "wb") as fh:
-            writer = dta.DtaWriter(fh, label=metadata.cut_label(table_label, 80),
-                                   variables=dta_variables(columns))
-            writer.write_header()
-            for block in record.chunks(*(source or (None, None))):
-                writer.write(block.data, len(block))
-            writer.close()
-        cut.update(record.cut)
-        return writer.rows
+        return _write_records(path, records.dta_layout(columns), source, cut, lambda fh: dta.DtaWriter(
+            fh, label=metadata.cut_label(table_label, 80), variables=dta_variables(columns)))
     if fmt == "sav":
-        record = records.sav_layout(columns)
-        with open(path, "wb") as fh:
-            writer = sav.SavWriter(fh, label=table_label, variables=sav_variables(columns))
-            writer.write_header()
-            for block in record.chunks(*(source or (None, None))):
-                writer.write(block.data, len(block))
-            writer.close()
-        cut.update(record.cut)
-        return writer.rows
+        return _write_records(path, records.sav_layout(columns), source, cut, lambda fh: sav.SavWriter(
+            fh, label=table_label, variables=sav_variables(columns)))
     raise ValueError(f"Unknown statistical format {fmt!r}; expected xpt, dta or sav.")
+
+
+def _write_records(path, record, source, cut, make_writer) -> int:
+    """Stream the fixed-width records of one table through a DTA or SAV writer; returns rows."""
+    with open(path, "wb") as fh:
+        writer = make_writer(fh)
+        writer.write_header()
+        for block in record.chunks(*(source or (None, None))):
+            writer.write(block.data, len(block))
+        writer.close()
+    cut.update(record.cut)
+    return writer.rows
