@@ -88,14 +88,18 @@ def value_problem(value: Any, *, now: dt.datetime, time_zone: str | dt.tzinfo = 
 
 
 def field_problem(f: models.Field, value: Any, *, now: dt.datetime, time_zone,
-                  validators: bool = True) -> str | None:
+                  validators: bool = True, values_checked: bool = False) -> str | None:
     """Dates, times and text (value_problem); with `validators`, also the field's own range
-    validators and code list."""
+    validators and code list. `values_checked`: value_problem has already passed for this
+    value (the write guard's second pass), only the validators and code list remain."""
     if value is None or value == "":
         return None
-    problem = value_problem(value, now=now, time_zone=time_zone)
-    if problem or not validators:
-        return problem
+    if not values_checked:
+        problem = value_problem(value, now=now, time_zone=time_zone)
+        if problem or not validators:
+            return problem
+    elif not validators:
+        return None
     if f.choices and not isinstance(value, list | dict):
         allowed = {str(k) for k, _label in f.flatchoices}
         if str(value) not in allowed:
@@ -111,13 +115,13 @@ def field_problem(f: models.Field, value: Any, *, now: dt.datetime, time_zone,
 
 
 def instance_problems(instance: models.Model, field_names, *, now: dt.datetime, time_zone,
-                      validators: bool = True) -> dict[str, str]:
+                      validators: bool = True, values_checked: bool = False) -> dict[str, str]:
     """{field: rule broken} over the named fields of a model instance."""
     out = {}
     for name in field_names:
         f = instance._meta.get_field(name)
         problem = field_problem(f, getattr(instance, f.attname), now=now, time_zone=time_zone,
-                                validators=validators)
+                                validators=validators, values_checked=values_checked)
         if problem:
             out[name] = problem
     return out

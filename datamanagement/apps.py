@@ -16,6 +16,8 @@ class DatamanagementConfig(AppConfig):
 
 
 def _install_triggers(sender, using="default", **kwargs):
+    from datamanagement import upkeep
     from datamanagement.locks import install_lock_triggers
 
     install_lock_triggers(using=using)
+    upkeep.install(using=using)

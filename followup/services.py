@@ -107,7 +107,8 @@ def _crf_save(
     repeating = pk is not None or model in (AdverseEvent, ProtocolDeviation)
     instance = None
     if pk is not None or not repeating:
-        instance = model.objects.select_for_update(no_key=True).filter(**lookup).first()
+        # (at most one row: the primary key, or the subject of a one-to-one form; no ORDER BY)
+        instance = next(iter(model.objects.select_for_update(no_key=True).filter(**lookup).order_by()[:1]), None)
         if pk is not None and instance is None:
             raise NotPermitted("This record does not belong to the subject.")
     if instance is not None and version != instance.version:

@@ -23,7 +23,7 @@ from audit.models import AuditAction
 from audit.services import audit_event_record
 from core import bounds
 from core import crf as registry
-from datamanagement import editchecks
+from datamanagement import editchecks, upkeep
 from datamanagement.crfs import (
     crf_of,
     display,
@@ -48,11 +48,12 @@ from datamanagement.models import (
     QueryMessage,
     QueryOrigin,
     QueryStatus,
+    SignatureScope,
 )
 from datamanagement.services.context import actor_metadata, own_audit_context
 from datamanagement.services.queries import notify_query_opened
-from datamanagement.services.sdv import sdv_clear_sql
-from datamanagement.services.signatures import signatures_break_sql
+from datamanagement.services.sdv import sdv_clear_reasons
+from datamanagement.services.signatures import signatures_break_reason
 
 
 @dataclass
@@ -121,9 +122,10 @@ BOUNDS_RULE = Message(gettext_noop("dates from %(earliest)s and not in the futur
 
 
 def bounds_failures(instance, crf: registry.CRF, *, now, time_zone, validators: bool = False,
-                    skip=()) -> list[editchecks.Failure]:
+                    skip=(), values_checked: bool = False) -> list[editchecks.Failure]:
     names = [n for n in field_names(crf) if n not in skip]
-    problems = bounds.instance_problems(instance, names, now=now, time_zone=time_zone, validators=validators)
+    problems = bounds.instance_problems(instance, names, now=now, time_zone=time_zone, validators=validators,
+                                        values_checked=values_checked)
     return [editchecks.Failure(check="BOUNDS", field=name, severity=editchecks.HARD, message=message,
                                rule=str(BOUNDS_RULE)) for name, message in problems.items()]
 
@@ -137,7 +139,7 @@ def run_checks(instance, crf: registry.CRF, ctx: editchecks.Context) -> editchec
         return editchecks.Result(hard=failures)
     result = editchecks.run(crf.checks, check_values(instance), ctx)
     result.hard.extend(bounds_failures(instance, crf, now=ctx.now, time_zone=ctx.site_time_zone, validators=True,
-                                       skip={f.field for f in result.hard}))
+                                       skip={f.field for f in result.hard}, values_checked=True))
     return result
 
 
@@ -235,44 +237,30 @@ _resolved_stored: tuple | None = None  # its (English, msgid, params), made once
 
 
 def _upkeep(*, instance, crf, write: CrfWrite, user, reason: str, subject) -> tuple[int, int]:
-    """After a change, in one statement (three data-modifying CTEs, each audited by its
-    table's triggers): a note on each unresolved edit-check query of a changed field whose
-    check no longer fails; the SDV marks of the changed fields cleared, each with its why;
-    the signatures that covered the changed data broken. Returns (SDV cleared, signatures
-    broken)."""
-    now = timezone.now()
-    parts, params = [], []
-    for name, (sql, args) in (
-        ("notes", _resolved_notes_sql(instance=instance, crf=crf, write=write, now=now)),
-        ("sdv", sdv_clear_sql(instance=instance, crf=crf, user=user, changed=write.changed, reason=reason,
-                              now=now)),
-        ("sig", signatures_break_sql(subject=subject, crf=crf, user=user, changed=write.changed, now=now)
-         if subject is not None else ("SELECT 1 WHERE false", [])),
-    ):
-        parts.append(f"{name} AS ({sql})")
-        params.extend(args)
-    with connection.cursor() as cursor:
-        cursor.execute(f"WITH {', '.join(parts)} SELECT (SELECT count(*) FROM sdv), (SELECT count(*) FROM sig)",
-                       params)
-        sdv_cleared, broken = cursor.fetchone()
-    return sdv_cleared, broken
-
-
-def _resolved_notes_sql(*, instance, crf, write: CrfWrite, now) -> tuple[str, list]:
+    """After a change, in one call of the upkeep function (datamanagement.upkeep; each of its
+    writes audited by its table's triggers): a note on each unresolved edit-check query of a
+    changed field whose check no longer fails; the SDV marks of the changed fields cleared,
+    each with its why; the signatures that covered the changed data broken. Returns (SDV
+    cleared, signatures broken)."""
     global _resolved_stored
     if _resolved_stored is None:
         _resolved_stored = stored(RESOLVED)
-    still_failing = [(f.check, f.field) for f in write.soft]
     text, msgid, msg_params = _resolved_stored
-    return (
-        f"INSERT INTO {QueryMessage._meta.db_table} (query_id, kind, author_id, at, text, text_msgid, text_params) "
-        f"SELECT q.id, %s, NULL, %s, %s, %s, %s FROM {Query._meta.db_table} q "
-        "WHERE q.crf_code = %s AND q.object_id = %s AND q.origin = %s AND q.status <> %s "
-        "AND q.field_name = ANY(%s) AND NOT EXISTS (SELECT 1 FROM unnest(%s::text[], %s::text[]) AS f(c, n) "
-        "WHERE f.c = q.check_code AND f.n = q.field_name) RETURNING 1",
-        [MessageKind.COMMENT, now, text, msgid, Jsonb(msg_params), crf.code, instance.pk, QueryOrigin.EDIT_CHECK,
-         QueryStatus.CLOSED, list(write.changed), [c for c, _n in still_failing], [n for _c, n in still_failing]],
-    )
+    now = timezone.now()
+    still_failing = [(f.check, f.field) for f in write.soft]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT * FROM {upkeep.FUNCTION}(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [crf.code, instance.pk, now,
+             list(write.changed), sdv_clear_reasons(user=user, changed=write.changed, reason=reason, now=now),
+             [c for c, _n in still_failing], [n for _c, n in still_failing],
+             MessageKind.COMMENT, text, msgid, Jsonb(msg_params), QueryOrigin.EDIT_CHECK, QueryStatus.CLOSED,
+             subject.pk if subject is not None else None,
+             signatures_break_reason(crf=crf, user=user, changed=write.changed, now=now)
+             if subject is not None else "",
+             SignatureScope.CASEBOOK, SignatureScope.VISIT, crf.visit or None])
+        sdv_cleared, broken = cursor.fetchone()
+    return sdv_cleared, broken
 
 
 def _change_text(crf, changed: dict, user, reason: str) -> str:

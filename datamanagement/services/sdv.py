@@ -53,17 +53,10 @@ def sdv_mark(*, user, instance, fields: Iterable[str] | None = None) -> int:
     return len(rows)
 
 
-def sdv_clear_sql(*, instance, crf, user, changed: dict, reason: str, now) -> tuple[str, list]:
-    """The UPDATE (for the write guard's one upkeep statement) that clears the SDV of every
-    changed field, each with its own why, however many fields changed (a follow-up form may
-    change fifteen NIHSS items at once). RETURNING one row per cleared mark."""
+def sdv_clear_reasons(*, user, changed: dict, reason: str, now) -> list[str]:
+    """Why the SDV of each changed field is cleared (for the write guard's upkeep, which
+    clears the marks of every changed field at once — a follow-up form may change fifteen
+    NIHSS items at once), in the order of `changed`."""
     who = getattr(user, "username", "system")
-    whens, params = [], [now]
-    for name, (old, new) in changed.items():
-        whens.append("WHEN %s THEN %s")
-        params += [name, f"Value changed from {display(old)} to {display(new)} by {who} on {now:%Y-%m-%d %H:%M} UTC. "
-                         f"Reason: {reason}"]
-    params += [crf.code, instance.pk, list(changed)]
-    return (f"UPDATE {SourceVerification._meta.db_table} SET active = false, cleared_at = %s, "
-            f"cleared_reason = CASE field_name {' '.join(whens)} ELSE cleared_reason END "
-            "WHERE crf_code = %s AND object_id = %s AND field_name = ANY(%s) AND active RETURNING 1", params)
+    return [f"Value changed from {display(old)} to {display(new)} by {who} on {now:%Y-%m-%d %H:%M} UTC. "
+            f"Reason: {reason}" for old, new in changed.values()]

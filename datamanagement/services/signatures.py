@@ -95,10 +95,9 @@ def _signature_create(*, user, subject, scope: str, visit: str, ip: str | None) 
     return signature
 
 
-def signatures_break_sql(*, subject, crf, user, changed: dict, now) -> tuple[str, list]:
-    """The UPDATE (for the write guard's one upkeep statement) that breaks the valid
-    signatures of the subject that covered the changed data (its casebook, the form's
-    visit). RETURNING one row per broken signature."""
+def signatures_break_reason(*, crf, user, changed: dict, now) -> str:
+    """Why the write guard's upkeep breaks the valid signatures of the subject that covered
+    the changed data (its casebook, the form's visit)."""
     by = f" (by {getattr(user, 'username', 'system')}, {now:%Y-%m-%d %H:%M} UTC)"
     if blinding.reveals_arm(crf=crf, fields=changed):
         # The reason is read by blinded users too (data manager, administrator: the subject
@@ -110,6 +109,4 @@ def signatures_break_sql(*, subject, crf, user, changed: dict, now) -> tuple[str
         why = f"{crf.label} changed after signing — " + "; ".join(
             f"{field_label(crf, k)}: {display(o)} → {display(n)}" for k, (o, n) in changed.items()
         ) + by
-    return (f"UPDATE {Signature._meta.db_table} SET broken_at = %s, broken_reason = %s "
-            "WHERE subject_id = %s AND broken_at IS NULL AND (scope = %s OR (scope = %s AND visit = %s)) RETURNING 1",
-            [now, why[:2000], subject.pk, SignatureScope.CASEBOOK, SignatureScope.VISIT, crf.visit or None])
+    return why[:2000]
