@@ -34,59 +34,89 @@ from django.db import connection, transaction
 LOCK_KEY = 7231000012  # pg_advisory_xact_lock key of the chain
 TRIGGER_NAME = "edc_audit_chain"
 
+# The settings under which a record's text is its canonical form (the trigger functions pin them
+# with SET; the verification sets them LOCAL): the record text depends on them.
+CANONICAL_SETTINGS = (("timezone", "UTC"), ("extra_float_digits", "1"), ("datestyle", "ISO, MDY"),
+                      ("intervalstyle", "postgres"), ("bytea_output", "hex"))
+_SET = " ".join(f"SET {name} = '{value}'" for name, value in CANONICAL_SETTINGS)
+
+# Hash formats of a link's row_hash (ChainLink.fmt):
+#   NULL / 1  sha256("<table>:<row id>:<the row as jsonb text>")   (links written before 2026-12)
+#   2         sha256("<table>:<row id>:<the row's record text>")   e.g. (5,"2026-12-02 04:00:00+00",t)
+# The record text is PostgreSQL's own output of the row, in column order, ~6x cheaper to make than
+# the jsonb text (a commit-time cost of every audited write, and all of a restore's verification).
+FMT_JSONB, FMT_RECORD = 1, 2
+
 FUNCTIONS_SQL = f"""
 CREATE OR REPLACE FUNCTION edc_audit_row_hash(tbl text, rowid text, doc jsonb) RETURNS text
     LANGUAGE sql IMMUTABLE
     AS $$ SELECT encode(sha256(convert_to(tbl || ':' || rowid || ':' || doc::text, 'UTF8')), 'hex') $$;
 
-CREATE OR REPLACE FUNCTION edc_audit_chain_append(tbl text, rowid text, doc jsonb) RETURNS void
+CREATE OR REPLACE FUNCTION edc_audit_record_hash(tbl text, rowid text, rec text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $$ SELECT encode(sha256(convert_to(tbl || ':' || rowid || ':' || rec, 'UTF8')), 'hex') $$;
+
+DROP FUNCTION IF EXISTS edc_audit_chain_append(text, text, jsonb);
+
+CREATE OR REPLACE FUNCTION edc_audit_chain_append(tbl text, rowid text, rec text, nc smallint) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path = public, pg_temp SET timezone = 'UTC' SET extra_float_digits = 1
+    SET search_path = public, pg_temp {_SET}
     AS $$
 DECLARE
-    rh text := edc_audit_row_hash(tbl, rowid, doc);
+    rh text := edc_audit_record_hash(tbl, rowid, rec);
     prev text;
     lid bigint;
-    -- how many (live) columns the record has now: columns added to the table later are left
-    -- out when this record's hash is recomputed, so a migration never breaks the chain
-    -- (the record as jsonb has one key per live column: no catalogue lookup per link)
-    nc smallint := (SELECT count(*) FROM jsonb_object_keys(doc));
 BEGIN
     PERFORM pg_advisory_xact_lock({LOCK_KEY});
     SELECT hash INTO prev FROM audit_chainlink ORDER BY id DESC LIMIT 1;
     prev := COALESCE(prev, '');
     lid := nextval(pg_get_serial_sequence('audit_chainlink', 'id'));
-    INSERT INTO audit_chainlink (id, created_at, table_name, row_id, row_hash, ncols, prev_hash, hash)
-    VALUES (lid, clock_timestamp(), tbl, rowid, rh, nc, prev,
+    INSERT INTO audit_chainlink (id, created_at, table_name, row_id, row_hash, ncols, fmt, prev_hash, hash)
+    VALUES (lid, clock_timestamp(), tbl, rowid, rh, nc, {FMT_RECORD}, prev,
             encode(sha256(convert_to(prev || ':' || lid::text || ':' || rh, 'UTF8')), 'hex'));
 END;
 $$;
 
+-- How many (live) columns a table's records have now: columns added to the table later are
+-- left out when an older record's hash is recomputed, so a migration never breaks the chain.
+CREATE OR REPLACE FUNCTION edc_audit_live_columns(rel oid) RETURNS smallint
+    LANGUAGE sql STABLE
+    AS $$ SELECT count(*)::smallint FROM pg_attribute WHERE attrelid = rel AND attnum > 0 AND NOT attisdropped $$;
+
 CREATE OR REPLACE FUNCTION edc_audit_chain_link() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path = public, pg_temp SET timezone = 'UTC' SET extra_float_digits = 1
+    SET search_path = public, pg_temp {_SET}
     AS $$
 DECLARE
-    doc jsonb := to_jsonb(NEW);
+    rid text;
 BEGIN
-    PERFORM edc_audit_chain_append(TG_TABLE_NAME::text, doc ->> TG_ARGV[0], doc);
+    -- the primary key by name (the two names audited tables use, else dynamically)
+    IF TG_ARGV[0] = 'pgh_id' THEN
+        rid := NEW.pgh_id::text;
+    ELSIF TG_ARGV[0] = 'id' THEN
+        rid := NEW.id::text;
+    ELSE
+        EXECUTE format('SELECT ($1).%I::text', TG_ARGV[0]) USING NEW INTO rid;
+    END IF;
+    PERFORM edc_audit_chain_append(TG_TABLE_NAME::text, rid, NEW::text, edc_audit_live_columns(TG_RELID));
     RETURN NULL;
 END;
 $$;
 
 CREATE OR REPLACE FUNCTION edc_audit_chain_backfill(tbl text, pk text) RETURNS integer
     LANGUAGE plpgsql
-    SET search_path = public, pg_temp SET timezone = 'UTC' SET extra_float_digits = 1
+    SET search_path = public, pg_temp {_SET}
     AS $$
 DECLARE
     r record;
     n integer := 0;
+    nc smallint := edc_audit_live_columns(tbl::regclass);
 BEGIN
     FOR r IN EXECUTE format(
-        'SELECT to_jsonb(t) AS doc FROM %I t WHERE NOT EXISTS (SELECT 1 FROM audit_chainlink l '
-        'WHERE l.table_name = %L AND l.row_id = (t.%I)::text) ORDER BY t.%I', tbl, tbl, pk, pk)
+        'SELECT (t.%I)::text AS rid, t::text AS rec FROM %I t WHERE NOT EXISTS (SELECT 1 FROM audit_chainlink l '
+        'WHERE l.table_name = %L AND l.row_id = (t.%I)::text) ORDER BY t.%I', pk, tbl, tbl, pk, pk)
     LOOP
-        PERFORM edc_audit_chain_append(tbl, r.doc ->> pk, r.doc);
+        PERFORM edc_audit_chain_append(tbl, r.rid, r.rec, nc);
         n := n + 1;
     END LOOP;
     RETURN n;
@@ -135,6 +165,12 @@ def install(using: str = "default") -> int:
     conn = connections[using]
     linked = 0
     with transaction.atomic(using=using), conn.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('audit_chainlink') "
+                       "AND attname = 'fmt' AND NOT attisdropped")
+        if cursor.fetchone() is None:
+            # An early migration of a new database (the chain's table is not complete yet):
+            # the migration that completes it installs the chain and links what came before.
+            return 0
         cursor.execute(FUNCTIONS_SQL)
         existing = _existing_tables(cursor)
         chained = _chained_tables(cursor)
@@ -198,29 +234,64 @@ def _check_links(cursor) -> tuple[list[tuple[int, str]], int]:
     return failures, cursor.fetchone()[0]
 
 
+def _set_canonical(cursor) -> None:
+    cursor.execute("; ".join(f"SET LOCAL {name} = '{value}'" for name, value in CANONICAL_SETTINGS))
+
+
 def _check_table(cursor, t: AuditedTable) -> tuple[list[tuple[int, str]], int]:
     """2. Each record of the table is as it was when linked; 3. each record has a link. One FULL
     JOIN between the table's links (the newest per row for versioned tables) and its rows: a
     FULL JOIN can only be a hash or merge join, so this is one pass over each side whatever the
     statistics say (an anti-join here let the planner pick a nested loop that compared every
-    link with every row)."""
-    links = ("SELECT DISTINCT ON (row_id) id, row_id, row_hash, ncols FROM audit_chainlink "
+    link with every row).
+
+    Each link's row hash is recomputed in its own format (ChainLink.fmt) and over the columns
+    the record had when it was linked (ChainLink.ncols: a migration may have added columns
+    since; they come last in column order). The statement computes only the forms the
+    table's links need: for a table whose links are all of the current format and width, the
+    record text of each row and nothing else."""
+    links = ("SELECT DISTINCT ON (row_id) id, row_id, row_hash, ncols, fmt FROM audit_chainlink "
              "WHERE table_name = %s ORDER BY row_id, id DESC") if t.versioned else (
-             "SELECT id, row_id, row_hash, ncols FROM audit_chainlink WHERE table_name = %s")
-    # A record linked when the table had fewer columns is hashed without the columns added since
-    # (they come last in column order; ncols NULL: linked before ncols was kept, all columns).
+             "SELECT id, row_id, row_hash, ncols, fmt FROM audit_chainlink WHERE table_name = %s")
     cursor.execute("SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
                    "AND NOT attisdropped ORDER BY attnum", [t.table])
     columns = [name for (name,) in cursor.fetchall()]
+    width = len(columns)
+    cursor.execute("SELECT DISTINCT coalesce(fmt, %s), least(coalesce(ncols, %s), %s) FROM audit_chainlink "
+                   "WHERE table_name = %s", [FMT_JSONB, width, width, t.table])
+    forms = sorted(cursor.fetchall())
+    params: list = []
+    branches = []
+    for fmt, ncols in forms:
+        if fmt == FMT_RECORD:
+            rec = "r.rec" if ncols == width else (
+                "ROW(" + ", ".join(f'(r.whole)."{c}"' for c in columns[:ncols]) + ")::text")
+            expr = f"edc_audit_record_hash(%s, l.row_id, {rec})"
+        else:
+            doc = "to_jsonb(r.whole)" if ncols == width else "to_jsonb(r.whole) - (%s::text[])"
+            expr = f"edc_audit_row_hash(%s, l.row_id, {doc})"
+        params.append(t.table)
+        if fmt != FMT_RECORD and ncols != width:
+            params.append(columns[ncols:])
+        branches.append((f"coalesce(l.fmt, {FMT_JSONB}) = {int(fmt)} AND least(coalesce(l.ncols, {width}), "
+                         f"{width}) = {int(ncols)}", expr))
+    if not branches:
+        recomputed = "NULL"
+    elif len(branches) == 1:
+        recomputed = branches[0][1]
+    else:
+        recomputed = "CASE " + " ".join(f"WHEN {cond} THEN {expr}" for cond, expr in branches) + " END"
+    # The row's record text where links of the current format and width need it; the whole row
+    # where another form must be made from it.
+    needs_whole = any(not (fmt == FMT_RECORD and ncols == width) for fmt, ncols in forms)
+    row_columns = f't."{t.pk}" AS pk, (t."{t.pk}")::text AS rid, t::text AS rec' + (", t AS whole" if needs_whole else "")
     cursor.execute(
-        f"SELECT min(l.id) FILTER (WHERE r.rid IS NULL OR edc_audit_row_hash(%s, l.row_id, "
-        f"           CASE WHEN l.ncols IS NULL OR l.ncols >= %s THEN r.doc "
-        f"                ELSE r.doc - (%s::text[])[l.ncols + 1:] END) <> l.row_hash), "
+        f"SELECT min(l.id) FILTER (WHERE r.rid IS NULL OR {recomputed} IS DISTINCT FROM l.row_hash), "
         f"       (array_agg(r.pk ORDER BY r.pk) FILTER (WHERE l.id IS NULL))[1] "
         f"FROM ({links}) l FULL JOIN ("
-        f'  SELECT t."{t.pk}" AS pk, (t."{t.pk}")::text AS rid, to_jsonb(t) AS doc FROM "{t.table}" t'
+        f'  SELECT {row_columns} FROM "{t.table}" t'
         f") r ON r.rid = l.row_id",
-        [t.table, len(columns), columns, t.table])
+        [*params, t.table])
     broken_link, unlinked_pk = cursor.fetchone()
     failures = []
     if broken_link is not None:
@@ -259,8 +330,7 @@ def _run_in_snapshot(jobs, snapshot: str, workers: int):
         with psycopg.connect(**params, autocommit=True) as conn, conn.cursor() as cursor:
             cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             cursor.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
-            cursor.execute("SET LOCAL timezone = 'UTC'")
-            cursor.execute("SET LOCAL extra_float_digits = 1")
+            _set_canonical(cursor)
             for job in job_slice:
                 out.append(job(cursor))
             cursor.execute("ROLLBACK")
@@ -288,8 +358,7 @@ def verify_chain(*, expected_head: str | None = None, workers: int | None = None
     with transaction.atomic(), connection.cursor() as cursor:
         if not inline:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        cursor.execute("SET LOCAL timezone = 'UTC'")
-        cursor.execute("SET LOCAL extra_float_digits = 1")
+        _set_canonical(cursor)
         existing = _existing_tables(cursor)
         chained = _chained_tables(cursor)
         for t in tables:

@@ -45,7 +45,7 @@ def apply_grants(using: str = "default") -> bool:
         if cursor.fetchone():
             cursor.execute("ALTER FUNCTION _pgh_attach_context() SECURITY DEFINER "
                            "SET search_path = public, pg_temp")
-        for fn in ("edc_audit_chain_append(text, text, jsonb)", "edc_audit_chain_backfill(text, text)"):
+        for fn in ("edc_audit_chain_append(text, text, text, smallint)", "edc_audit_chain_backfill(text, text)"):
             cursor.execute(f"REVOKE ALL ON FUNCTION {fn} FROM PUBLIC")
         role = runtime_role()
         if not role:

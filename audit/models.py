@@ -85,6 +85,9 @@ class ChainLink(models.Model):
     # The record's number of columns when it was linked: columns a later migration adds are
     # not part of its hash (null: linked before this was kept — every column).
     ncols = models.SmallIntegerField(null=True)
+    # How row_hash was made (audit/chain.py): 2 = over the record's text; null = over its jsonb
+    # text (links written before the record-text format).
+    fmt = models.SmallIntegerField(null=True)
     prev_hash = models.CharField(max_length=64, blank=True)
     hash = models.CharField(max_length=64)
 

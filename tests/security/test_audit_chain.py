@@ -221,3 +221,73 @@ def test_a_migration_adding_a_column_to_an_audited_table_keeps_the_chain_verifyi
                    "ALTER TABLE core_siteevent DROP COLUMN region", "ALTER TABLE core_siteevent DROP COLUMN beds",
                    "ALTER TABLE core_siteevent ENABLE TRIGGER USER",
                    "ALTER TABLE core_site DROP COLUMN region", "ALTER TABLE core_site DROP COLUMN beds")
+
+
+def _rewrite_as_jsonb_links(table: str, pk: str, upto: int) -> int:
+    """Turn the links of `table` up to link `upto` into what the chain wrote before the
+    record-text format (row hash over the record's jsonb text, fmt and ncols empty) and re-chain
+    every link after them, as a database that kept its older links has them."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET timezone = 'UTC'; SET extra_float_digits = 1")
+        cursor.execute(
+            f"UPDATE audit_chainlink l SET fmt = NULL, ncols = NULL, "
+            f"row_hash = edc_audit_row_hash(%s, l.row_id, to_jsonb(t)) FROM {table} t "
+            f"WHERE l.table_name = %s AND l.row_id = (t.{pk})::text AND l.id <= %s", [table, table, upto])
+        rewritten = cursor.rowcount
+        cursor.execute("""DO $$ DECLARE r record; prev text := ''; BEGIN
+            FOR r IN SELECT id, row_hash FROM audit_chainlink ORDER BY id LOOP
+                UPDATE audit_chainlink SET prev_hash = prev,
+                       hash = encode(sha256(convert_to(prev || ':' || r.id || ':' || r.row_hash, 'UTF8')), 'hex')
+                WHERE id = r.id RETURNING hash INTO prev;
+            END LOOP; END $$""")
+        cursor.execute("RESET timezone; RESET extra_float_digits")
+    return rewritten
+
+
+def test_links_of_the_jsonb_format_written_before_still_verify_beside_record_text_links(seeded):
+    """Links written before the record-text hash (fmt null: jsonb text) verify in their own
+    format beside the new ones, and an edit of a record of either format is named."""
+    from audit.models import ChainLink
+    from core.models import Subject
+
+    links = ChainLink.objects.filter(table_name="core_subjectevent").order_by("id")
+    assert {link.fmt for link in links} == {2}
+    middle = links[len(links) // 2]
+    assert _rewrite_as_jsonb_links("core_subjectevent", "pgh_id", middle.id) >= 2
+    old, new = links.filter(fmt__isnull=True).first(), links.filter(fmt=2).last()
+    assert old is not None and new is not None
+    result = verify_chain()
+    assert result.ok, result.problems
+    # a new record written now is linked in the record-text format and verifies
+    subject = Subject.objects.order_by("pk").first()
+    subject.save()
+    assert ChainLink.objects.order_by("-id").filter(table_name="core_subjectevent").first().fmt == 2
+    assert verify_chain().ok
+    trigger = _append_only_trigger("core_subjectevent")
+    for link in (new, old):  # the newer edit first: the earliest broken link is named
+        _owner_sql(f"ALTER TABLE core_subjectevent DISABLE TRIGGER {trigger}",
+                   f"UPDATE core_subjectevent SET number = 'FORGED' WHERE pgh_id = {link.row_id}",
+                   f"ALTER TABLE core_subjectevent ENABLE TRIGGER {trigger}")
+        result = verify_chain()
+        assert result.first_broken.startswith(f"link {link.id} (core_subjectevent id={link.row_id})"), result.problems
+        assert "changed after it was written" in result.first_broken
+
+
+def test_a_record_hash_is_over_the_record_text_whatever_the_session_date_style(seeded):
+    """The record text depends on the session's DateStyle, IntervalStyle and time zone: the
+    chain pins them, so a record written by a session with other settings verifies."""
+    import psycopg
+
+    from audit.models import ChainLink
+
+    params = {k: v for k, v in connection.get_connection_params().items()
+              if k not in ("cursor_factory", "context", "prepare_threshold", "server_side_binding")}
+    before = ChainLink.objects.count()
+    with psycopg.connect(**params, autocommit=True) as other:
+        other.execute("SET datestyle = 'German, DMY'; SET timezone = 'Asia/Shanghai'; "
+                      "SET intervalstyle = 'sql_standard'; SET extra_float_digits = 0")
+        other.execute("UPDATE core_site SET name = name || ' (renamed)' WHERE id = (SELECT min(id) FROM core_site)")
+    assert ChainLink.objects.count() > before  # the change was linked (event and context)
+    result = verify_chain(workers=1)
+    assert result.ok, result.problems
+    assert verify_chain(workers=2).ok

@@ -96,9 +96,11 @@ def test_the_chain_cannot_be_written_or_forged(runtime):
     _refused(runtime, "INSERT INTO audit_chainlink (created_at, table_name, row_id, row_hash, prev_hash, hash) "
                       "VALUES (now(), 'x', '1', 'x', '', 'x')")
     _refused(runtime, "UPDATE audit_chainlink SET hash = 'x'")
-    _refused(runtime, "SELECT edc_audit_chain_append('audit_auditevent', '1', '{}'::jsonb)")
+    _refused(runtime, "SELECT edc_audit_chain_append('audit_auditevent', '1', '(1)', 1::smallint)")
     _refused(runtime, "CREATE TABLE edc_forged (id int)")
     _refused(runtime, "CREATE OR REPLACE FUNCTION edc_audit_row_hash(tbl text, rowid text, doc jsonb) "
+                      "RETURNS text LANGUAGE sql AS $$ SELECT 'x' $$")
+    _refused(runtime, "CREATE OR REPLACE FUNCTION edc_audit_record_hash(tbl text, rowid text, rec text) "
                       "RETURNS text LANGUAGE sql AS $$ SELECT 'x' $$")
 
 
