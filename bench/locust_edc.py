@@ -11,14 +11,32 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import random
 import re
 
+import gevent
 from locust import HttpUser, between, events, task
 
 PLAN = json.load(open(os.environ["EDC_LOAD_PLAN"]))
 _site_users = itertools.cycle(PLAN["site_users"])
 _CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 SCENARIO = os.environ.get("EDC_LOAD_SCENARIO", "full")  # "alone": one site user, nothing else
+# How the simulated people pace themselves:
+#   "person": as people at work do — they read a page and fill its inputs before the next
+#             request (the screening form: the fast coordinator's 32 inputs of
+#             bench_eligibility at about one second each). This is the load of 50 people.
+#   "stress": no pause between the pages of a task (1–3 s between tasks): each simulated
+#             user asks for pages several times faster than a person can, which measures what
+#             the server can serve at saturation, not the experience of 50 people.
+PACE = os.environ.get("EDC_LOAD_PACE", "person")
+SCREENING_INPUTS = 32  # the fast journey's inputs (bench_eligibility: typed NIHSS total, "All no")
+SECONDS_PER_INPUT = (0.7, 1.3)  # a fast, practised coordinator
+
+
+def think(low: float, high: float) -> None:
+    """A person's pause on a page (reading it, filling it in) before the next request."""
+    if PACE == "person" and SCENARIO != "alone":
+        gevent.sleep(random.uniform(low, high))
 
 
 def _csrf(response) -> str:
@@ -54,7 +72,7 @@ class _Signed(HttpUser):
 class SiteUser(_Signed):
     """An investigator at a site (screens, confirms, randomizes, opens the visits)."""
 
-    wait_time = between(1, 3)
+    wait_time = between(5, 15) if PACE == "person" and SCENARIO != "alone" else between(1, 3)
     fixed_count = 1 if SCENARIO == "alone" else int(os.environ.get("EDC_LOAD_SITE_USERS", "50"))
 
     def on_start(self):
@@ -67,6 +85,7 @@ class SiteUser(_Signed):
         if not form.ok:
             return  # counted as that GET's failure; a person would reload the form, not post a blank one
         body = dict(PLAN["screening_post"], site=str(self.account["site_id"]), csrfmiddlewaretoken=_csrf(form))
+        think(SCREENING_INPUTS * SECONDS_PER_INPUT[0], SCREENING_INPUTS * SECONDS_PER_INPUT[1])
         with self.client.post("/screening/new/", body, name="screening POST", allow_redirects=False,
                               catch_response=True) as r:
             if not self.expect(r, 302, "screening"):
@@ -74,11 +93,13 @@ class SiteUser(_Signed):
             detail_url = r.headers["Location"]
         detail = self.client.get(detail_url, name="screening detail GET")
         pk = detail_url.rstrip("/").split("/")[-1]
+        think(3, 8)  # the investigator reads the verdict and confirms
         with self.client.post(f"/screening/{pk}/confirm/", {"confirm": "on", "csrfmiddlewaretoken": _csrf(detail)},
                               name="confirm POST", allow_redirects=False, catch_response=True) as r:
             if not self.expect(r, 302, "confirm"):
                 return
         page = self.client.get(f"/randomization/screening/{pk}/", name="randomize GET")
+        think(2, 5)  # checks the subject and presses Randomize
         with self.client.post(f"/randomization/screening/{pk}/", {"csrfmiddlewaretoken": _csrf(page)},
                               name="randomize POST", allow_redirects=False, catch_response=True) as r:
             if not self.expect(r, 302, "randomize"):
@@ -89,13 +110,16 @@ class SiteUser(_Signed):
         if number is None:
             return
         subject = number.group(1).strip()
+        think(2, 5)  # reads the arm, opens V1
         self.client.get(f"/subjects/{subject}/form/V1/", name="V1 form GET")
+        think(5, 15)
         self.client.get(f"/subjects/{subject}/", name="casebook GET")
+        think(3, 8)
         self.client.get("/subjects/", name="subjects GET")
 
 
 class Monitor(_Signed):
-    wait_time = between(1, 2)
+    wait_time = between(5, 15) if PACE == "person" else between(1, 2)
     fixed_count = 0 if SCENARIO == "alone" else 1
 
     def on_start(self):
@@ -104,13 +128,16 @@ class Monitor(_Signed):
     @task
     def review(self):
         self.client.get("/subjects/", name="monitor subjects GET")
+        think(5, 15)
         self.client.get("/data/queries/", name="monitor queries GET")
+        think(5, 15)
         self.client.get("/data/forms/", name="monitor forms to review GET")
+        think(5, 15)
         self.client.get("/data/audit/", name="monitor audit GET")
 
 
 class Exporter(_Signed):
-    wait_time = between(3, 6)
+    wait_time = between(30, 90) if PACE == "person" else between(3, 6)
     fixed_count = 0 if SCENARIO == "alone" else 1
 
     def on_start(self):
@@ -119,6 +146,7 @@ class Exporter(_Signed):
     @task
     def export(self):
         center = self.client.get("/exports/center/", name="export center GET")
+        think(5, 10)  # chooses the formats
         body = {"formats": "csv", "blinded": "1", "csrfmiddlewaretoken": _csrf(center)}
         with self.client.post("/exports/center/", body, name="export POST", allow_redirects=False,
                               catch_response=True) as r:

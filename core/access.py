@@ -28,6 +28,19 @@ def user_memberships(user) -> list[Membership]:
     return cached
 
 
+def load_memberships(users) -> None:
+    """Fill the membership cache of many users with one query (a notice to every investigator
+    of a site decides the arm line per recipient: no query per recipient)."""
+    pending = [u for u in users if getattr(u, _CACHE_ATTR, None) is None and u.is_authenticated and u.is_active]
+    if not pending:
+        return
+    by_user: dict[int, list[Membership]] = {u.pk: [] for u in pending}
+    for m in Membership.objects.filter(user__in=pending, active=True).select_related("site"):
+        by_user[m.user_id].append(m)
+    for u in pending:
+        setattr(u, _CACHE_ATTR, by_user[u.pk])
+
+
 def forget_memberships(user) -> None:
     if hasattr(user, _CACHE_ATTR):
         delattr(user, _CACHE_ATTR)

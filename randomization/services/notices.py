@@ -7,7 +7,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from core import blinding, i18n
+from core import access, blinding, i18n
 from core.models import User
 from core.roles import Role
 from core.services import (
@@ -95,6 +95,7 @@ def allocation_confirmation_send(*, allocation_id: int) -> int:
         claimed = notification_email_claim(ids=[n.pk for n in notes])
     sent = 0
     link = absolute_url(path)
+    access.load_memberships([note.user for note in claimed])  # who may read the arm: one query
     for note in claimed:
         recipient = note.user
         text = note.body

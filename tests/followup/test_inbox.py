@@ -68,3 +68,30 @@ def test_statistician_alerts_on_the_lists_page_come_from_the_inbox(personas, cli
     assert body.count('data-testid="alert"') == 1 and "9 entries left" in body
     inbox = client.get("/subjects/notifications/").content.decode()
     assert "9 entries left" in inbox and "Something else" in inbox
+
+
+def test_the_randomization_notice_reads_the_memberships_of_all_its_recipients_at_once(make_subject, personas, sites):
+    """Whether each e-mail may carry the arm is decided per recipient from memberships read in
+    one query, however many investigators the site has."""
+    from django.core import mail
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from core.roles import Role
+    from randomization.models import Allocation
+    from randomization.services import allocation_confirmation_send
+    from tests.conftest import make_user
+
+    def membership_reads(subject) -> tuple[int, int]:
+        mail.outbox.clear()
+        with CaptureQueriesContext(connection) as ctx:
+            sent = allocation_confirmation_send(allocation_id=Allocation.objects.get(subject=subject).pk)
+        return sent, sum('FROM "core_membership"' in q["sql"] for q in ctx.captured_queries)
+
+    few_sent, few = membership_reads(make_subject(T0))
+    for i in range(5):
+        make_user(f"inv001x{i}", Role.INVESTIGATOR, sites["001"])
+    many_sent, many = membership_reads(make_subject(T0))
+    assert many_sent == few_sent + 5
+    assert many == few
+    assert len(mail.outbox) == many_sent
