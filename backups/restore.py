@@ -122,6 +122,8 @@ def _pg_restore(*, target, set_id: str, manifest: Manifest, key, params: dict, m
     tool = pgtools.find_tool("pg_restore", major)
     entry = manifest.file(DUMP)
     command = [str(tool), "--exit-on-error", "--single-transaction", "--no-password", "-d", params["dbname"]]
+    if manifest.database.get("statistics"):
+        command.append("--statistics")  # the planner statistics dumped with the set
     if no_owner:
         command += ["--no-owner", "--no-privileges"]
     local = target.local_path(set_id, DUMP)
@@ -146,9 +148,19 @@ def _pg_restore(*, target, set_id: str, manifest: Manifest, key, params: dict, m
             raise RestoreVerificationFailed(f"pg_restore exited with status {code}: {message}")
 
 
-def _analyze(params: dict) -> None:
+def _analyze(params: dict, only_missing: bool = False) -> None:
+    """ANALYZE the restored database; `only_missing`: only the tables that have rows but no
+    statistics (the set carried the statistics of the others)."""
     with pgtools.connect(params, autocommit=True) as conn:
-        conn.execute("ANALYZE")
+        if not only_missing:
+            conn.execute("ANALYZE")
+            return
+        tables = conn.execute(
+            "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind = 'r' AND n.nspname = current_schema() AND c.reltuples <> 0 "
+            "AND NOT EXISTS (SELECT 1 FROM pg_stats s WHERE s.schemaname = n.nspname AND s.tablename = c.relname)").fetchall()
+        if tables:
+            conn.execute("ANALYZE " + ", ".join(t for (t,) in tables))
 
 
 @contextlib.contextmanager
@@ -209,11 +221,13 @@ def restore_set(*, set_id: str, into_url: str, target, key: bytes | None, files_
         raise RestoreVerificationFailed("the restored migration state differs from the manifest")
     result.tables, result.rows = len(counts), sum(counts.values())
     done("counts")
-    # pg_restore leaves the planner without statistics, which the first users need: ANALYZE
-    # runs on a connection of its own while the audit chain is verified (the chain check's
-    # joins do not depend on statistics), so the two share the machine's cores.
+    # The first users need planner statistics. A set from PostgreSQL 18 or later carries them
+    # (pg_dump --statistics), restored with the data: only tables the source had never
+    # analyzed are analyzed here. Otherwise the whole database is. ANALYZE runs on a
+    # connection of its own while the audit chain is verified (the chain check's joins do not
+    # depend on statistics), so the two share the machine's cores.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        analyzed = pool.submit(_analyze, params)
+        analyzed = pool.submit(_analyze, params, only_missing=bool(manifest.database.get("statistics")))
         if chain.available():
             expected = (manifest.audit_chain_head or {}).get("hash") or None
             with django_database(params):

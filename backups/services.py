@@ -219,7 +219,11 @@ def backup_write(*, backup_set: BackupSet, target, key: bytes | None) -> Manifes
         counts = row_counts(snap)
         migrations = [list(r) for r in snap.execute("SELECT app, name FROM django_migrations ORDER BY app, name")]
         head = _chain_head_in(snapshot)
+        # PostgreSQL 18 dumps the planner statistics too (pg_restore restores them with the
+        # data): a restored database plans well at once, without an ANALYZE of every table.
+        statistics = major >= 18
         command = [str(pg_dump), "--format=custom", f"--snapshot={snapshot}", "--no-password",
+                   *(["--statistics"] if statistics else []),
                    *(f"--exclude-table-data={t}" for t in EXCLUDED_DATA)]
         proc = subprocess.Popen(command, env=pgtools.libpq_env(params), stdout=subprocess.PIPE, stderr=stderr)
         try:
@@ -240,7 +244,7 @@ def backup_write(*, backup_set: BackupSet, target, key: bytes | None) -> Manifes
     manifest = Manifest(
         set_id=set_id, created_at=timezone.now().isoformat(), slot=backup_set.slot,
         database={"server_version_num": server_version, "pg_dump": str(pg_dump.name) + f" {major}",
-                  "name": params["dbname"]},
+                  "name": params["dbname"], "statistics": statistics},
         migrations=migrations, row_counts=counts, audit_chain_head=head, files=files,
         encryption={"scheme": crypto.SCHEME, "chunk": crypto.CHUNK, "key_id": crypto.key_id(key)} if key else None,
     )

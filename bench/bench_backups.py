@@ -54,6 +54,8 @@ def run() -> list[str]:
         settings.DATABASE_OWNER_URL = embedded.postgres_superuser_url()
     _people()
     seeded = _bulk_subjects(N_SUBJECTS)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")  # as autovacuum keeps a production database analyzed
     work = Path(tempfile.mkdtemp(prefix="edc-bench-backups-"))
     settings.EDC_BACKUP_TARGET = "local"
     settings.EDC_BACKUP_DIR = work / "sets"
