@@ -120,7 +120,9 @@ def test_postgresql_written_csv_equals_the_row_by_row_writer(study, token_for, p
     Procedure.objects.filter(subject__number="001-0001").update(
         complication_notes='=1+2, "quoted"\nsecond line\r\nthird', balloon_device="-x, y",
         # only quoted; only neutralised; a plain negative number (neither)
-        stent_device='Solitaire "X"', antithrombotic_dose="@5 mg", second_antithrombotic="-3.5")
+        stent_device='Solitaire "X"', antithrombotic_dose="@5 mg", second_antithrombotic="-3.5",
+        # a full-width trigger (a multi-byte first character) and a leading tab: neutralised
+        antithrombotic_route="＠iv", final_etici="\t2b")
     token = token_for(username)
     for selection, params in [
         (Selection(), {}),
@@ -141,3 +143,4 @@ def test_postgresql_written_csv_equals_the_row_by_row_writer(study, token_for, p
         if username == "statistician" and not params:
             assert '"\'=1+2, ""quoted""\nsecond line\r\nthird"' in body and ",\"'-x, y\"," in body
             assert ',"Solitaire ""X""",' in body and ",'@5 mg," in body and ",-3.5," in body
+            assert ",'＠iv," in body and ",'\t2b," in body
