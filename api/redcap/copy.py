@@ -10,10 +10,11 @@ core.csvsafe.sql_neutralise (OWASP), as the export tables are.
 
 from __future__ import annotations
 
+import psycopg
 from django.db import connection
-from django.db.models import F
+from django.db.models import DateTimeField, F, Func
 
-from api.redcap.project import RedcapDateTime, raw_expression
+from api.redcap.project import raw_expression
 from api.redcap.records import RecordExport
 from core.csvsafe import TRIGGERS, sql_neutralise
 from exports.columns import site_filter_path_of, subject_ref
@@ -33,6 +34,20 @@ def subjects_sql(export: RecordExport) -> tuple[str, list]:
     qs = export.subject_queryset().order_by().values(
         sid=F("pk"), rec=F("number"), site_id_=F("site_id"), site_code=F("site__code"), status_=F("status"))
     return qs.query.sql_with_params()
+
+
+class _SecondsUTC(Func):
+    """An instant in UTC cut to the second (a timestamp): its ::text under DateStyle ISO (set
+    for the statement, copy_chunks) is REDCap's datetime_seconds_ymd, the text that
+    api.redcap.project.RedcapDateTime writes with to_char — at half the cost (to_char formats
+    each field with snprintf; measured on 500,000 values)."""
+
+    template = "date_trunc('second', %(expressions)s AT TIME ZONE 'UTC')"
+    output_field = DateTimeField()
+
+
+def _expression(column):
+    return _SecondsUTC(F(column.source)) if column.kind == "datetime" else raw_expression(column)
 
 
 # Compiling an instrument's SELECT through the ORM costs more than reading 10,000 subjects'
@@ -56,7 +71,7 @@ def _instrument_sql(export: RecordExport, inst) -> tuple[str, list]:
         from randomization.models import Allocation
 
         qs = Allocation.objects.filter(subject__site_id__in=inst.site_ids).order_by().values(
-            sid=F("subject_id"), _pk=F("pk"), c0=F("arm"), c1=F("stratum"), c2=RedcapDateTime(F("randomized_at")))
+            sid=F("subject_id"), _pk=F("pk"), c0=F("arm"), c1=F("stratum"), c2=_SecondsUTC(F("randomized_at")))
         return qs.query.sql_with_params()
     if inst.kind == "adjudication":
         from api.redcap import adjudication
@@ -65,7 +80,7 @@ def _instrument_sql(export: RecordExport, inst) -> tuple[str, list]:
     crf = inst.crf
     ref = subject_ref(crf)
     qs = crf.model._default_manager.filter(**{f"{site_filter_path_of(crf)}__in": inst.site_ids}).order_by()
-    values = {f"c{n}": raw_expression(f.source) for n, f in enumerate(inst.fields)}
+    values = {f"c{n}": _expression(f.source) for n, f in enumerate(inst.fields)}
     if ref.path:
         sql, params = qs.values(sid=ref.id_expr(), _pk=F("pk"), **values).query.sql_with_params()
     else:
@@ -264,6 +279,15 @@ SORT_MEMORY = "128MB"
 FETCH = 2000
 
 
+class _Utf8Bytes(psycopg.adapt.Loader):
+    """A text value as the bytes the server sent (UTF-8: Django connects with
+    client_encoding UTF8): the lines go to the response as they came, never decoded to str
+    and encoded again."""
+
+    def load(self, data) -> bytes:
+        return bytes(data)
+
+
 def copy_chunks(export: RecordExport):
     """Yield the CSV (header, then the lines PostgreSQL built, through a server-side cursor,
     FETCH lines at a time) as bytes."""
@@ -286,12 +310,17 @@ def copy_chunks(export: RecordExport):
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"SELECT count(*) FROM ({count_sql}) c", count_params)
         export.records_returned = cursor.fetchone()[0]
-        cursor.execute("SELECT set_config('work_mem', %s, true)", [SORT_MEMORY])
+        # dates and instants are printed by ::text (_cells_sql): in ISO form whatever the
+        # server's default
+        cursor.execute("SELECT set_config('work_mem', %s, true), set_config('DateStyle', 'ISO, MDY', true)",
+                       [SORT_MEMORY])
         with connection.connection.cursor(name="redcap_records") as named:
+            for name in ("text", "varchar"):
+                named.adapters.register_loader(name, _Utf8Bytes)
             named.itersize = FETCH
             named.execute(sql, params)
             while True:
                 lines = named.fetchmany(FETCH)
                 if not lines:
                     break
-                yield ("\n".join(line for (line,) in lines) + "\n").encode()
+                yield b"\n".join(line for (line,) in lines) + b"\n"
