@@ -2,9 +2,10 @@
 
 The same rows as api.redcap.records.RecordExport.rows() — the same instruments, sites, fields,
 events and order, all taken from that object, so nothing about who sees what is decided here —
-but built as one SQL statement and streamed with COPY: per event one SELECT of the subjects
-LEFT JOINed with the event's forms, per repeating instrument one SELECT numbering its rows,
-UNION ALL, ordered by record, event, instrument, instance. Text cells are neutralised by
+but built as one SQL statement and streamed through a server-side cursor: the subjects read
+once (a materialised CTE), per event one SELECT of them LEFT JOINed with the event's forms, per
+repeating instrument one SELECT numbering its rows, UNION ALL, ordered by record, event,
+instrument, instance. Text cells are neutralised by
 core.csvsafe.sql_neutralise (OWASP), as the export tables are.
 """
 
@@ -252,8 +253,7 @@ def copy_sql(export: RecordExport) -> tuple[str, list]:
             line = _line(["s.rec", name, "''", "''"], exprs, width)
             selects.append(
                 f"SELECT s.rec AS _o1, {event_order[event.code]} AS _o2, 0 AS _o3, 0::bigint AS _o4, "
-                f"{line} AS line FROM ({subj_sql}) s {' '.join(joins)} WHERE {' OR '.join(present)}")
-            params.extend(subj_params)
+                f"{line} AS line FROM s {' '.join(joins)} WHERE {' OR '.join(present)}")
             params.extend(join_params)
         for slot in repeating:
             inst = slot.instrument
@@ -262,15 +262,15 @@ def copy_sql(export: RecordExport) -> tuple[str, list]:
             selects.append(
                 f"SELECT s.rec AS _o1, {event_order[event.code]} AS _o2, {inst_order[inst.name]} AS _o3, "
                 f"row_number() OVER w AS _o4, {line} AS line "
-                f"FROM ({subj_sql}) s JOIN ({inst_sql[inst.name]}) t ON t.sid = s.sid "
+                f"FROM s JOIN ({inst_sql[inst.name]}) t ON t.sid = s.sid "
                 f"WINDOW w AS (PARTITION BY t.sid ORDER BY t._pk)")
-            params.extend(subj_params)
             params.extend(params_of[inst.name])
     if not selects:
         return "", []
     sql = (f"SELECT u.line FROM ({' UNION ALL '.join(selects)}) u "
            f'ORDER BY u._o1 COLLATE "C", u._o2, u._o3, u._o4')
-    return sql, params
+    # the subjects are read once (MATERIALIZED), not once per event and repeating instrument
+    return f"WITH s AS MATERIALIZED ({subj_sql}) {sql}", [*subj_params, *params]
 
 
 # The sort of all rows runs in memory (the default 4 MB spills the ~20 MB of lines of
