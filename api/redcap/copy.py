@@ -47,8 +47,15 @@ class _SecondsUTC(Func):
     output_field = DateTimeField()
 
 
-def _expression(column):
-    return _SecondsUTC(F(column.source)) if column.kind == "datetime" else raw_expression(column)
+def _expression(field):
+    """A field's value for _cells_sql: a checkbox field's list as it is stored (jsonb, for the
+    `?` test of each choice), an instant cut to the second, else api.redcap.project's raw
+    expression."""
+    if field.checkbox:
+        return F(field.source.source)
+    if field.kind == "datetime":
+        return _SecondsUTC(F(field.source.source))
+    return raw_expression(field.source)
 
 
 # Compiling an instrument's SELECT through the ORM costs more than reading 10,000 subjects'
@@ -81,7 +88,7 @@ def _instrument_sql(export: RecordExport, inst) -> tuple[str, list]:
     crf = inst.crf
     ref = subject_ref(crf)
     qs = crf.model._default_manager.filter(**{f"{site_filter_path_of(crf)}__in": inst.site_ids}).order_by()
-    values = {f"c{n}": _expression(f.source) for n, f in enumerate(inst.fields)}
+    values = {f"c{n}": _expression(f) for n, f in enumerate(inst.fields)}
     if ref.path:
         sql, params = qs.values(sid=ref.id_expr(), _pk=F("pk"), **values).query.sql_with_params()
     else:
@@ -140,25 +147,24 @@ def _text_cell(expr: str) -> str:
 
 def _cells_sql(inst, sql: str) -> str:
     """The instrument's rows with every value already as its CSV cell text, neutralised and
-    quoted (_text_cell) (OFFSET 0 keeps PostgreSQL from inlining each level's expressions
-    into every reference of the next)."""
-    neutral, cells = [], []
+    quoted (_text_cell). The instrument's SELECT is read behind OFFSET 0, so that its
+    expressions (a CASE, a cast) are computed once and not inlined into every reference of a
+    cell's several tests; the cells themselves are computed in one level above it."""
+    cells = []
     for n, f in enumerate(inst.fields):
+        value = f"x.c{n}"
         if f.checkbox:
-            # a multi-choice list: one 1/0 column per choice (REDCap's field___code)
-            neutral.append(f"x.c{n}::jsonb AS c{n}")
-            cells.extend(f"CASE WHEN y.c{n} IS NULL THEN NULL WHEN y.c{n} ? {_lit(code)} THEN '1' ELSE '0' END "
+            # a multi-choice list (jsonb, _expression): one 1/0 column per choice (REDCap's
+            # field___code)
+            cells.extend(f"CASE WHEN {value} IS NULL THEN NULL WHEN {value} ? {_lit(code)} THEN '1' ELSE '0' END "
                          f"AS c{n}_{k}" for k, (code, _label) in enumerate(f.choices))
         elif f.kind in TEXT_KINDS:
-            neutral.append(f"x.c{n}::text AS c{n}")
-            cells.append(f"{_text_cell(f'y.c{n}')} AS c{n}")
+            cells.append(f"{_text_cell(f'{value}::text')} AS c{n}")
         else:
-            neutral.append(f"(x.c{n})::text AS c{n}")
-            cells.append(f"y.c{n}")
+            cells.append(f"({value})::text AS c{n}")
     if not cells:
         return f"SELECT x.sid, x._pk FROM ({sql}) x"
-    return (f"SELECT y.sid, y._pk, {', '.join(cells)} FROM "
-            f"(SELECT x.sid, x._pk, {', '.join(neutral)} FROM ({sql}) x OFFSET 0) y OFFSET 0")
+    return f"SELECT x.sid, x._pk, {', '.join(cells)} FROM (SELECT * FROM ({sql}) x0 OFFSET 0) x OFFSET 0"
 
 
 # concat_ws takes at most 100 arguments (the separator and 99 cells).
