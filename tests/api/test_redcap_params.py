@@ -120,7 +120,9 @@ def test_postgresql_written_csv_equals_the_row_by_row_writer(study, token_for, p
     Procedure.objects.filter(subject__number="001-0001").update(
         complication_notes='=1+2, "quoted"\nsecond line\r\nthird', balloon_device="-x, y",
         # only quoted; only neutralised; a plain negative number (neither)
-        stent_device='Solitaire "X"', antithrombotic_dose="@5 mg", second_antithrombotic="-3.5")
+        stent_device='Solitaire "X"', antithrombotic_dose="@5 mg", second_antithrombotic="-3.5",
+        # a full-width trigger (a multi-byte first character) and a leading tab: neutralised
+        antithrombotic_route="＠iv", final_etici="\t2b")
     token = token_for(username)
     for selection, params in [
         (Selection(), {}),
@@ -141,3 +143,27 @@ def test_postgresql_written_csv_equals_the_row_by_row_writer(study, token_for, p
         if username == "statistician" and not params:
             assert '"\'=1+2, ""quoted""\nsecond line\r\nthird"' in body and ",\"'-x, y\"," in body
             assert ',"Solitaire ""X""",' in body and ",'@5 mg," in body and ",-3.5," in body
+            assert ",'＠iv," in body and ",'\t2b," in body
+
+
+def test_postgresql_written_csv_prints_dates_in_iso_whatever_the_servers_datestyle(study, token_for, personas):
+    """Dates and instants of the COPY path are printed by PostgreSQL's ::text, which follows the
+    session's DateStyle: the export sets ISO for its own statement."""
+    import re
+
+    from django.db import connection
+
+    from api.redcap.copy import copy_chunks
+    from api.redcap.project import Project
+    from api.redcap.records import RecordExport, Selection
+
+    code, iso = _post(token_for("statistician"), content="record", format="csv")
+    assert code == 200 and re.search(r",\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,", iso) and re.search(r",\d{4}-\d\d-\d\d,", iso)
+    with connection.cursor() as cursor:
+        cursor.execute("SET DateStyle = 'German, DMY'")
+    try:
+        body = b"".join(copy_chunks(RecordExport(Project(personas["statistician"]), Selection()))).decode()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET DateStyle = 'ISO, MDY'")
+    assert body == iso
