@@ -128,9 +128,10 @@ def _prepare(tmp: Path) -> Path:
     return plan
 
 
-def _locust(host: str, plan: Path, tmp: Path, scenario: str, seconds: int, pace: str = "person") -> dict[str, dict]:
+def _locust(host: str, plan: Path, tmp: Path, scenario: str, seconds: int, pace: str = "person",
+            name: str = "") -> dict[str, dict]:
     users = 1 if scenario == "alone" else SITE_USERS + 2
-    prefix = tmp / f"{scenario}-{pace}"
+    prefix = tmp / (name or f"{scenario}-{pace}")
     env = dict(os.environ, EDC_LOAD_PLAN=str(plan), EDC_LOAD_SCENARIO=scenario,
                EDC_LOAD_SITE_USERS=str(SITE_USERS), EDC_LOAD_PACE=pace)
     # Users start at 5/s and sign in (PBKDF2, as production); the statistics are reset once all
@@ -251,7 +252,7 @@ def run() -> list[str]:
                 time.sleep(0.1)
         # Warm-up first (not counted): every gunicorn worker's first requests import and
         # compile what a running server has long done; counted, they made the baseline's p95.
-        _locust(host, plan, tmp, "alone", 10, pace="warm-up")
+        _locust(host, plan, tmp, "alone", 10, name="warm-up")
         alone = _locust(host, plan, tmp, "alone", ALONE_SECONDS)
         with _LockSampler(_database_url()) as waits:
             loaded = _locust(host, plan, tmp, "full", SECONDS)

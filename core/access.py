@@ -23,8 +23,8 @@ def user_memberships(user) -> list[Membership]:
         return []
     cached = getattr(user, _CACHE_ATTR, None)
     if cached is None:
-        cached = list(Membership.objects.filter(user=user, active=True).select_related("site"))
-        setattr(user, _CACHE_ATTR, cached)
+        load_memberships([user])
+        cached = getattr(user, _CACHE_ATTR)
     return cached
 
 

@@ -90,16 +90,18 @@ def value_problem(value: Any, *, now: dt.datetime, time_zone: str | dt.tzinfo = 
 def field_problem(f: models.Field, value: Any, *, now: dt.datetime, time_zone,
                   validators: bool = True, values_checked: bool = False) -> str | None:
     """Dates, times and text (value_problem); with `validators`, also the field's own range
-    validators and code list. `values_checked`: value_problem has already passed for this
-    value (the write guard's second pass), only the validators and code list remain."""
+    validators and code list (validator_problem). `values_checked`: value_problem has already
+    passed for this value (the write guard's second pass), only the validators remain."""
     if value is None or value == "":
         return None
-    if not values_checked:
-        problem = value_problem(value, now=now, time_zone=time_zone)
-        if problem or not validators:
-            return problem
-    elif not validators:
-        return None
+    problem = None if values_checked else value_problem(value, now=now, time_zone=time_zone)
+    if problem or not validators:
+        return problem
+    return validator_problem(f, value)
+
+
+def validator_problem(f: models.Field, value: Any) -> str | None:
+    """The field's code list and its own range validators, in words (None: the value passes)."""
     if f.choices and not isinstance(value, list | dict):
         allowed = {str(k) for k, _label in f.flatchoices}
         if str(value) not in allowed:
