@@ -26,8 +26,10 @@ def test_pages_work_under_the_csp_without_violations(login_page, personas):
     assert page.locator("#passes .pass-row").count() == before + 1
     page.screenshot(path=f"{SHOTS}/i12_csp_screening.png", full_page=True)
     # the language switcher (data-autosubmit, bound by edc.js) still submits on change
-    page.select_option("select[name=language]", "zh-hans")
-    page.wait_for_load_state("networkidle")
+    # (wait for the navigation the submit starts: waiting for "networkidle" alone could return
+    # at once, on the still idle page, before the form was submitted)
+    with page.expect_navigation():
+        page.select_option("select[name=language]", "zh-hans")
     assert page.locator("html").get_attribute("lang") == "zh-hans"
     page.screenshot(path=f"{SHOTS}/i12_csp_zh.png")
     assert not violations, violations
