@@ -11,7 +11,9 @@ the export tables are.
 
 from __future__ import annotations
 
-import psycopg
+import re
+from dataclasses import dataclass
+
 from django.db import connection
 from django.db.models import DateTimeField, F, Func
 
@@ -164,12 +166,23 @@ def _text_cell(expr: str, quote: str) -> str:
             f"THEN {_csv_cell(sql_neutralise(expr))} ELSE {expr} END)")
 
 
+# What keeps a subquery a level of its own (not pulled up into the query above it, its
+# expressions computed once per row and not copied into every reference): a volatile function
+# in its select list. clock_timestamp() is volatile and parallel safe; OFFSET 0, the usual
+# fence, would keep the statement out of parallel workers (a subquery with LIMIT/OFFSET is not
+# parallel safe).
+_FENCE = "clock_timestamp() AS _fence"
+# Instruments whose SELECT holds correlated subqueries (parallel restricted): their events'
+# SELECTs run in the leader, apart from the ones workers may run.
+_SERIAL_KINDS = {"adjudication"}
+
+
 def _cells_sql(inst, sql: str) -> str:
     """The instrument's rows with every value already as its CSV cell text, neutralised and
-    quoted (_text_cell). The instrument's SELECT is read behind OFFSET 0, with the row's
-    quoting test (_QUOTE_TEST), so that its expressions (a CASE, a cast) are computed once and
-    not inlined into every reference of a cell's tests; the cells themselves are computed in
-    one level above it."""
+    quoted (_text_cell). The instrument's SELECT is read behind a fence (_FENCE), with the
+    row's quoting test (_QUOTE_TEST), so that its expressions (a CASE, a cast) are computed
+    once and not inlined into every reference of a cell's tests; the cells themselves are
+    computed in one level above it, behind a fence too."""
     cells, texts = [], []
     for n, f in enumerate(inst.fields):
         value = f"x.c{n}"
@@ -188,8 +201,8 @@ def _cells_sql(inst, sql: str) -> str:
     if not cells:
         return f"SELECT x.sid, x._pk FROM ({sql}) x"
     quote = f", {_concatenated(texts)} ~ {_QUOTE_TEST} AS _quote" if texts else ""
-    return (f"SELECT x.sid, x._pk, {', '.join(cells)} "
-            f"FROM (SELECT x0.*{quote} FROM ({sql}) x0 OFFSET 0) x OFFSET 0")
+    return (f"SELECT {_FENCE}, x.sid, x._pk, {', '.join(cells)} "
+            f"FROM (SELECT {_FENCE}, x0.*{quote} FROM ({sql}) x0) x")
 
 
 # concat_ws takes at most 100 arguments (the separator and 99 cells).
@@ -237,7 +250,7 @@ def copy_sql(export: RecordExport) -> tuple[str, list]:
             inst_sql[inst.name], params_of[inst.name] = _cached_instrument_sql(export, inst)
     event_order = {e.code: n for n, e in enumerate(export.events)}
     inst_order = {i.name: n + 1 for n, i in enumerate(export.instruments)}
-    selects, params = [], []
+    selects: list[_Select] = []
 
     def slot_expressions(slot, alias: str) -> dict[int, str]:
         inst = slot.instrument
@@ -278,46 +291,80 @@ def copy_sql(export: RecordExport) -> tuple[str, list]:
                     present.append(f"{alias}.sid IS NOT NULL")
                 exprs.update(slot_expressions(slot, f"t{n}"))
             line = _line(["s.rec", name, "''", "''"], exprs, width)
-            selects.append(
+            selects.append(_Select(
                 f"SELECT s.rec AS _o1, {event_order[event.code]} AS _o2, 0 AS _o3, 0::bigint AS _o4, "
-                f"{line} AS line FROM s {' '.join(joins)} WHERE {' OR '.join(present)}")
-            params.extend(join_params)
+                f"{line} AS line FROM s {' '.join(joins)} WHERE {' OR '.join(present)}",
+                join_params, parallel=all(slot.instrument.kind not in _SERIAL_KINDS for slot in single)))
         for slot in repeating:
             inst = slot.instrument
             exprs = slot_expressions(slot, "t")
             line = _line(["s.rec", name, _lit(inst.name), "(row_number() OVER w)::text"], exprs, width)
-            selects.append(
+            selects.append(_Select(
                 f"SELECT s.rec AS _o1, {event_order[event.code]} AS _o2, {inst_order[inst.name]} AS _o3, "
                 f"row_number() OVER w AS _o4, {line} AS line "
                 f"FROM s JOIN ({inst_sql[inst.name]}) t ON t.sid = s.sid "
-                f"WINDOW w AS (PARTITION BY t.sid ORDER BY t._pk)")
-            params.extend(params_of[inst.name])
+                f"WINDOW w AS (PARTITION BY t.sid ORDER BY t._pk)",
+                params_of[inst.name], parallel=False))
     if not selects:
         return "", []
-    sql = (f"SELECT u.line FROM ({' UNION ALL '.join(selects)}) u "
-           f'ORDER BY u._o1 COLLATE "C", u._o2, u._o3, u._o4')
-    # the subjects are read once (MATERIALIZED), not once per event and repeating instrument
-    return f"WITH s AS MATERIALIZED ({subj_sql}) {sql}", [*subj_params, *params]
+    order = 'ORDER BY u._o1 COLLATE "C", u._o2, u._o3, u._o4'
+    parts = [x for x in selects if not x.parallel]
+    together = [x for x in selects if x.parallel]
+    if together:
+        # One appendrel of the branches that workers can run: its own ordered subquery
+        # (the workers sort their shares, the leader merges them), appended to the others.
+        inner = _Select(f"(SELECT * FROM ({' UNION ALL '.join(x.sql for x in together)}) u {order} OFFSET 0)",
+                        [p for x in together for p in x.params], parallel=True)
+        parts.insert(0, inner)
+    sql = f"SELECT u.line FROM ({' UNION ALL '.join(x.sql for x in parts)}) u {order}"
+    params = [p for x in parts for p in x.params]
+    return f"WITH s AS NOT MATERIALIZED ({subj_sql}) {sql}", [*subj_params, *params]
 
 
-# The sort of all rows runs in memory (the default 4 MB spills the ~20 MB of lines of
-# 10,000 subjects to disk); for this statement only (set_config(..., is_local)).
-SORT_MEMORY = "128MB"
-FETCH = 2000
+@dataclass
+class _Select:
+    """One SELECT of the UNION ALL: its SQL, its parameters, and whether a parallel worker may
+    run it."""
+
+    sql: str
+    params: list
+    parallel: bool
 
 
-class _Utf8Bytes(psycopg.adapt.Loader):
-    """A text value as the bytes the server sent (UTF-8: Django connects with
-    client_encoding UTF8): the lines go to the response as they came, never decoded to str
-    and encoded again."""
+# The sorts run in memory (the default 4 MB spills the ~20 MB of lines of 10,000 subjects to
+# disk); for this statement only (set_config(..., is_local)). The statement is planned for
+# parallel workers: the per-row work is in expressions the planner does not cost (the lines),
+# so a parallel plan is cheaper than its estimate says; the settings lower what the planner
+# charges for starting workers and passing them rows, for this statement only. Where the
+# server gives no workers (max_parallel_workers_per_gather = 0, all busy) the leader runs it
+# all, with the same result.
+STATEMENT_SETTINGS = {
+    "work_mem": "128MB",
+    "DateStyle": "ISO, MDY",  # dates and instants printed by ::text (_cells_sql) in ISO form
+    "parallel_setup_cost": "0",
+    "parallel_tuple_cost": "0.0001",
+    "min_parallel_table_scan_size": "0",
+}
+CHUNK = 256 * 1024  # bytes of lines per chunk yielded
 
-    def load(self, data) -> bytes:
-        return bytes(data)
+# COPY's text format escapes a backslash and six control characters in each line; a chunk
+# holding a backslash is put back as the query gave it (an escape never spans rows, and a
+# chunk is whole rows).
+_UNESCAPE = {b"\\\\": b"\\", b"\\b": b"\b", b"\\f": b"\f", b"\\n": b"\n", b"\\r": b"\r",
+             b"\\t": b"\t", b"\\v": b"\v"}
+_ESCAPED = re.compile(rb"\\[\\bfnrtv]")
+
+
+def _unescaped(chunk: bytes) -> bytes:
+    if b"\\" not in chunk:
+        return chunk
+    return _ESCAPED.sub(lambda m: _UNESCAPE[m.group(0)], chunk)
 
 
 def copy_chunks(export: RecordExport):
-    """Yield the CSV (header, then the lines PostgreSQL built, through a server-side cursor,
-    FETCH lines at a time) as bytes."""
+    """Yield the CSV (header, then the lines PostgreSQL built) as bytes. The lines come by
+    COPY (query) TO STDOUT, row by row as the server sends them (never all in memory): COPY,
+    unlike a cursor (DECLARE), may use parallel workers."""
     import csv
     import io
 
@@ -337,17 +384,17 @@ def copy_chunks(export: RecordExport):
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"SELECT count(*) FROM ({count_sql}) c", count_params)
         export.records_returned = cursor.fetchone()[0]
-        # dates and instants are printed by ::text (_cells_sql): in ISO form whatever the
-        # server's default
-        cursor.execute("SELECT set_config('work_mem', %s, true), set_config('DateStyle', 'ISO, MDY', true)",
-                       [SORT_MEMORY])
-        with connection.connection.cursor(name="redcap_records") as named:
-            for name in ("text", "varchar"):
-                named.adapters.register_loader(name, _Utf8Bytes)
-            named.itersize = FETCH
-            named.execute(sql, params)
-            while True:
-                lines = named.fetchmany(FETCH)
-                if not lines:
-                    break
-                yield b"\n".join(line for (line,) in lines) + b"\n"
+        cursor.execute("SELECT " + ", ".join("set_config(%s, %s, true)" for _ in STATEMENT_SETTINGS),
+                       [v for item in STATEMENT_SETTINGS.items() for v in item])
+        # (COPY takes no server-side parameters: Django's cursor binds them client side, as
+        # for every statement, and exports.formats.csv_format copies the same way)
+        with cursor.cursor.copy(f"COPY ({sql}) TO STDOUT", params) as copy:
+            batch, size = [], 0
+            for data in copy:
+                batch.append(data)
+                size += len(data)
+                if size >= CHUNK:
+                    yield _unescaped(b"".join(batch))
+                    batch, size = [], 0
+            if batch:
+                yield _unescaped(b"".join(batch))

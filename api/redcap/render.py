@@ -6,9 +6,8 @@ sends rows as they are produced and never holds the whole body.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
+import re
 from collections.abc import Iterable, Iterator
 from xml.sax.saxutils import escape
 
@@ -27,17 +26,31 @@ def _cdata(v) -> str:
     return "<![CDATA[" + _text(v).replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
 
+_CSV_QUOTE = re.compile(r'[,"\n\r]')
+
+
+def _csv_cell(v) -> str:
+    """A cell as csv.writer (QUOTE_MINIMAL) writes it, except that a carriage return alone
+    also makes it quoted: csv.writer with a "\n" line terminator leaves a bare CR unquoted,
+    and CSV readers (pandas, R's read.csv) take that for the end of the row. The cell is
+    quoted, as in PostgreSQL's CSV, when it holds a comma, a quote, LF or CR."""
+    text = _text(v)
+    if _CSV_QUOTE.search(text):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
 def csv_chunks(header: list[str], rows: Iterable[list]) -> Iterator[str]:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
+    parts = [",".join(_csv_cell(h) for h in header) + "\n"]
+    size = len(parts[0])
     for row in rows:
-        writer.writerow([neutralise(v) if isinstance(v, str) else v for v in row])
-        if buf.tell() >= CHUNK:
-            yield buf.getvalue()
-            buf.seek(0)
-            buf.truncate()
-    yield buf.getvalue()
+        line = ",".join(_csv_cell(neutralise(v) if isinstance(v, str) else v) for v in row) + "\n"
+        parts.append(line)
+        size += len(line)
+        if size >= CHUNK:
+            yield "".join(parts)
+            parts, size = [], 0
+    yield "".join(parts)
 
 
 def json_chunks(header: list[str], rows: Iterable[list]) -> Iterator[str]:

@@ -7,6 +7,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 from django.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 pytestmark = pytest.mark.django_db
 
@@ -167,3 +169,49 @@ def test_postgresql_written_csv_prints_dates_in_iso_whatever_the_servers_datesty
         with connection.cursor() as cursor:
             cursor.execute("SET DateStyle = 'ISO, MDY'")
     assert body == iso
+
+
+_ESCAPED_BY_COPY = list("\\\b\f\n\r\t\v") + ["\\n", "\\\\", "\\N", "\\."]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(notes=st.lists(st.one_of(st.sampled_from(_ESCAPED_BY_COPY + list(',"=+-@＠ 中a1')),
+                                st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")),
+                      max_size=12).map("".join),
+       device=st.lists(st.sampled_from(_ESCAPED_BY_COPY + list("ab,")), max_size=6).map("".join))
+def test_copy_path_keeps_backslashes_and_control_characters(study, personas, notes, device):
+    """The lines come through COPY's text format, which escapes a backslash and the control
+    characters \\b \\f \\n \\r \\t \\v; whatever a free-text value holds, the PostgreSQL-written
+    CSV is byte for byte the row-by-row writer's."""
+    from api.redcap import render
+    from api.redcap.copy import copy_chunks
+    from api.redcap.project import Project
+    from api.redcap.records import RecordExport, Selection
+    from followup.models import Procedure
+
+    Procedure.objects.filter(subject__number="001-0001").update(complication_notes=notes,
+                                                                 balloon_device=device)
+    export = RecordExport(Project(personas["statistician"]), Selection(records=["001-0001"]))
+    expected = "".join(render.csv_chunks(export.header, export.rows()))
+    again = RecordExport(Project(personas["statistician"]), Selection(records=["001-0001"]))
+    assert b"".join(copy_chunks(again)).decode() == expected
+
+
+def test_record_export_statement_is_planned_for_parallel_workers(study, personas):
+    """The bulk export's statement keeps its per-event SELECTs parallel safe (no OFFSET fences,
+    no CTE scan): with the statement's settings the plan gathers from workers; the adjudication
+    and repeating SELECTs, which are not parallel safe, stay in the leader beside them."""
+    from django.db import connection, transaction
+
+    from api.redcap.copy import STATEMENT_SETTINGS, copy_sql
+    from api.redcap.project import Project
+    from api.redcap.records import RecordExport, Selection
+
+    sql, params = copy_sql(RecordExport(Project(personas["statistician"]), Selection()))
+    with transaction.atomic(), connection.cursor() as cursor:
+        for name, value in STATEMENT_SETTINGS.items():
+            cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Gather" in plan and "Workers Planned: 2" in plan, plan[:3000]
+    assert "CTE Scan" not in plan
