@@ -61,19 +61,20 @@ def _expression(field):
 
 
 # Compiling an instrument's SELECT through the ORM costs more than reading 10,000 subjects'
-# rows: compiled once per process for each (instrument, its sites, its fields) and reused.
-_INSTRUMENT_SQL: dict[tuple, tuple[str, tuple]] = {}
+# rows: compiled once per process for each (instrument, its sites, its fields) and reused,
+# with its cells' SELECT for a restricted export and for a full one (_cells_sql).
+_INSTRUMENT_SQL: dict[tuple, tuple[dict[bool, str], tuple]] = {}
 
 
-def _cached_instrument_sql(export: RecordExport, inst) -> tuple[str, list]:
+def _cached_instrument_sql(export: RecordExport, inst, restricted: bool) -> tuple[str, list]:
     key = (inst.name, inst.kind, inst.site_ids, tuple(f.name for f in inst.fields))
     if key not in _INSTRUMENT_SQL:
         if len(_INSTRUMENT_SQL) > 512:
             _INSTRUMENT_SQL.clear()
         sql, params = _instrument_sql(export, inst)
-        _INSTRUMENT_SQL[key] = (_cells_sql(inst, sql), tuple(params))
-    sql, params = _INSTRUMENT_SQL[key]
-    return sql, list(params)
+        _INSTRUMENT_SQL[key] = ({r: _cells_sql(inst, sql, r) for r in (False, True)}, tuple(params))
+    variants, params = _INSTRUMENT_SQL[key]
+    return variants[restricted], list(params)
 
 
 def _instrument_sql(export: RecordExport, inst) -> tuple[str, list]:
@@ -177,12 +178,14 @@ _FENCE = "clock_timestamp() AS _fence"
 _SERIAL_KINDS = {"adjudication"}
 
 
-def _cells_sql(inst, sql: str) -> str:
+def _cells_sql(inst, sql: str, restricted: bool = False) -> str:
     """The instrument's rows with every value already as its CSV cell text, neutralised and
     quoted (_text_cell). The instrument's SELECT is read behind a fence (_FENCE), with the
     row's quoting test (_QUOTE_TEST), so that its expressions (a CASE, a cast) are computed
     once and not inlined into every reference of a cell's tests; the cells themselves are
-    computed in one level above it, behind a fence too."""
+    computed in one level above it, behind a fence too. `restricted` (an export of some
+    records, or of a date range): only the rows of the export's subjects (s) are read, not
+    every row of the instrument (the fence keeps the join's condition from reaching them)."""
     cells, texts = [], []
     for n, f in enumerate(inst.fields):
         value = f"x.c{n}"
@@ -201,8 +204,9 @@ def _cells_sql(inst, sql: str) -> str:
     if not cells:
         return f"SELECT x.sid, x._pk FROM ({sql}) x"
     quote = f", {_concatenated(texts)} ~ {_QUOTE_TEST} AS _quote" if texts else ""
+    only = " WHERE x0.sid IN (SELECT s.sid FROM s)" if restricted else ""
     return (f"SELECT {_FENCE}, x.sid, x._pk, {', '.join(cells)} "
-            f"FROM (SELECT {_FENCE}, x0.*{quote} FROM ({sql}) x0) x")
+            f"FROM (SELECT {_FENCE}, x0.*{quote} FROM ({sql}) x0{only}) x")
 
 
 # concat_ws takes at most 100 arguments (the separator and 99 cells).
@@ -243,11 +247,12 @@ def copy_sql(export: RecordExport) -> tuple[str, list]:
     header = export.header
     width = len(header)
     subj_sql, subj_params = subjects_sql(export)
+    restricted = bool(export.sel.records is not None or export.sel.date_begin or export.sel.date_end)
     inst_sql = {}
     params_of = {}
     for inst in export.instruments:
         if inst.kind != "subject":
-            inst_sql[inst.name], params_of[inst.name] = _cached_instrument_sql(export, inst)
+            inst_sql[inst.name], params_of[inst.name] = _cached_instrument_sql(export, inst, restricted)
     event_order = {e.code: n for n, e in enumerate(export.events)}
     inst_order = {i.name: n + 1 for n, i in enumerate(export.instruments)}
     selects: list[_Select] = []
@@ -335,13 +340,14 @@ class _Select:
 # disk); for this statement only (set_config(..., is_local)). The statement is planned for
 # parallel workers: the per-row work is in expressions the planner does not cost (the lines),
 # so a parallel plan is cheaper than its estimate says; the settings lower what the planner
-# charges for starting workers and passing them rows, for this statement only. Where the
-# server gives no workers (max_parallel_workers_per_gather = 0, all busy) the leader runs it
-# all, with the same result.
+# charges for passing rows from workers and let it split small tables, for this statement
+# only. Starting workers keeps its price (parallel_setup_cost): a small SELECT (a repeating
+# instrument with few rows, a small export) is not worth a worker's start. Where the server
+# gives no workers (max_parallel_workers_per_gather = 0, all busy) the leader runs it all,
+# with the same result.
 STATEMENT_SETTINGS = {
     "work_mem": "128MB",
     "DateStyle": "ISO, MDY",  # dates and instants printed by ::text (_cells_sql) in ISO form
-    "parallel_setup_cost": "0",
     "parallel_tuple_cost": "0.0001",
     "min_parallel_table_scan_size": "0",
 }
