@@ -176,15 +176,45 @@ def run_and_stop(command: list[str]) -> int:
     celery = sys.modules.get("angel_rescue.celery")  # imported only under `python -m angel_rescue.embedded`
     if celery is not None and getattr(celery, "SETTINGS_DEFAULTED", False):  # set by that import, not the caller
         env.pop("DJANGO_SETTINGS_MODULE", None)
-    proc = subprocess.Popen(command, env=env)
+    # The command gets a process group of its own, so that whatever it leaves behind (a
+    # server's worker, a child started in the background) is ended with it: a straggler that
+    # loads the settings afterwards would start the embedded PostgreSQL again, with no one to
+    # stop it.
+    proc = subprocess.Popen(command, env=env, process_group=0)
     try:
         return proc.wait()
     except KeyboardInterrupt:
-        proc.send_signal(signal.SIGINT)
+        _signal_group(proc.pid, signal.SIGINT)
         return proc.wait()
     finally:
+        _end_group(proc.pid)
         if not was_running and "DATABASE_URL" not in os.environ and postgres_running():
             postgres_stop()
+
+
+def _signal_group(pgid: int, sig) -> bool:
+    """Send `sig` to the process group; False when no process is left in it."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _end_group(pgid: int, grace: float = 5.0) -> None:
+    """End what is left of the command's process group: SIGTERM, then SIGKILL after `grace`
+    seconds."""
+    import signal
+    import time
+
+    if not _signal_group(pgid, signal.SIGTERM):
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        if not _signal_group(pgid, 0):
+            return
+    _signal_group(pgid, signal.SIGKILL)
 
 
 if __name__ == "__main__":  # python angel_rescue/embedded.py run -- <command…> (a script: the package, whose

@@ -57,3 +57,28 @@ def test_every_make_recipe_that_loads_the_settings_stops_what_it_starts():
     assert len(loading) >= 5, loading  # test, bench, lint, makemessages, compilemessages
     unwrapped = [line for line in loading if "angel_rescue/embedded.py run --" not in line]
     assert not unwrapped, unwrapped
+
+
+def test_a_straggler_of_the_command_does_not_start_postgres_after_it(tmp_path):
+    """A process the command left running (a server's worker, a background child) is ended
+    with the command: it cannot load the settings later and start a server no one stops."""
+    import time
+
+    from angel_rescue import embedded
+
+    datadir = tmp_path / "pgdata"
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env["EDC_PGDATA"] = str(datadir)
+    root = Path(__file__).resolve().parents[2]
+    late = f"import time; time.sleep(3); {_start_in_child(datadir)}"
+    command = (f"import subprocess, sys; subprocess.Popen([sys.executable, '-c', {late!r}], "
+               f"stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)")
+    done = subprocess.run([sys.executable, "angel_rescue/embedded.py", "run", "--", sys.executable, "-c", command],
+                          env=env, cwd=root, timeout=60)
+    assert done.returncode == 0
+    time.sleep(8)  # past the straggler's start, had it lived
+    try:
+        assert not (datadir / "PG_VERSION").exists()
+        assert not embedded.postgres_running(datadir)
+    finally:
+        embedded.postgres_stop(datadir)
