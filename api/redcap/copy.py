@@ -2,11 +2,12 @@
 
 The same rows as api.redcap.records.RecordExport.rows() — the same instruments, sites, fields,
 events and order, all taken from that object, so nothing about who sees what is decided here —
-but built as one SQL statement and streamed through a server-side cursor: the subjects read
-once (a materialised CTE), per event one SELECT of them LEFT JOINed with the event's forms, per
-repeating instrument one SELECT numbering its rows, UNION ALL, ordered by record, event,
-instrument, instance. Text cells are neutralised by core.csvsafe.sql_neutralise (OWASP), as
-the export tables are.
+but built as one SQL statement and streamed by COPY (query) TO STDOUT: per event one SELECT of
+the subjects LEFT JOINed with the event's forms, per repeating instrument one SELECT numbering
+its rows, UNION ALL, ordered by record, event, instrument, instance. The SELECTs that parallel
+workers may run form one ordered subquery of their own (the workers sort their shares, the
+leader merges them with the others). Text cells are neutralised by core.csvsafe.sql_neutralise
+(OWASP), as the export tables are.
 """
 
 from __future__ import annotations
