@@ -416,9 +416,9 @@ def test_dataset_json_validates_against_the_published_schema_and_round_trips_to_
 
 
 def test_define_xml_lists_every_exported_variable_and_odmlib_reads_it(study, personas, run_export, tmp_path):
-    import odmlib.define_2_1.rules.oid_ref as OID
     import odmlib.define_loader as OL
     import odmlib.loader as LD
+    from odmlib.oid_generator import create_oid_checker
 
     bundle = zipfile.ZipFile(run_export(personas["statistician"], ["define"], blinded=False).path)
     path = _extract(bundle, "define/define.xml", tmp_path)
@@ -427,7 +427,7 @@ def test_define_xml_lists_every_exported_variable_and_odmlib_reads_it(study, per
     odm = loader.load_odm()
     mdv = odm.Study.MetaDataVersion
     assert mdv.DefineVersion == "2.1.0"
-    checker = OID.OIDRef()
+    checker = create_oid_checker("define_2_1")
     mdv.verify_oids(checker)
     assert checker.check_oid_refs()
     items = {i.OID: i for i in mdv.ItemDef}
