@@ -217,3 +217,26 @@ def test_record_export_statement_is_planned_for_parallel_workers(study, personas
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "Gather" in plan and "Workers Planned: 2" in plan, plan[:3000]
     assert "CTE Scan" not in plan
+
+
+def test_an_export_abandoned_mid_stream_leaves_the_connection_usable(study, personas, monkeypatch):
+    """A client that goes away mid-download closes the response's generator inside COPY: the
+    COPY is ended, and the connection serves the next request."""
+    from django.db import connection
+
+    from api.redcap import copy as redcap_copy
+    from api.redcap.project import Project
+    from api.redcap.records import RecordExport, Selection
+    from core.models import Subject
+
+    monkeypatch.setattr(redcap_copy, "CHUNK", 64)  # many small chunks of the small study
+    chunks = redcap_copy.copy_chunks(RecordExport(Project(personas["statistician"]), Selection()))
+    header, first = next(chunks), next(chunks)
+    assert header.startswith(b"subject_number,") and first
+    assert next(chunks)  # more was coming
+    chunks.close()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM core_subject")
+        assert cursor.fetchone()[0] == Subject.objects.count() > 0
+    full = b"".join(redcap_copy.copy_chunks(RecordExport(Project(personas["statistician"]), Selection())))
+    assert full.startswith(header + first)
