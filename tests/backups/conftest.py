@@ -41,6 +41,30 @@ def admin_execute(sql: str) -> None:
         conn.execute(sql)
 
 
+def drop_database(name: str, attempts: int = 10) -> None:
+    """DROP DATABASE … WITH (FORCE) as the owner. An autovacuum worker may just have begun on
+    the database (a restored one has tables to analyse): FORCE may not terminate it (that
+    takes pg_signal_autovacuum_worker), but a plain DROP DATABASE asks autovacuum workers to
+    leave and waits for them; tried again until it succeeds."""
+    import time
+
+    import psycopg
+
+    try:
+        admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        return
+    except psycopg.errors.InsufficientPrivilege:
+        pass
+    for attempt in range(attempts):
+        try:
+            admin_execute(f'DROP DATABASE IF EXISTS "{name}"')
+            return
+        except (psycopg.errors.ObjectInUse, psycopg.errors.InsufficientPrivilege):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
+
+
 @pytest.fixture
 def backup_folders(tmp_path, settings):
     """A local target; export, upload and adjudication-material folders with one file each."""
@@ -74,4 +98,4 @@ def scratch_database():
 
     yield _make
     for name in created:
-        admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(name)

@@ -17,7 +17,7 @@ from backups.manifest import DUMP, EXCLUDED_DATA, MANIFEST, SIGNATURE, Manifest
 from backups.models import BackupSet, BackupState, RestoreDrill
 from backups.restore import django_database
 from core.models import Notification
-from tests.backups.conftest import admin_execute, current_database_url, url_of
+from tests.backups.conftest import admin_execute, current_database_url, drop_database, url_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -92,7 +92,7 @@ def test_drill_seed_backup_drop_restore_compare_verify_and_serve_a_casebook(back
                                                      "files/material/001-0001/V5/interview.m4a"}
         assert ["backups", "0001_initial"] in manifest.migrations
     finally:
-        admin_execute(f'DROP DATABASE IF EXISTS "{source}" WITH (FORCE)')  # the disaster
+        drop_database(source)  # the disaster
 
     restored, url = scratch_database()
     files_out = backup_folders / "restored-files"
