@@ -248,7 +248,7 @@ def copy_sql(export: RecordExport) -> tuple[str, list]:
     header = export.header
     width = len(header)
     subj_sql, subj_params = subjects_sql(export)
-    restricted = bool(export.sel.records is not None or export.sel.date_begin or export.sel.date_end)
+    restricted = export.subjects_filtered
     inst_sql = {}
     params_of = {}
     for inst in export.instruments:
@@ -372,15 +372,12 @@ def copy_chunks(export: RecordExport):
     """Yield the CSV (header, then the lines PostgreSQL built) as bytes. The lines come by
     COPY (query) TO STDOUT, row by row as the server sends them (never all in memory): COPY,
     unlike a cursor (DECLARE), may use parallel workers."""
-    import csv
-    import io
-
     from django.core.exceptions import EmptyResultSet
     from django.db import transaction
 
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow(export.header)
-    yield buf.getvalue().encode()
+    from api.redcap.render import csv_line
+
+    yield csv_line(export.header).encode()
     try:
         sql, params = copy_sql(export)
     except EmptyResultSet:

@@ -151,9 +151,18 @@ class RecordExport:
         qs = subjects_for(self.project.user)
         if self.sel.records is not None:
             qs = qs.filter(number__in=self.sel.records)
-        if self.sel.date_begin or self.sel.date_end:
+        if self._date_range:
             qs = qs.filter(self._changed_in_range())
         return qs
+
+    @property
+    def _date_range(self) -> bool:
+        return bool(self.sel.date_begin or self.sel.date_end)
+
+    @property
+    def subjects_filtered(self) -> bool:
+        """Does the selection narrow the user's subjects (records, a date range)?"""
+        return self.sel.records is not None or self._date_range
 
     def _subjects(self) -> Iterator[SubjectRow]:
         qs = self.subject_queryset().order_by(Collate("number", "C")).values_list("pk", "number", "site_id", "site__code", "status")

@@ -40,11 +40,16 @@ def _csv_cell(v) -> str:
     return text
 
 
+def csv_line(cells: Iterable) -> str:
+    """One CSV line (with its "\n") of the cells, as written, not neutralised (a header)."""
+    return ",".join(_csv_cell(c) for c in cells) + "\n"
+
+
 def csv_chunks(header: list[str], rows: Iterable[list]) -> Iterator[str]:
-    parts = [",".join(_csv_cell(h) for h in header) + "\n"]
+    parts = [csv_line(header)]
     size = len(parts[0])
     for row in rows:
-        line = ",".join(_csv_cell(neutralise(v) if isinstance(v, str) else v) for v in row) + "\n"
+        line = csv_line(neutralise(v) if isinstance(v, str) else v for v in row)
         parts.append(line)
         size += len(line)
         if size >= CHUNK:
